@@ -1,0 +1,69 @@
+"""HTTP routes to manage API keys (admin scope)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, delete, get, post
+from litestar.openapi.spec import Example
+from litestar.params import Body
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.keys import ApiKeys, Scope
+from app.auth.middleware import requires
+from app.db.models import ApiKeyRecord
+from app.lib.api import json_body, problem_responses
+from app.lib.problems import API_KEY_NOT_FOUND, BAD_REQUEST, INVALID_REQUEST
+
+
+class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    scopes: list[str]
+
+
+class KeyOut(msgspec.Struct):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, r: ApiKeyRecord) -> KeyOut:
+        return cls(r.id, r.name, list(r.scopes), r.created_at, r.last_used_at, r.revoked_at)
+
+
+class IssuedKeyOut(msgspec.Struct):
+    key: str
+    """The secret key. It is shown only in this response; store it now."""
+    api_key: KeyOut
+
+
+class KeyController(Controller):
+    path = "/keys"
+    tags = ["keys"]
+    guards = [requires(Scope.ADMIN)]
+
+    @post("/", guards=[json_body], summary="Create an API key",
+          responses=problem_responses(BAD_REQUEST, INVALID_REQUEST))
+    async def create_key(
+        self, db_session: AsyncSession,
+        data: Annotated[KeyCreate, Body(examples=[Example(
+            summary="A key for the ERP connector", value={"name": "erp", "scopes": ["extract"]},
+        )])],
+    ) -> IssuedKeyOut:
+        issued = await ApiKeys(db_session).create(data.name, data.scopes)
+        return IssuedKeyOut(issued.key, KeyOut.of(issued.record))
+
+    @get("/", summary="List API keys")
+    async def list_keys(self, db_session: AsyncSession, include_revoked: bool = False) -> list[KeyOut]:
+        return [KeyOut.of(r) for r in await ApiKeys(db_session).list(include_revoked=include_revoked)]
+
+    @delete("/{key_id:str}", status_code=200, summary="Revoke an API key",
+            responses=problem_responses(API_KEY_NOT_FOUND))
+    async def revoke_key(self, db_session: AsyncSession, key_id: str) -> KeyOut:
+        """Takes effect on the next request; revoking twice is harmless."""
+        return KeyOut.of(await ApiKeys(db_session).revoke(key_id))

@@ -1,0 +1,228 @@
+"""The ``docextract`` command: serve the API, migrate the database, manage keys and schemas."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import __version__
+from app.auth.keys import ApiKeys, Scope
+from app.db.engine import create_engine, create_session_maker
+from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode, ensure_current, migration_state, upgrade
+from app.extraction.grammar import post_decoding_keywords
+from app.lib.logging import configure_logging
+from app.lib.problems import SCHEMA_EXISTS, Problem
+from app.lib.settings import ConfigurationError, Settings, load_settings
+from app.registry.refs import parse_ref
+from app.registry.service import SchemaRegistry, SchemaVersion
+from app.server.startup import prepare, schema_limits
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    configure_logging(settings.app.log_level, settings.app.log_format)
+    return settings
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Run ``work(engine_or_session)`` with a fresh engine, turning known failures into messages."""
+
+    async def main() -> T:
+        engine = create_engine(settings)
+        try:
+            if not migrate:
+                return await work(engine)
+            await ensure_current(engine, auto_migrate=settings.database.auto_migrate)
+            async with create_session_maker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (DatabaseNewerThanCode, DatabaseBehind) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Problem as exc:
+        lines = [str(exc.detail)]
+        lines += [f"  {e['pointer'] or '/'}: {e['detail']}" for e in (exc.extra or {}).get("errors", [])]  # type: ignore[union-attr]
+        raise click.ClickException("\n".join(lines)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"Cannot reach the database: {exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="docextract")
+def main() -> None:
+    """docextract: schema-valid JSON from business documents.
+
+    Configuration comes from DOCEXTRACT_* environment variables (see the README).
+    """
+
+
+@main.command()
+@click.option("--host", help="Interface to bind [DOCEXTRACT_SERVER_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [DOCEXTRACT_SERVER_PORT, default 8000].")
+@click.option("--workers", type=int, help="Worker processes [DOCEXTRACT_SERVER_WORKERS, default 1].")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the API with uvicorn (migrates, loads built-in schemas, issues the first key)."""
+    import uvicorn
+
+    settings = _settings()
+
+    async def once(engine: Any) -> None:
+        await prepare(settings, engine, create_session_maker(engine))
+
+    _run(settings, once, migrate=False)
+    uvicorn.run(
+        "app.server.core:create_app",
+        factory=True,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        workers=workers or settings.server.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations."""
+    state = _run(_settings(), lambda engine: upgrade(engine, revision), migrate=False)
+    click.echo(f"database at migration {state.current} (newest: {state.head})")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the database's migration and whether it is current."""
+    state = _run(_settings(), migration_state, migrate=False)
+    click.echo(f"database at migration {state.current} (newest: {state.head})"
+               + ("" if state.is_current else "; run `docextract db upgrade`"))
+    if not state.is_current:
+        sys.exit(1)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for (shown in lists and logs).")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]),
+              default=[Scope.EXTRACT.value], show_default=True, help="Repeat for several scopes.")
+def keys_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    issued = _run(_settings(), lambda s: ApiKeys(s).create(name, list(scopes)))
+    click.echo(f"id:     {issued.record.id}\nscopes: {','.join(issued.record.scopes)}\nkey:    {issued.key}")
+    click.echo("Store the key now: it cannot be shown again.", err=True)
+
+
+@keys.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
+def keys_list(include_revoked: bool) -> None:
+    """List keys (ids, never secrets)."""
+    records = _run(_settings(), lambda s: ApiKeys(s).list(include_revoked=include_revoked))
+    click.echo(f"{'ID':<14}{'NAME':<24}{'SCOPES':<16}{'CREATED':<22}{'LAST USED':<22}REVOKED")
+    for r in records:
+        click.echo(
+            f"{r.id:<14}{r.name[:23]:<24}{','.join(r.scopes):<16}{_when(r.created_at):<22}"
+            f"{_when(r.last_used_at):<22}{_when(r.revoked_at)}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id; requests with it fail from now on."""
+    record = _run(_settings(), lambda s: ApiKeys(s).revoke(key_id))
+    click.echo(f"revoked {record.id} ({record.name}) at {_when(record.revoked_at)}")
+
+
+@main.group()
+def schemas() -> None:
+    """The schema registry."""
+
+
+@schemas.command("list")
+@click.option("--all", "include_deprecated", is_flag=True, help="Include deprecated schemas.")
+def schemas_list(include_deprecated: bool) -> None:
+    """List schemas with their latest version."""
+
+    async def work(session: AsyncSession) -> list[SchemaVersion]:
+        registry = SchemaRegistry(session, schema_limits(settings))
+        return (await registry.list_latest(limit=10_000, offset=0, include_deprecated=include_deprecated)).items
+
+    settings = _settings()
+    click.echo(f"{'NAME':<24}{'LATEST':<8}{'SOURCE':<9}{'DEPRECATED':<11}DESCRIPTION")
+    for v in _run(settings, work):
+        click.echo(f"{v.name:<24}{v.version:<8}{v.source:<9}{'yes' if v.deprecated_at else '':<11}"
+                   f"{(v.description or '')[:60]}")
+
+
+@schemas.command("show")
+@click.argument("ref")
+def schemas_show(ref: str) -> None:
+    """Print a schema version (REF is `name` or `name@version`) as JSON."""
+    settings = _settings()
+    version = _run(settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref)))
+    click.echo(orjson.dumps(version.schema, option=orjson.OPT_INDENT_2).decode())
+
+
+@schemas.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Schema name [default: the file name without .json].")
+@click.option("--description", help="Description [default: the schema's own description].")
+def schemas_add(file: Path, name: str | None, description: str | None) -> None:
+    """Register FILE as a new schema, or as a new version of an existing one.
+
+    FILE holds a JSON Schema, or an object {"name", "description", "schema"} as POST /schemas takes.
+    """
+    try:
+        document = orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.ClickException(f"{file} is not valid JSON: {exc}") from exc
+    if isinstance(document, dict) and "schema" in document and "name" in document:
+        name = name or document["name"]
+        description = description or document.get("description")
+        document = document["schema"]
+    name = name or file.stem
+    if description is None and isinstance(document, dict):
+        description = document.get("description")
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> tuple[SchemaVersion, bool]:
+        registry = SchemaRegistry(session, schema_limits(settings))
+        try:
+            return await registry.create(name, document, description, source="cli"), True
+        except Problem as exc:
+            if exc.kind is not SCHEMA_EXISTS:
+                raise
+        return await registry.add_version(name, document, description, source="cli")
+
+    version, created = _run(settings, work)
+    click.echo(f"{'added' if created else 'unchanged, already'} {version.ref} (sha256 {version.sha256[:12]})")
+    for item in post_decoding_keywords(version.schema):
+        click.echo(f"  checked after decoding: {item['pointer']} ({item['reason']})")
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"

@@ -1,0 +1,91 @@
+"""What constrained decoding can enforce, and what must be checked only after decoding.
+
+The grammar backends behind SGLang (xgrammar, llguidance) enforce a subset of JSON Schema; see
+DESIGN.md §5. The registry reports the rest with every schema version, so users know which
+constraints the model cannot be held to and that jsonschema validation will check them instead.
+The list is deliberately conservative: a keyword is named here unless every backend enforces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypedDict
+
+from app.lib.jsonpointer import pointer
+
+POST_DECODING_KEYWORDS: dict[str, str] = {
+    "allOf": "grammar backends ignore allOf; every branch is validated after decoding",
+    "oneOf": "decoded as anyOf; exclusivity is validated after decoding",
+    "not": "negation cannot be compiled into a grammar",
+    "if": "conditional schemas cannot be compiled into a grammar",
+    "then": "conditional schemas cannot be compiled into a grammar",
+    "else": "conditional schemas cannot be compiled into a grammar",
+    "dependentRequired": "cross-property rules are validated after decoding",
+    "dependentSchemas": "cross-property rules are validated after decoding",
+    "uniqueItems": "item uniqueness is validated after decoding",
+    "contains": "contains/minContains/maxContains are validated after decoding",
+    "minContains": "contains/minContains/maxContains are validated after decoding",
+    "maxContains": "contains/minContains/maxContains are validated after decoding",
+    "multipleOf": "numeric multiples are validated after decoding",
+    "propertyNames": "property-name constraints are validated after decoding",
+    "patternProperties": "pattern-keyed properties are validated after decoding",
+    "unevaluatedProperties": "unevaluated* keywords are validated after decoding",
+    "unevaluatedItems": "unevaluated* keywords are validated after decoding",
+    "$dynamicRef": "dynamic references are validated after decoding",
+}
+_LENGTH_KEYWORDS = ("minLength", "maxLength")
+_SHAPE_KEYWORDS = ("pattern", "format")
+
+# Keywords whose values are schemas, maps of schemas or lists of schemas.
+_SUBSCHEMA = ("items", "contains", "additionalProperties", "propertyNames", "not", "if", "then",
+              "else", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+class PostDecodingKeyword(TypedDict):
+    pointer: str
+    keyword: str
+    reason: str
+
+
+def iter_subschemas(
+    schema: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every schema object in the document with its path, the root first."""
+    if not isinstance(schema, dict):
+        return
+    yield path, schema
+    for key in _SUBSCHEMA:
+        if key in schema:
+            yield from iter_subschemas(schema[key], (*path, key))
+    for key in _SUBSCHEMA_MAPS:
+        children = schema.get(key)
+        if isinstance(children, dict):
+            for name, child in children.items():
+                yield from iter_subschemas(child, (*path, key, name))
+    for key in _SUBSCHEMA_LISTS:
+        children = schema.get(key)
+        if isinstance(children, list):
+            for index, child in enumerate(children):
+                yield from iter_subschemas(child, (*path, key, index))
+
+
+def post_decoding_keywords(schema: dict[str, Any]) -> list[PostDecodingKeyword]:
+    """Each keyword (with its JSON Pointer) that decoding will not enforce."""
+    found: list[PostDecodingKeyword] = []
+    for path, sub in iter_subschemas(schema):
+        for keyword, reason in POST_DECODING_KEYWORDS.items():
+            if keyword in sub:
+                found.append(
+                    {"pointer": pointer((*path, keyword)), "keyword": keyword, "reason": reason}
+                )
+        if any(k in sub for k in _LENGTH_KEYWORDS):
+            for keyword in _SHAPE_KEYWORDS:
+                if keyword in sub:
+                    found.append({
+                        "pointer": pointer((*path, keyword)),
+                        "keyword": keyword,
+                        "reason": f"{keyword} combined with a length limit is validated after decoding",
+                    })
+    return found

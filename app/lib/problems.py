@@ -1,0 +1,215 @@
+"""RFC 9457 problem details: the one error shape of the API.
+
+Every problem has a stable ``type`` (``/problems/<slug>``, documented at that path by the server
+itself), the HTTP status, a title shared by all problems of the type, a ``detail`` for this
+occurrence, the ``instance`` path, the ``request_id`` and, for validation problems, ``errors``: a list
+of ``{"pointer", "detail"}`` naming each offending place by JSON Pointer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+    description: str
+
+    @property
+    def uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+CATALOGUE: dict[str, ProblemType] = {}
+
+
+def _define(slug: str, status: int, title: str, description: str) -> ProblemType:
+    kind = ProblemType(slug, status, title, description)
+    CATALOGUE[slug] = kind
+    return kind
+
+
+BAD_REQUEST = _define(
+    "bad-request", 400, "Malformed request",
+    "The body is not valid JSON, or its fields have the wrong names or types; `errors` points at them.",
+)
+INVALID_SCHEMA_REFERENCE = _define(
+    "invalid-schema-reference", 400, "Invalid schema reference",
+    "A schema is addressed as `name` (latest version) or `name@version` with a positive integer "
+    "version; some routes accept only `name`.",
+)
+UNAUTHENTICATED = _define(
+    "unauthenticated", 401, "Authentication required",
+    "Send a valid, unrevoked API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+)
+FORBIDDEN = _define(
+    "forbidden", 403, "Missing scope",
+    "The API key is valid but lacks the scope this route needs (`admin` or `extract`).",
+)
+NOT_FOUND = _define("not-found", 404, "Not found", "No route matches this path.")
+SCHEMA_NOT_FOUND = _define(
+    "schema-not-found", 404, "Schema not found", "No schema is registered under this name."
+)
+SCHEMA_VERSION_NOT_FOUND = _define(
+    "schema-version-not-found", 404, "Schema version not found",
+    "The schema exists but has no such version.",
+)
+API_KEY_NOT_FOUND = _define("api-key-not-found", 404, "API key not found", "No API key has this id.")
+METHOD_NOT_ALLOWED = _define(
+    "method-not-allowed", 405, "Method not allowed", "The route exists but not for this method."
+)
+SCHEMA_EXISTS = _define(
+    "schema-exists", 409, "Schema already exists",
+    "A schema with this name is registered; add a version with `POST /schemas/{name}/versions`.",
+)
+SCHEMA_DEPRECATED = _define(
+    "schema-deprecated", 409, "Schema deprecated",
+    "The schema was deprecated: its versions stay readable, but it takes no new versions or "
+    "extractions until restored with `POST /schemas/{name}/restore`.",
+)
+REQUEST_TOO_LARGE = _define(
+    "request-too-large", 413, "Request too large", "The request body is larger than the server accepts."
+)
+SCHEMA_TOO_LARGE = _define(
+    "schema-too-large", 413, "Schema too large",
+    "The schema's JSON is larger than the limit (`DOCEXTRACT_SCHEMAS_MAX_BYTES`, 256 KiB by default).",
+)
+UNSUPPORTED_MEDIA_TYPE = _define(
+    "unsupported-media-type", 415, "Unsupported media type",
+    "This route takes `application/json` bodies.",
+)
+INVALID_SCHEMA = _define(
+    "invalid-schema", 422, "Invalid JSON Schema",
+    "The schema is not a valid JSON Schema 2020-12 document with an object root, or a local "
+    "`$ref` does not resolve; `errors` points at each place.",
+)
+SCHEMA_REMOTE_REF = _define(
+    "schema-remote-ref", 422, "Remote reference not allowed",
+    "Schemas must be self-contained: `$ref` may only point inside the document (`#...`). The "
+    "server never fetches a URL.",
+)
+SCHEMA_TOO_COMPLEX = _define(
+    "schema-too-complex", 422, "Schema too complex",
+    "The schema nests deeper or declares more properties than the limits "
+    "(`DOCEXTRACT_SCHEMAS_MAX_DEPTH`, `DOCEXTRACT_SCHEMAS_MAX_PROPERTIES`).",
+)
+INVALID_SCHEMA_NAME = _define(
+    "invalid-schema-name", 422, "Invalid schema name",
+    "Names are 1 to 64 characters: lowercase letters, digits, `_` and `-`, starting with a letter "
+    "or digit.",
+)
+INVALID_REQUEST = _define(
+    "invalid-request", 422, "Invalid request", "The request is well formed but its values are not acceptable."
+)
+NOT_READY = _define(
+    "not-ready", 503, "Service not ready", "A dependency is unreachable or the database is not migrated; see `checks`."
+)
+INTERNAL_ERROR = _define(
+    "internal-error", 500, "Internal error",
+    "An unexpected failure on the server; the `request_id` finds it in the logs.",
+)
+
+
+class ErrorItem(TypedDict):
+    pointer: str
+    detail: str
+
+
+class Problem(ProblemDetailsException):
+    """A domain error that renders as problem+json of a catalogued type."""
+
+    def __init__(
+        self,
+        kind: ProblemType,
+        detail: str,
+        *,
+        errors: list[ErrorItem] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        extra: dict[str, Any] = dict(extensions)
+        if errors is not None:
+            extra["errors"] = errors
+        super().__init__(
+            detail=detail, status_code=kind.status, headers=headers, extra=extra,
+            type_=kind.uri, title=kind.title,
+        )
+        self.kind = kind
+
+
+def request_id_of(request: Request[Any, Any, Any]) -> str:
+    """The id the request-id middleware assigned, or a fresh one (routing errors skip middleware)."""
+    state = request.scope.setdefault("state", {})
+    if "request_id" not in state:
+        state["request_id"] = uuid.uuid4().hex
+    return str(state["request_id"])
+
+
+def problem_response(request: Request[Any, Any, Any], exc: ProblemDetailsException) -> Response[Any]:
+    """Render any problem exception with ``instance`` and ``request_id`` filled in."""
+    if not isinstance(exc, Problem):
+        exc = _from_http_exception(exc)
+    exc.instance = request.url.path
+    response = exc.to_response(request)
+    response.content["request_id"] = request_id_of(request)
+    response.headers["X-Request-ID"] = response.content["request_id"]
+    return response
+
+
+_BY_STATUS = {
+    400: BAD_REQUEST, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED, 413: REQUEST_TOO_LARGE, 415: UNSUPPORTED_MEDIA_TYPE,
+    422: INVALID_REQUEST, 503: NOT_READY,
+}
+
+
+def _from_http_exception(exc: HTTPException) -> Problem:
+    """Litestar's own errors (routing, body parsing, auth middleware) in our catalogue."""
+    if isinstance(exc, ValidationException):
+        return Problem(BAD_REQUEST, _validation_summary(exc), errors=_validation_errors(exc.extra))
+    kind = _BY_STATUS.get(exc.status_code)
+    if kind is None:
+        kind = BAD_REQUEST if exc.status_code < 500 else INTERNAL_ERROR
+    detail = exc.detail if exc.status_code < 500 else kind.description
+    return Problem(kind, detail, headers=exc.headers)
+
+
+def _validation_summary(exc: ValidationException) -> str:
+    detail = exc.detail or ""
+    if "JSON" in detail or "decode" in detail.lower():
+        return "The request body is not valid JSON."
+    return "The request body does not have the expected fields and types."
+
+
+def _validation_errors(extra: Any) -> list[ErrorItem]:
+    errors: list[ErrorItem] = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        key = item.get("key")
+        pointer = "" if not key else "/" + str(key).replace("~", "~0").replace("/", "~1")
+        errors.append({"pointer": pointer, "detail": str(item.get("message", "invalid value"))})
+    return errors
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return problem_response(request, _from_http_exception(exc))
+
+
+def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything unforeseen: log it whole, tell the client only the request id."""
+    logger.exception("unhandled_exception", path=request.url.path, exc_info=exc)
+    return problem_response(request, Problem(INTERNAL_ERROR, INTERNAL_ERROR.description))

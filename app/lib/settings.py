@@ -1,0 +1,180 @@
+"""Settings grouped by concern, read from ``DOCEXTRACT_*`` environment variables.
+
+Each group is its own ``BaseSettings`` with its own prefix, so the variable names stay flat and
+readable (``DOCEXTRACT_DATABASE_URL``, ``DOCEXTRACT_AUTH_DISABLED``). ``load_settings`` validates
+every group at once and turns pydantic's errors into one message that names the variables to set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PREFIX = "DOCEXTRACT_"
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a runnable service; the message says what to set."""
+
+
+def _config(group: str = "") -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=f"{_PREFIX}{group}", extra="ignore", frozen=True, validate_default=True
+    )
+
+
+class AppSettings(BaseSettings):
+    """Process-wide settings: where data lives and how logs look."""
+
+    model_config = _config()
+
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class DatabaseSettings(BaseSettings):
+    """Where schemas, keys and (later) jobs are stored.
+
+    Empty ``url`` means the embedded default: a SQLite file in the data directory.
+    """
+
+    model_config = _config("DATABASE_")
+
+    url: str | None = None
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=200)
+    auto_migrate: bool = True
+    """Apply pending migrations at start-up. Off: start-up refuses a database that is behind."""
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError("must be a URL such as postgresql://user@host:5432/dbname")
+        driver = {
+            "postgres": "postgresql+asyncpg",
+            "postgresql": "postgresql+asyncpg",
+            "postgresql+asyncpg": "postgresql+asyncpg",
+            "sqlite": "sqlite+aiosqlite",
+            "sqlite+aiosqlite": "sqlite+aiosqlite",
+        }.get(scheme)
+        if driver is None:
+            raise ValueError(
+                f"unsupported database '{scheme}': use postgresql://... (production) "
+                "or leave it unset for the embedded SQLite file"
+            )
+        return f"{driver}://{rest}"
+
+
+class ServerSettings(BaseSettings):
+    """How ``docextract serve`` listens."""
+
+    model_config = _config("SERVER_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest JSON request body accepted (uploads have their own limit)."""
+
+
+class AuthSettings(BaseSettings):
+    """API-key authentication. Turning it off is possible, loud and never the default."""
+
+    model_config = _config("AUTH_")
+
+    disabled: bool = False
+    bootstrap_admin_key: bool = True
+    """On the very first start with no key, create one admin key and print it once."""
+
+
+class RegistrySettings(BaseSettings):
+    """Limits on registered schemas and where the built-in schemas come from."""
+
+    model_config = _config("SCHEMAS_")
+
+    max_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_depth: int = Field(default=32, ge=4, le=256)
+    """Deepest nesting of the schema document (objects and arrays)."""
+    max_properties: int = Field(default=1000, ge=1)
+    """Most property names a schema may declare, summed over every ``properties`` map."""
+    load_builtins: bool = True
+    builtin_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every settings group. Build with ``load_settings()``; pass explicitly, never mutate."""
+
+    app: AppSettings
+    database: DatabaseSettings
+    server: ServerSettings
+    auth: AuthSettings
+    registry: RegistrySettings
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file inside the data directory."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.app.data_dir.resolve() / 'docextract.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_GROUP_PREFIXES = {
+    AppSettings: "",
+    DatabaseSettings: "DATABASE_",
+    ServerSettings: "SERVER_",
+    AuthSettings: "AUTH_",
+    RegistrySettings: "SCHEMAS_",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate all groups; raise ``ConfigurationError`` naming each bad variable.
+
+    ``overrides`` maps a group name (``database``) to a ready settings object, for tests and tools.
+    """
+    problems: list[str] = []
+    groups: dict[str, BaseSettings] = {}
+    for name, cls in zip(Settings.__dataclass_fields__, _GROUP_PREFIXES, strict=True):
+        if name in overrides:
+            groups[name] = overrides[name]  # type: ignore[assignment]
+            continue
+        try:
+            groups[name] = cls()
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else ""
+                variable = f"{_PREFIX}{_GROUP_PREFIXES[cls]}{field.upper()}"
+                shown = os.environ.get(variable)
+                got = f" (got {shown!r})" if shown is not None else ""
+                problems.append(f"  {variable}: {error['msg']}{got}")
+    if problems:
+        raise ConfigurationError("Invalid configuration; set these variables:\n" + "\n".join(problems))
+    return Settings(**groups)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once (the server and CLI entry points use this)."""
+    return load_settings()

@@ -1,0 +1,61 @@
+"""Request and response bodies of the schema registry API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from app.extraction.grammar import post_decoding_keywords
+from app.registry.service import SchemaVersion
+
+
+class SchemaCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    schema: dict[str, Any]
+    description: str | None = None
+
+
+class VersionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    schema: dict[str, Any]
+    description: str | None = None
+
+
+class PostDecodingKeywordOut(msgspec.Struct):
+    pointer: str
+    keyword: str
+    reason: str
+
+
+class SchemaVersionOut(msgspec.Struct):
+    name: str
+    version: int
+    ref: str
+    latest_version: int
+    description: str | None
+    sha256: str
+    source: str
+    created_at: datetime
+    deprecated: bool
+    deprecated_at: datetime | None
+    post_decoding_keywords: list[PostDecodingKeywordOut]
+    """Keywords constrained decoding cannot enforce; jsonschema checks them after decoding."""
+    schema: dict[str, Any]
+
+    @classmethod
+    def of(cls, v: SchemaVersion) -> SchemaVersionOut:
+        return cls(
+            name=v.name, version=v.version, ref=v.ref, latest_version=v.latest_version,
+            description=v.description, sha256=v.sha256, source=v.source, created_at=v.created_at,
+            deprecated=v.deprecated_at is not None, deprecated_at=v.deprecated_at,
+            post_decoding_keywords=[PostDecodingKeywordOut(**k) for k in post_decoding_keywords(v.schema)],
+            schema=v.schema,
+        )
+
+
+class SchemaPage(msgspec.Struct):
+    items: list[SchemaVersionOut]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,182 @@
+"""Checks a submitted schema must pass before it is stored.
+
+Order matters: cheap limits first (size, depth, property count) so that nothing expensive or
+recursive runs on a hostile document, then the 2020-12 meta-schema, the object root, and
+references (local only; the server never fetches a URL). Each failure names its JSON Pointers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from jsonschema import Draft202012Validator
+
+from app.extraction.grammar import iter_subschemas
+from app.lib.jsonpointer import pointer, unescape
+from app.lib.problems import (
+    INVALID_SCHEMA,
+    INVALID_SCHEMA_NAME,
+    SCHEMA_REMOTE_REF,
+    SCHEMA_TOO_COMPLEX,
+    SCHEMA_TOO_LARGE,
+    ErrorItem,
+    Problem,
+)
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+MAX_REPORTED_ERRORS = 50
+
+_META_VALIDATOR = Draft202012Validator(
+    Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+)
+
+
+@dataclass(frozen=True)
+class SchemaLimits:
+    max_bytes: int = 256 * 1024
+    max_depth: int = 32
+    max_properties: int = 1000
+
+
+def validate_name(name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise Problem(
+            INVALID_SCHEMA_NAME, f"{name!r} is not a valid schema name.",
+            errors=[{"pointer": "/name", "detail": INVALID_SCHEMA_NAME.description}],
+        )
+
+
+def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -> None:
+    """Raise a ``Problem`` for the first failing check; ``at`` prefixes every pointer."""
+    size = len(orjson.dumps(schema))
+    if size > limits.max_bytes:
+        raise Problem(
+            SCHEMA_TOO_LARGE,
+            f"The schema is {size} bytes; the limit is {limits.max_bytes}.",
+            errors=[{"pointer": at, "detail": f"{size} bytes > {limits.max_bytes}"}],
+            limit_bytes=limits.max_bytes,
+        )
+    _check_depth(schema, limits.max_depth, at)
+    if not isinstance(schema, dict):
+        raise Problem(
+            INVALID_SCHEMA, "A schema must be a JSON object.",
+            errors=[{"pointer": at, "detail": f"expected an object, got {type(schema).__name__}"}],
+        )
+    _check_property_count(schema, limits.max_properties, at)
+    _check_meta_schema(schema, at)
+    _check_object_root(schema, at)
+    _check_references(schema, at)
+
+
+def _check_depth(schema: Any, max_depth: int, at: str) -> None:
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(schema, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > max_depth:
+            raise Problem(
+                SCHEMA_TOO_COMPLEX,
+                f"The schema nests deeper than {max_depth} levels.",
+                errors=[{"pointer": at + pointer(path), "detail": f"deeper than {max_depth} levels"}],
+                limit_depth=max_depth,
+            )
+        if isinstance(value, dict):
+            stack.extend((child, (*path, key)) for key, child in value.items())
+        elif isinstance(value, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(value))
+
+
+def _check_property_count(schema: dict[str, Any], max_properties: int, at: str) -> None:
+    count = 0
+    for path, sub in iter_subschemas(schema):
+        properties = sub.get("properties")
+        if isinstance(properties, dict):
+            count += len(properties)
+            if count > max_properties:
+                raise Problem(
+                    SCHEMA_TOO_COMPLEX,
+                    f"The schema declares more than {max_properties} properties.",
+                    errors=[{
+                        "pointer": at + pointer((*path, "properties")),
+                        "detail": f"the limit of {max_properties} properties is passed here",
+                    }],
+                    limit_properties=max_properties,
+                )
+
+
+def _check_meta_schema(schema: dict[str, Any], at: str) -> None:
+    errors: list[ErrorItem] = []
+    declared = schema.get("$schema")
+    if declared is not None and str(declared).rstrip("#") != DRAFT_2020_12:
+        errors.append({
+            "pointer": f"{at}/$schema",
+            "detail": f"only JSON Schema 2020-12 is supported ({DRAFT_2020_12}); got {declared!r}",
+        })
+    for error in sorted(_META_VALIDATOR.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path))):
+        errors.append({"pointer": at + pointer(error.absolute_path), "detail": error.message})
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+    if errors:
+        raise Problem(
+            INVALID_SCHEMA, f"The schema is not a valid JSON Schema 2020-12 document ({len(errors)} errors).",
+            errors=errors,
+        )
+
+
+def _check_object_root(schema: dict[str, Any], at: str) -> None:
+    if schema.get("type") != "object":
+        raise Problem(
+            INVALID_SCHEMA,
+            'The root of an extraction schema must be `"type": "object"`.',
+            errors=[{"pointer": f"{at}/type", "detail": f"expected 'object', got {schema.get('type')!r}"}],
+        )
+
+
+def _check_references(schema: dict[str, Any], at: str) -> None:
+    remote: list[ErrorItem] = []
+    broken: list[ErrorItem] = []
+    anchors = {
+        sub[key] for _, sub in iter_subschemas(schema) for key in ("$anchor", "$dynamicAnchor")
+        if isinstance(sub.get(key), str)
+    }
+    for path, sub in iter_subschemas(schema):
+        if path and "$id" in sub:
+            broken.append({
+                "pointer": at + pointer((*path, "$id")),
+                "detail": "embedded $id is not supported; put shared parts in $defs",
+            })
+        for keyword in ("$ref", "$dynamicRef"):
+            ref = sub.get(keyword)
+            if not isinstance(ref, str):
+                continue
+            where = at + pointer((*path, keyword))
+            if not ref.startswith("#"):
+                remote.append({"pointer": where, "detail": f"{ref!r} is not a local reference (#...)"})
+            elif not _resolves(schema, ref, anchors):
+                broken.append({"pointer": where, "detail": f"{ref!r} does not resolve in this schema"})
+    if remote:
+        raise Problem(
+            SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote
+        )
+    if broken:
+        raise Problem(INVALID_SCHEMA, "The schema has references that do not resolve.", errors=broken)
+
+
+def _resolves(schema: dict[str, Any], ref: str, anchors: set[str]) -> bool:
+    fragment = unquote(ref[1:])
+    if not fragment.startswith("/"):
+        return fragment == "" or fragment in anchors
+    target: Any = schema
+    for token in fragment[1:].split("/"):
+        key = unescape(token)
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return False
+    return isinstance(target, dict | bool)

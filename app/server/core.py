@@ -1,0 +1,131 @@
+"""The application factory. ``ApplicationCore.on_app_init`` is the one place that lists every
+plugin, controller, dependency, middleware, error handler and lifespan step."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import InitPluginProtocol
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app import __version__
+from app.auth.controller import KeyController
+from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
+from app.db.engine import create_engine, create_session_maker
+from app.lib.logging import configure_logging
+from app.lib.problems import http_exception_handler, problem_response, unexpected_exception_handler
+from app.lib.settings import Settings, get_settings
+from app.registry.controller import SchemaController
+from app.registry.service import SchemaRegistry
+from app.server.middleware import request_id_middleware
+from app.server.startup import prepare, schema_limits
+from app.system.controller import SystemController
+
+
+async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = state.sessions
+    async with sessions() as session:
+        yield session
+
+
+async def provide_registry(db_session: AsyncSession, state: State) -> SchemaRegistry:
+    return SchemaRegistry(db_session, schema_limits(state.settings))
+
+
+class ApplicationCore(InitPluginProtocol):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        self._configure_state(app_config)
+        self._configure_plugins(app_config)
+        self._configure_controllers(app_config)
+        self._configure_dependencies(app_config)
+        self._configure_middleware(app_config)
+        self._configure_error_handlers(app_config)
+        self._configure_openapi(app_config)
+        self._configure_lifespan(app_config)
+        return app_config
+
+    def _configure_state(self, app_config: AppConfig) -> None:
+        engine = create_engine(self.settings)
+        app_config.state.update(
+            settings=self.settings, engine=engine, sessions=create_session_maker(engine)
+        )
+        app_config.request_max_body_size = self.settings.server.max_request_bytes
+        app_config.debug = False
+
+    def _configure_plugins(self, app_config: AppConfig) -> None:
+        app_config.plugins.append(ProblemDetailsPlugin(ProblemDetailsConfig(
+            exception_handler=problem_response,
+            enable_for_all_http_exceptions=True,
+        )))
+
+    def _configure_controllers(self, app_config: AppConfig) -> None:
+        app_config.route_handlers.extend([SystemController, SchemaController, KeyController])
+
+    def _configure_dependencies(self, app_config: AppConfig) -> None:
+        app_config.dependencies.update({
+            "db_session": Provide(provide_db_session),
+            "registry": Provide(provide_registry),
+        })
+
+    def _configure_middleware(self, app_config: AppConfig) -> None:
+        app_config.middleware.extend([
+            request_id_middleware,
+            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+        ])
+
+    def _configure_error_handlers(self, app_config: AppConfig) -> None:
+        # The problem-details plugin adds its handlers after this step; ours replace its HTTP one
+        # so Litestar's own errors (routing, body parsing) also get catalogued types.
+        app_config.exception_handlers.update({
+            HTTPException: http_exception_handler,
+            Exception: unexpected_exception_handler,
+        })
+
+    def _configure_openapi(self, app_config: AppConfig) -> None:
+        app_config.openapi_config = OpenAPIConfig(
+            title="docextract",
+            version=__version__,
+            description="Schema-valid JSON from invoices, receipts and forms, with a confidence "
+            "and evidence for every field. Errors are RFC 9457 problem+json; see `/problems`.",
+            path="/openapi",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes={
+                "ApiKey": SecurityScheme(type="http", scheme="bearer", description="`dxk_...` API key"),
+            }),
+            security=[{"ApiKey": []}],
+        )
+
+    def _configure_lifespan(self, app_config: AppConfig) -> None:
+        settings = self.settings
+
+        @asynccontextmanager
+        async def lifespan(app: Litestar) -> AsyncIterator[None]:
+            await prepare(settings, app.state.engine, app.state.sessions)
+            try:
+                yield
+            finally:
+                await app.state.engine.dispose()
+
+        app_config.lifespan.append(lifespan)
+
+
+def create_app(settings: Settings | None = None, **kwargs: Any) -> Litestar:
+    """Build the ASGI app; ``settings`` default to the environment (``DOCEXTRACT_*``)."""
+    settings = settings or get_settings()
+    configure_logging(settings.app.log_level, settings.app.log_format)
+    return Litestar(plugins=[ApplicationCore(settings)], **kwargs)

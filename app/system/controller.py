@@ -1,0 +1,63 @@
+"""Liveness, readiness and the documentation of every problem type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get
+from sqlalchemy import text
+
+from app import __version__
+from app.db.migrate import DatabaseNewerThanCode, migration_state
+from app.lib.problems import CATALOGUE, NOT_FOUND, NOT_READY, Problem
+
+
+class Health(msgspec.Struct):
+    status: str
+    version: str
+
+
+class ProblemTypeOut(msgspec.Struct):
+    type: str
+    status: int
+    title: str
+    description: str
+
+
+class SystemController(Controller):
+    tags = ["operations"]
+    security = [{}]
+
+    @get("/health", summary="Liveness: the process serves requests")
+    async def health(self) -> Health:
+        return Health("ok", __version__)
+
+    @get("/ready", summary="Readiness: database reachable and migrations current")
+    async def ready(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        engine = request.app.state.engine
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            state = await migration_state(engine)
+            checks["migrations"] = "current" if state.is_current else f"at {state.current}, need {state.head}"
+        except DatabaseNewerThanCode as exc:
+            checks["migrations"] = str(exc)
+        except Exception as exc:  # any driver failure means "not ready", never a 500
+            checks.setdefault("database", f"unreachable: {type(exc).__name__}")
+        if checks.get("database") != "ok" or checks.get("migrations") != "current":
+            raise Problem(NOT_READY, "The service is not ready.", checks=checks)
+        return {"status": "ready", "checks": checks}
+
+    @get("/problems", summary="Every problem type the API answers with")
+    async def problem_types(self) -> list[ProblemTypeOut]:
+        return [ProblemTypeOut(k.uri, k.status, k.title, k.description) for k in CATALOGUE.values()]
+
+    @get("/problems/{slug:str}", summary="One problem type")
+    async def problem_type(self, slug: str) -> ProblemTypeOut:
+        kind = CATALOGUE.get(slug)
+        if kind is None:
+            raise Problem(NOT_FOUND, f"No problem type is named {slug!r}.")
+        return ProblemTypeOut(kind.uri, kind.status, kind.title, kind.description)
