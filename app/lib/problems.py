@@ -8,6 +8,7 @@ of ``{"pointer", "detail"}`` naming each offending place by JSON Pointer.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -16,6 +17,8 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
+
+from app.lib.jsonpointer import pointer
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = structlog.get_logger(__name__)
@@ -178,8 +181,14 @@ _BY_STATUS = {
 
 def _from_http_exception(exc: HTTPException) -> Problem:
     """Litestar's own errors (routing, body parsing, auth middleware) in our catalogue."""
+    if exc.status_code == 400 and "JSON is malformed" in (exc.detail or ""):
+        return Problem(BAD_REQUEST, f"The request body is not valid JSON: {exc.detail}",
+                       errors=[{"pointer": "", "detail": exc.detail}])
     if isinstance(exc, ValidationException):
-        return Problem(BAD_REQUEST, _validation_summary(exc), errors=_validation_errors(exc.extra))
+        return Problem(
+            BAD_REQUEST, "The request does not have the expected fields and types.",
+            errors=_validation_errors(exc.extra),
+        )
     kind = _BY_STATUS.get(exc.status_code)
     if kind is None:
         kind = BAD_REQUEST if exc.status_code < 500 else INTERNAL_ERROR
@@ -187,26 +196,36 @@ def _from_http_exception(exc: HTTPException) -> Problem:
     return Problem(kind, detail, headers=exc.headers)
 
 
-def _validation_summary(exc: ValidationException) -> str:
-    detail = exc.detail or ""
-    if "JSON" in detail or "decode" in detail.lower():
-        return "The request body is not valid JSON."
-    return "The request body does not have the expected fields and types."
+_MISSING = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
 
 
 def _validation_errors(extra: Any) -> list[ErrorItem]:
+    """Litestar's ``{"key": "data.items.0", "message": ...}`` entries as JSON Pointers."""
     errors: list[ErrorItem] = []
     for item in extra if isinstance(extra, list) else []:
         if not isinstance(item, dict):
             continue
-        key = item.get("key")
-        pointer = "" if not key else "/" + str(key).replace("~", "~0").replace("/", "~1")
-        errors.append({"pointer": pointer, "detail": str(item.get("message", "invalid value"))})
+        message = str(item.get("message", "invalid value"))
+        parts = [p for p in str(item.get("key") or "").split(".") if p]
+        if parts[:1] == ["data"]:  # the body as a whole
+            parts = parts[1:]
+        if missing := _MISSING.search(message):
+            parts.append(missing.group(1))
+        errors.append({"pointer": pointer(parts), "detail": message})
     return errors
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem_response(request, _from_http_exception(exc))
+
+
+def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """The JSON parser gives up on pathologically nested bodies; that is the client's doing."""
+    logger.warning("request_nested_too_deeply", path=request.url.path)
+    return problem_response(request, Problem(
+        BAD_REQUEST, "The request body is nested too deeply to parse.",
+        errors=[{"pointer": "", "detail": "nesting exceeds the parser's limit"}],
+    ))
 
 
 def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

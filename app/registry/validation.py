@@ -1,6 +1,6 @@
 """Checks a submitted schema must pass before it is stored.
 
-Order matters: cheap limits first (size, depth, property count) so that nothing expensive or
+Order matters: cheap limits first (depth, size, property count) so that nothing expensive or
 recursive runs on a hostile document, then the 2020-12 meta-schema, the object root, and
 references (local only; the server never fetches a URL). Each failure names its JSON Pointers.
 """
@@ -53,6 +53,7 @@ def validate_name(name: str) -> None:
 
 def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -> None:
     """Raise a ``Problem`` for the first failing check; ``at`` prefixes every pointer."""
+    _check_depth(schema, limits.max_depth, at)
     size = len(orjson.dumps(schema))
     if size > limits.max_bytes:
         raise Problem(
@@ -61,7 +62,6 @@ def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -
             errors=[{"pointer": at, "detail": f"{size} bytes > {limits.max_bytes}"}],
             limit_bytes=limits.max_bytes,
         )
-    _check_depth(schema, limits.max_depth, at)
     if not isinstance(schema, dict):
         raise Problem(
             INVALID_SCHEMA, "A schema must be a JSON object.",

@@ -25,7 +25,12 @@ from app.auth.controller import KeyController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from app.db.engine import create_engine, create_session_maker
 from app.lib.logging import configure_logging
-from app.lib.problems import http_exception_handler, problem_response, unexpected_exception_handler
+from app.lib.problems import (
+    http_exception_handler,
+    problem_response,
+    too_deep_handler,
+    unexpected_exception_handler,
+)
 from app.lib.settings import Settings, get_settings
 from app.registry.controller import SchemaController
 from app.registry.service import SchemaRegistry
@@ -64,14 +69,13 @@ class ApplicationCore(InitPluginProtocol):
         app_config.state.update(
             settings=self.settings, engine=engine, sessions=create_session_maker(engine)
         )
-        app_config.request_max_body_size = self.settings.server.max_request_bytes
         app_config.debug = False
+        app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
 
     def _configure_plugins(self, app_config: AppConfig) -> None:
-        app_config.plugins.append(ProblemDetailsPlugin(ProblemDetailsConfig(
-            exception_handler=problem_response,
-            enable_for_all_http_exceptions=True,
-        )))
+        app_config.plugins.append(
+            ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=problem_response))
+        )
 
     def _configure_controllers(self, app_config: AppConfig) -> None:
         app_config.route_handlers.extend([SystemController, SchemaController, KeyController])
@@ -89,10 +93,11 @@ class ApplicationCore(InitPluginProtocol):
         ])
 
     def _configure_error_handlers(self, app_config: AppConfig) -> None:
-        # The problem-details plugin adds its handlers after this step; ours replace its HTTP one
-        # so Litestar's own errors (routing, body parsing) also get catalogued types.
+        # Litestar's own errors (routing, body parsing, auth) and anything unforeseen also become
+        # catalogued problems; the plugin handles our ``Problem`` exceptions.
         app_config.exception_handlers.update({
             HTTPException: http_exception_handler,
+            RecursionError: too_deep_handler,
             Exception: unexpected_exception_handler,
         })
 
@@ -128,4 +133,6 @@ def create_app(settings: Settings | None = None, **kwargs: Any) -> Litestar:
     """Build the ASGI app; ``settings`` default to the environment (``DOCEXTRACT_*``)."""
     settings = settings or get_settings()
     configure_logging(settings.app.log_level, settings.app.log_format)
+    # Litestar reads the body limit from its constructor only, not from plugins' app config.
+    kwargs.setdefault("request_max_body_size", settings.server.max_request_bytes)
     return Litestar(plugins=[ApplicationCore(settings)], **kwargs)

@@ -41,6 +41,9 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_with_id)
+        except Exception as exc:  # rendered by the exception handlers around us
+            status = getattr(exc, "status_code", 500)
+            raise
         finally:
             logger.info(
                 "request",

@@ -1,0 +1,129 @@
+"""Shared fixtures: settings built explicitly (never from a mutated environment), a fresh database
+per test on SQLite and on PostgreSQL, an app started through its real lifespan, and API keys."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.auth.keys import ApiKeys, Scope
+from app.lib.settings import (
+    AppSettings,
+    AuthSettings,
+    DatabaseSettings,
+    RegistrySettings,
+    Settings,
+    load_settings,
+)
+from app.server.core import create_app
+
+PG_ENV = "DOCEXTRACT_TEST_DATABASE_URL"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail in CI, where the PostgreSQL tests must run."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: PostgreSQL tests may not be skipped)")
+    pytest.skip(reason)
+
+
+async def _pg_admin(url: str) -> asyncpg.Connection:
+    plain = make_url(url).set(drivername="postgresql")
+    try:
+        return await asyncpg.connect(plain.render_as_string(hide_password=False), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        _unavailable(f"PostgreSQL at {plain.render_as_string()} is unreachable: {exc}")
+        raise
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A brand-new, empty database for one test."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        _unavailable(f"{PG_ENV} is not set")
+    assert base is not None
+    name = f"docextract_test_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin(base)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(base).set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def make_settings(data_dir: Path, database_url: str | None, **groups: Any) -> Settings:
+    return load_settings(
+        app=groups.pop("app", AppSettings(data_dir=data_dir, log_level="WARNING")),
+        database=groups.pop("database", DatabaseSettings(url=database_url)),
+        auth=groups.pop("auth", AuthSettings()),
+        registry=groups.pop("registry", RegistrySettings()),
+        **groups,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "data", database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions for the test itself. The test client runs the app in its own event loop and
+    thread, so the test must not borrow the app's pooled connections: it gets its own."""
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+
+
+async def issue_key(db: async_sessionmaker[AsyncSession], *scopes: Scope, name: str = "test") -> str:
+    async with db() as session:
+        return (await ApiKeys(session).create(name, list(scopes))).key
+
+
+@pytest.fixture
+async def admin_headers(db: async_sessionmaker[AsyncSession], client: AsyncTestClient[Litestar]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await issue_key(db, Scope.ADMIN, name='admin')}"}
+
+
+@pytest.fixture
+async def extract_headers(db: async_sessionmaker[AsyncSession], client: AsyncTestClient[Litestar]) -> dict[str, str]:
+    return {"X-API-Key": await issue_key(db, Scope.EXTRACT, name="extract")}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Remove every DOCEXTRACT_* variable, for tests of reading settings from the environment."""
+    for name in list(os.environ):
+        if name.startswith("DOCEXTRACT_"):
+            monkeypatch.delenv(name)
+    yield monkeypatch

@@ -1,0 +1,45 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models import ApiKeyRecord, SchemaRecord, SchemaVersionRecord
+
+
+def object_schema(**properties: Any) -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties or {"total": {"type": "number", "description": "Amount due."}},
+    }
+
+
+async def stored_state(db: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    """Everything the registry and key store hold, to prove a failed request changed nothing."""
+    async with db() as session:
+        schemas = [
+            (s.name, s.latest_version, s.deprecated_at)
+            for s in await session.scalars(select(SchemaRecord).order_by(SchemaRecord.name))
+        ]
+        versions = [
+            (v.schema_id, v.version, v.sha256, v.schema_json)
+            for v in await session.scalars(
+                select(SchemaVersionRecord).order_by(SchemaVersionRecord.schema_id, SchemaVersionRecord.version)
+            )
+        ]
+        keys = [(k.id, k.revoked_at) for k in await session.scalars(select(ApiKeyRecord).order_by(ApiKeyRecord.id))]
+    return {"schemas": schemas, "versions": versions, "keys": keys}
+
+
+def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"/problems/{slug}", body
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["request_id"]
+    return body
