@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 
@@ -40,6 +41,7 @@ _EXAMPLE_SCHEMA: dict[str, Any] = {
 }
 _SUBMIT_PROBLEMS = (BAD_REQUEST, INVALID_SCHEMA, SCHEMA_REMOTE_REF, SCHEMA_TOO_COMPLEX,
                     SCHEMA_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
+Registry = NamedDependency[SchemaRegistry]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Items per page.")]
 Offset = Annotated[int, Parameter(ge=0, description="Items to skip.")]
 SchemaRefParam = Annotated[str, Parameter(description="`name` (latest version) or `name@version`.")]
@@ -66,7 +68,7 @@ class SchemaController(Controller):
     async def create_schema(
         self,
         request: Request[Principal, Any, Any],
-        registry: SchemaRegistry,
+        registry: Registry,
         data: Annotated[SchemaCreate, Body(examples=[Example(
             summary="A two-field invoice schema",
             value={"name": "my_invoice", "description": "Invoices from suppliers", "schema": _EXAMPLE_SCHEMA},
@@ -86,7 +88,7 @@ class SchemaController(Controller):
     async def add_version(
         self,
         request: Request[Principal, Any, Any],
-        registry: SchemaRegistry,
+        registry: Registry,
         name: NameParam,
         data: Annotated[VersionCreate, Body(examples=[Example(
             summary="Same schema with a due date", value={"schema": _EXAMPLE_SCHEMA},
@@ -102,8 +104,8 @@ class SchemaController(Controller):
 
     @get("/", guards=[requires(Scope.EXTRACT)], summary="List schemas (latest version of each)")
     async def list_schemas(
-        self, registry: SchemaRegistry, limit: Limit = 50, offset: Offset = 0,
-        include_deprecated: bool = False,
+        self, registry: Registry, limit: Limit = 50, offset: Offset = 0,
+        include_deprecated: Annotated[bool, Parameter(description="Include deprecated schemas.")] = False,
     ) -> SchemaPage:
         page = await registry.list_latest(limit=limit, offset=offset, include_deprecated=include_deprecated)
         return SchemaPage([SchemaVersionOut.of(v) for v in page.items], page.total, limit, offset)
@@ -112,7 +114,7 @@ class SchemaController(Controller):
         "/{ref:str}", guards=[requires(Scope.EXTRACT)], summary="Get a schema version",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND, SCHEMA_VERSION_NOT_FOUND),
     )
-    async def get_schema(self, registry: SchemaRegistry, ref: SchemaRefParam) -> SchemaVersionOut:
+    async def get_schema(self, registry: Registry, ref: SchemaRefParam) -> SchemaVersionOut:
         """`invoice` gives the latest version, `invoice@2` version 2."""
         return SchemaVersionOut.of(await registry.get(parse_ref(ref)))
 
@@ -121,7 +123,7 @@ class SchemaController(Controller):
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND),
     )
     async def list_versions(
-        self, registry: SchemaRegistry, name: NameParam, limit: Limit = 50, offset: Offset = 0
+        self, registry: Registry, name: NameParam, limit: Limit = 50, offset: Offset = 0
     ) -> SchemaPage:
         page = await registry.list_versions(parse_ref(name, allow_version=False).name, limit=limit, offset=offset)
         return SchemaPage([SchemaVersionOut.of(v) for v in page.items], page.total, limit, offset)
@@ -131,7 +133,7 @@ class SchemaController(Controller):
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND, SCHEMA_VERSION_NOT_FOUND),
     )
     async def get_version(
-        self, registry: SchemaRegistry, name: NameParam,
+        self, registry: Registry, name: NameParam,
         version: Annotated[str, Parameter(description="Version number (1, 2, ...).")],
     ) -> SchemaVersionOut:
         base = parse_ref(name, allow_version=False)
@@ -141,7 +143,7 @@ class SchemaController(Controller):
         "/{name:str}", guards=[requires(Scope.ADMIN)], status_code=200, summary="Deprecate a schema",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND),
     )
-    async def deprecate_schema(self, registry: SchemaRegistry, name: NameParam) -> SchemaVersionOut:
+    async def deprecate_schema(self, registry: Registry, name: NameParam) -> SchemaVersionOut:
         """No new versions or extractions; every version stays readable for audit."""
         ref = parse_ref(name, allow_version=False)
         return SchemaVersionOut.of(await registry.set_deprecated(ref.name, deprecated=True))
@@ -151,6 +153,6 @@ class SchemaController(Controller):
         summary="Undo a deprecation",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND),
     )
-    async def restore_schema(self, registry: SchemaRegistry, name: NameParam) -> SchemaVersionOut:
+    async def restore_schema(self, registry: Registry, name: NameParam) -> SchemaVersionOut:
         ref = parse_ref(name, allow_version=False)
         return SchemaVersionOut.of(await registry.set_deprecated(ref.name, deprecated=False))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -11,15 +11,22 @@ from app.extraction.grammar import post_decoding_keywords
 from app.registry.service import SchemaVersion
 
 
+Name = Annotated[str, msgspec.Meta(description="1-64 of a-z, 0-9, _ and -, starting with a letter or digit.")]
+JsonSchema = Annotated[dict[str, Any], msgspec.Meta(
+    description="A JSON Schema 2020-12 document with `\"type\": \"object\"` at the root and only local `$ref`s."
+)]
+Description = Annotated[str | None, msgspec.Meta(description="What the schema is for, shown in listings.")]
+
+
 class SchemaCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    schema: dict[str, Any]
-    description: str | None = None
+    name: Name
+    schema: JsonSchema
+    description: Description = None
 
 
 class VersionCreate(msgspec.Struct, forbid_unknown_fields=True):
-    schema: dict[str, Any]
-    description: str | None = None
+    schema: JsonSchema
+    description: Description = None
 
 
 class PostDecodingKeywordOut(msgspec.Struct):

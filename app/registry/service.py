@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,7 @@ from app.registry.refs import SchemaRef
 from app.registry.validation import SchemaLimits, validate_name, validate_schema
 
 MAX_ATTEMPTS = 20
+logger = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class SchemaRegistry:
                 )
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
                     await self.session.rollback()
+                    logger.debug("schema_version_race_lost", name=name, version=number)
                     continue
                 version = SchemaVersionRecord(
                     schema_id=record.id, version=number, description=description,
@@ -143,9 +146,10 @@ class SchemaRegistry:
                 )
                 self.session.add(version)
                 await self.session.commit()
-            except (IntegrityError, OperationalError):
+            except (IntegrityError, OperationalError) as exc:
                 # Lost a race (or SQLite's busy timeout passed): re-read and try again.
                 await self.session.rollback()
+                logger.debug("schema_version_race_lost", name=name, version=number, error=type(exc).__name__)
                 continue
             self.session.expire(record)
             return _view(await self._schema(name), version), True
@@ -168,7 +172,7 @@ class SchemaRegistry:
             .limit(limit)
             .offset(offset)
         )
-        return Page([_view(s, v) for s, v in rows.tuples()], total or 0)
+        return Page([_view(s, v) for s, v in rows], total or 0)
 
     async def list_versions(self, name: str, *, limit: int, offset: int) -> Page:
         record = await self._schema(name)

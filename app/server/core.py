@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -45,7 +45,7 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def provide_registry(db_session: AsyncSession, state: State) -> SchemaRegistry:
+async def provide_registry(db_session: NamedDependency[AsyncSession], state: State) -> SchemaRegistry:
     return SchemaRegistry(db_session, schema_limits(state.settings))
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.params import Parameter
 from sqlalchemy import text
 
 from app import __version__
@@ -56,7 +57,7 @@ class SystemController(Controller):
         return [ProblemTypeOut(k.uri, k.status, k.title, k.description) for k in CATALOGUE.values()]
 
     @get("/problems/{slug:str}", summary="One problem type")
-    async def problem_type(self, slug: str) -> ProblemTypeOut:
+    async def problem_type(self, slug: Annotated[str, Parameter(description="Problem type slug.")]) -> ProblemTypeOut:
         kind = CATALOGUE.get(slug)
         if kind is None:
             raise Problem(NOT_FOUND, f"No problem type is named {slug!r}.")

@@ -1,0 +1,140 @@
+"""Start-up: migrations checked (and refused from the future), built-ins loaded without ever
+overwriting a user's versions, readiness."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.engine import create_engine
+from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode, ensure_current, migration_state
+from app.lib.settings import DatabaseSettings, RegistrySettings, Settings
+from app.registry.builtins import default_builtin_dir
+from app.server.core import create_app
+from tests.conftest import make_settings
+from tests.helpers import assert_problem, object_schema
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _startup_fails(exc: type[Exception], match: str) -> pytest.RaisesGroup[Exception]:
+    """The test client reports a failed lifespan inside (possibly nested) exception groups."""
+    return pytest.RaisesGroup(pytest.RaisesExc(exc, match=match), flatten_subgroups=True)
+
+
+async def _set_revision(db: Sessions, revision: str) -> None:
+    async with db() as session:
+        await session.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+        await session.commit()
+
+
+async def test_fresh_database_is_migrated_and_ready(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "current"}}
+    engine = create_engine(settings)
+    try:
+        assert (await migration_state(engine)).is_current
+    finally:
+        await engine.dispose()
+
+
+async def test_refuses_a_database_newer_than_the_code(settings: Settings, db: Sessions) -> None:
+    async with AsyncTestClient(create_app(settings)):
+        pass
+    await _set_revision(db, "9999_from_the_future")
+    with _startup_fails(DatabaseNewerThanCode, "newer release"):
+        async with AsyncTestClient(create_app(settings)):
+            pass
+    engine = create_engine(settings)
+    try:
+        with pytest.raises(DatabaseNewerThanCode):
+            await ensure_current(engine, auto_migrate=True)  # and never "upgrades" it
+    finally:
+        await engine.dispose()
+
+
+async def test_readiness_fails_when_the_database_moves_ahead(client: AsyncTestClient[Litestar], db: Sessions) -> None:
+    await _set_revision(db, "9999_from_the_future")
+    body = assert_problem(await client.get("/ready"), 503, "not-ready")
+    assert body["checks"]["database"] == "ok"
+    assert "newer release" in body["checks"]["migrations"]
+    assert (await client.get("/health")).status_code == 200  # liveness is not readiness
+
+
+async def test_without_auto_migrate_a_database_behind_is_refused(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, database=DatabaseSettings(url=database_url, auto_migrate=False))
+    with _startup_fails(DatabaseBehind, "docextract db upgrade"):
+        async with AsyncTestClient(create_app(settings)):
+            pass
+
+
+async def test_builtins_are_refreshed_only_while_untouched(tmp_path: Path, database_url: str, db: Sessions) -> None:
+    shipped = tmp_path / "builtins"
+    shutil.copytree(default_builtin_dir(), shipped)
+    settings = make_settings(tmp_path, database_url,
+                             registry=RegistrySettings(builtin_dir=shipped))
+    async with AsyncTestClient(create_app(settings)):
+        pass
+    async with AsyncTestClient(create_app(settings)) as client:
+        key = await _admin_key(db)
+        headers = {"Authorization": f"Bearer {key}"}
+        user_version = object_schema(my_field={"type": "string"})
+        added = await client.post("/schemas/invoice/versions", json={"schema": user_version}, headers=headers)
+        assert added.status_code == 201 and added.json()["version"] == 2
+        await client.delete("/schemas/form", headers=headers)
+
+    # A new release ships changed invoice, receipt and form schemas.
+    for name in ["invoice", "receipt", "form"]:
+        path = shipped / f"{name}.json"
+        schema = json.loads(path.read_text())
+        schema["properties"]["release_note"] = {"type": "string", "description": "New in this release."}
+        path.write_text(json.dumps(schema))
+
+    async with AsyncTestClient(create_app(settings)) as client:
+        invoice = (await client.get("/schemas/invoice", headers=headers)).json()
+        assert (invoice["version"], invoice["schema"]) == (2, user_version)  # the user's version stays latest
+        receipt = (await client.get("/schemas/receipt", headers=headers)).json()
+        assert receipt["version"] == 2 and "release_note" in receipt["schema"]["properties"]
+        form = (await client.get("/schemas/form", headers=headers)).json()
+        assert form["version"] == 1 and form["deprecated"] is True  # deprecation is respected
+        po = (await client.get("/schemas/purchase_order", headers=headers)).json()
+        assert po["version"] == 1  # unchanged file, no new version
+
+
+async def _admin_key(db: Sessions) -> str:
+    from app.auth.keys import ApiKeys, Scope
+
+    async with db() as session:
+        return (await ApiKeys(session).create("t", [Scope.ADMIN])).key
+
+
+async def test_problem_types_are_documented(client: AsyncTestClient[Litestar]) -> None:
+    listed = (await client.get("/problems")).json()
+    slugs = {p["type"] for p in listed}
+    assert {"/problems/invalid-schema", "/problems/unauthenticated", "/problems/schema-remote-ref"} <= slugs
+    one = (await client.get("/problems/schema-too-large")).json()
+    assert one["status"] == 413 and one["description"]
+    assert_problem(await client.get("/problems/no-such-thing"), 404, "not-found")
+
+
+async def test_openapi_documents_routes_examples_and_security(client: AsyncTestClient[Litestar]) -> None:
+    spec = (await client.get("/openapi/openapi.json")).json()
+    assert spec["info"]["title"] == "docextract"
+    paths = spec["paths"]
+    for path in ["/schemas", "/schemas/{ref}", "/schemas/{name}/versions", "/schemas/{name}/versions/{version}",
+                 "/keys", "/health", "/ready"]:
+        assert path in paths, path
+    create = paths["/schemas"]["post"]
+    examples = create["requestBody"]["content"]["application/json"]["schema"]["examples"]
+    assert any(e["name"] == "my_invoice" for e in examples)
+    assert "422" in create["responses"] and "413" in create["responses"]
+    assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    assert paths["/health"]["get"].get("security") == [{}]
