@@ -116,7 +116,10 @@ class SchemaRegistry:
         self, name: str, schema: Any, description: str | None, *, source: str,
         created_by: str | None = None,
     ) -> tuple[SchemaVersion, bool]:
-        """Add a version, or return the latest when its content is identical (``created`` False)."""
+        """Add a version, or return the latest when its content is identical (``created`` False).
+
+        Without a description the new version keeps the previous one's.
+        """
         sha = self._checked(schema, "/schema")
         schema_json = orjson.dumps(schema).decode()
         for _ in range(MAX_ATTEMPTS):
@@ -140,7 +143,8 @@ class SchemaRegistry:
                     logger.debug("schema_version_race_lost", name=name, version=number)
                     continue
                 version = SchemaVersionRecord(
-                    schema_id=record.id, version=number, description=description,
+                    schema_id=record.id, version=number,
+                    description=description if description is not None else latest.description,
                     schema_json=schema_json, sha256=sha, source=source, created_by=created_by,
                     created_at=now,
                 )
