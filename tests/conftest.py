@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     admin = await _pg_admin(base)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(base).set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False
+        yield (
+            make_url(base)
+            .set(drivername="postgresql+asyncpg", database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -111,19 +113,23 @@ async def issue_key(db: async_sessionmaker[AsyncSession], *scopes: Scope, name: 
 
 
 @pytest.fixture
-async def admin_headers(db: async_sessionmaker[AsyncSession], client: AsyncTestClient[Litestar]) -> dict[str, str]:
+async def admin_headers(
+    db: async_sessionmaker[AsyncSession], client: AsyncTestClient[Litestar]
+) -> dict[str, str]:
     return {"Authorization": f"Bearer {await issue_key(db, Scope.ADMIN, name='admin')}"}
 
 
 @pytest.fixture
-async def extract_headers(db: async_sessionmaker[AsyncSession], client: AsyncTestClient[Litestar]) -> dict[str, str]:
+async def extract_headers(
+    db: async_sessionmaker[AsyncSession], client: AsyncTestClient[Litestar]
+) -> dict[str, str]:
     return {"X-API-Key": await issue_key(db, Scope.EXTRACT, name="extract")}
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """Remove every DOCEXTRACT_* variable, for tests of reading settings from the environment."""
     for name in list(os.environ):
         if name.startswith("DOCEXTRACT_"):
             monkeypatch.delenv(name)
-    yield monkeypatch
+    return monkeypatch

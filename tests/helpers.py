@@ -28,10 +28,15 @@ async def stored_state(db: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
         versions = [
             (v.schema_id, v.version, v.sha256, v.schema_json)
             for v in await session.scalars(
-                select(SchemaVersionRecord).order_by(SchemaVersionRecord.schema_id, SchemaVersionRecord.version)
+                select(SchemaVersionRecord).order_by(
+                    SchemaVersionRecord.schema_id, SchemaVersionRecord.version
+                )
             )
         ]
-        keys = [(k.id, k.revoked_at) for k in await session.scalars(select(ApiKeyRecord).order_by(ApiKeyRecord.id))]
+        keys = [
+            (k.id, k.revoked_at)
+            for k in await session.scalars(select(ApiKeyRecord).order_by(ApiKeyRecord.id))
+        ]
     return {"schemas": schemas, "versions": versions, "keys": keys}
 
 

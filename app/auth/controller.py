@@ -7,8 +7,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, post
-from litestar.openapi.spec import Example
 from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,6 @@ from app.auth.middleware import requires
 from app.db.models import ApiKeyRecord
 from app.lib.api import json_body, problem_responses
 from app.lib.problems import API_KEY_NOT_FOUND, BAD_REQUEST, INVALID_REQUEST
-
 
 DbSession = NamedDependency[AsyncSession]
 
@@ -51,23 +50,44 @@ class KeyController(Controller):
     tags = ["keys"]
     guards = [requires(Scope.ADMIN)]
 
-    @post("/", guards=[json_body], summary="Create an API key",
-          responses=problem_responses(BAD_REQUEST, INVALID_REQUEST))
+    @post(
+        "/",
+        guards=[json_body],
+        summary="Create an API key",
+        responses=problem_responses(BAD_REQUEST, INVALID_REQUEST),
+    )
     async def create_key(
-        self, db_session: DbSession,
-        data: Annotated[KeyCreate, Body(examples=[Example(
-            summary="A key for the ERP connector", value={"name": "erp", "scopes": ["extract"]},
-        )])],
+        self,
+        db_session: DbSession,
+        data: Annotated[
+            KeyCreate,
+            Body(
+                examples=[
+                    Example(
+                        summary="A key for the ERP connector",
+                        value={"name": "erp", "scopes": ["extract"]},
+                    )
+                ]
+            ),
+        ],
     ) -> IssuedKeyOut:
         issued = await ApiKeys(db_session).create(data.name, data.scopes)
         return IssuedKeyOut(issued.key, KeyOut.of(issued.record))
 
     @get("/", summary="List API keys")
-    async def list_keys(self, db_session: DbSession, include_revoked: Annotated[bool, Parameter(description="Include revoked keys.")] = False) -> list[KeyOut]:
+    async def list_keys(
+        self,
+        db_session: DbSession,
+        include_revoked: Annotated[bool, Parameter(description="Include revoked keys.")] = False,
+    ) -> list[KeyOut]:
         return [KeyOut.of(r) for r in await ApiKeys(db_session).list(include_revoked=include_revoked)]
 
-    @delete("/{key_id:str}", status_code=200, summary="Revoke an API key",
-            responses=problem_responses(API_KEY_NOT_FOUND))
+    @delete(
+        "/{key_id:str}",
+        status_code=200,
+        summary="Revoke an API key",
+        responses=problem_responses(API_KEY_NOT_FOUND),
+    )
     async def revoke_key(
         self, db_session: DbSession, key_id: Annotated[str, Parameter(description="The key's id.")]
     ) -> KeyOut:

@@ -73,7 +73,12 @@ def parse_scopes(values: list[str]) -> list[str]:
         raise Problem(
             INVALID_REQUEST,
             f"Scopes must be a non-empty list of {[s.value for s in Scope]}; got {values!r}.",
-            errors=[{"pointer": "/scopes", "detail": f"unknown scopes {unknown}" if unknown else "empty"}],
+            errors=[
+                {
+                    "pointer": "/scopes",
+                    "detail": f"unknown scopes {unknown}" if unknown else "empty",
+                }
+            ],
         )
     return scopes
 
@@ -84,12 +89,16 @@ class ApiKeys:
 
     async def create(self, name: str, scopes: list[str]) -> IssuedKey:
         if not name.strip() or len(name) > 100:
-            raise Problem(INVALID_REQUEST, "A key name is 1 to 100 characters.",
-                          errors=[{"pointer": "/name", "detail": "1 to 100 characters"}])
+            raise Problem(
+                INVALID_REQUEST,
+                "A key name is 1 to 100 characters.",
+                errors=[{"pointer": "/name", "detail": "1 to 100 characters"}],
+            )
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        record = ApiKeyRecord(id=key_id, name=name.strip(), secret_sha256=_hash(secret),
-                              scopes=parse_scopes(scopes))
+        record = ApiKeyRecord(
+            id=key_id, name=name.strip(), secret_sha256=_hash(secret), scopes=parse_scopes(scopes)
+        )
         self.session.add(record)
         await self.session.commit()
         return IssuedKey(key=f"{PREFIX}_{key_id}_{secret}", record=record)

@@ -10,12 +10,19 @@ from typing import Any, TypeVar
 
 import click
 import orjson
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import __version__
 from app.auth.keys import ApiKeys, Scope
 from app.db.engine import create_engine, create_session_maker
-from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode, ensure_current, migration_state, upgrade
+from app.db.migrate import (
+    DatabaseBehind,
+    DatabaseNewerThanCode,
+    ensure_current,
+    migration_state,
+    upgrade,
+)
 from app.extraction.grammar import post_decoding_keywords
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
@@ -77,8 +84,6 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes [DOCEXTRACT_SERVER_WORKERS, default 1].")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the API with uvicorn (migrates, loads built-in schemas, issues the first key)."""
-    import uvicorn
-
     settings = _settings()
 
     async def once(engine: Any) -> None:
@@ -114,8 +119,10 @@ def db_upgrade(revision: str) -> None:
 def db_current() -> None:
     """Show the database's migration and whether it is current."""
     state = _run(_settings(), migration_state, migrate=False)
-    click.echo(f"database at migration {state.current} (newest: {state.head})"
-               + ("" if state.is_current else "; run `docextract db upgrade`"))
+    click.echo(
+        f"database at migration {state.current} (newest: {state.head})"
+        + ("" if state.is_current else "; run `docextract db upgrade`")
+    )
     if not state.is_current:
         sys.exit(1)
 
@@ -127,8 +134,15 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--name", required=True, help="What the key is for (shown in lists and logs).")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]),
-              default=[Scope.EXTRACT.value], show_default=True, help="Repeat for several scopes.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice([s.value for s in Scope]),
+    default=[Scope.EXTRACT.value],
+    show_default=True,
+    help="Repeat for several scopes.",
+)
 def keys_create(name: str, scopes: tuple[str, ...]) -> None:
     """Create a key and print it (the only time it is shown)."""
     issued = _run(_settings(), lambda s: ApiKeys(s).create(name, list(scopes)))
@@ -169,13 +183,17 @@ def schemas_list(include_deprecated: bool) -> None:
 
     async def work(session: AsyncSession) -> list[SchemaVersion]:
         registry = SchemaRegistry(session, schema_limits(settings))
-        return (await registry.list_latest(limit=10_000, offset=0, include_deprecated=include_deprecated)).items
+        return (
+            await registry.list_latest(limit=10_000, offset=0, include_deprecated=include_deprecated)
+        ).items
 
     settings = _settings()
     click.echo(f"{'NAME':<24}{'LATEST':<8}{'SOURCE':<9}{'DEPRECATED':<11}DESCRIPTION")
     for v in _run(settings, work):
-        click.echo(f"{v.name:<24}{v.version:<8}{v.source:<9}{'yes' if v.deprecated_at else '':<11}"
-                   f"{(v.description or '')[:60]}")
+        click.echo(
+            f"{v.name:<24}{v.version:<8}{v.source:<9}{'yes' if v.deprecated_at else '':<11}"
+            f"{(v.description or '')[:60]}"
+        )
 
 
 @schemas.command("show")

@@ -37,8 +37,19 @@ _LENGTH_KEYWORDS = ("minLength", "maxLength")
 _SHAPE_KEYWORDS = ("pattern", "format")
 
 # Keywords whose values are schemas, maps of schemas or lists of schemas.
-_SUBSCHEMA = ("items", "contains", "additionalProperties", "propertyNames", "not", "if", "then",
-              "else", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
+_SUBSCHEMA = (
+    "items",
+    "contains",
+    "additionalProperties",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+)
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 
@@ -77,15 +88,15 @@ def post_decoding_keywords(schema: dict[str, Any]) -> list[PostDecodingKeyword]:
     for path, sub in iter_subschemas(schema):
         for keyword, reason in POST_DECODING_KEYWORDS.items():
             if keyword in sub:
-                found.append(
-                    {"pointer": pointer((*path, keyword)), "keyword": keyword, "reason": reason}
-                )
+                found.append({"pointer": pointer((*path, keyword)), "keyword": keyword, "reason": reason})
         if any(k in sub for k in _LENGTH_KEYWORDS):
-            for keyword in _SHAPE_KEYWORDS:
-                if keyword in sub:
-                    found.append({
-                        "pointer": pointer((*path, keyword)),
-                        "keyword": keyword,
-                        "reason": f"{keyword} combined with a length limit is validated after decoding",
-                    })
+            found.extend(
+                {
+                    "pointer": pointer((*path, keyword)),
+                    "keyword": keyword,
+                    "reason": f"{keyword} combined with a length limit is validated after decoding",
+                }
+                for keyword in _SHAPE_KEYWORDS
+                if keyword in sub
+            )
     return found

@@ -9,7 +9,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
 
-from app.lib.problems import UNSUPPORTED_MEDIA_TYPE, ProblemType, Problem
+from app.lib.problems import UNSUPPORTED_MEDIA_TYPE, Problem, ProblemType
 
 
 class ProblemError(msgspec.Struct):

@@ -46,20 +46,28 @@ def _define(slug: str, status: int, title: str, description: str) -> ProblemType
 
 
 BAD_REQUEST = _define(
-    "bad-request", 400, "Malformed request",
+    "bad-request",
+    400,
+    "Malformed request",
     "The body is not valid JSON, or its fields have the wrong names or types; `errors` points at them.",
 )
 INVALID_SCHEMA_REFERENCE = _define(
-    "invalid-schema-reference", 400, "Invalid schema reference",
+    "invalid-schema-reference",
+    400,
+    "Invalid schema reference",
     "A schema is addressed as `name` (latest version) or `name@version` with a positive integer "
     "version; some routes accept only `name`.",
 )
 UNAUTHENTICATED = _define(
-    "unauthenticated", 401, "Authentication required",
+    "unauthenticated",
+    401,
+    "Authentication required",
     "Send a valid, unrevoked API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
 )
 FORBIDDEN = _define(
-    "forbidden", 403, "Missing scope",
+    "forbidden",
+    403,
+    "Missing scope",
     "The API key is valid but lacks the scope this route needs (`admin` or `extract`).",
 )
 NOT_FOUND = _define("not-found", 404, "Not found", "No route matches this path.")
@@ -67,7 +75,9 @@ SCHEMA_NOT_FOUND = _define(
     "schema-not-found", 404, "Schema not found", "No schema is registered under this name."
 )
 SCHEMA_VERSION_NOT_FOUND = _define(
-    "schema-version-not-found", 404, "Schema version not found",
+    "schema-version-not-found",
+    404,
+    "Schema version not found",
     "The schema exists but has no such version.",
 )
 API_KEY_NOT_FOUND = _define("api-key-not-found", 404, "API key not found", "No API key has this id.")
@@ -75,53 +85,79 @@ METHOD_NOT_ALLOWED = _define(
     "method-not-allowed", 405, "Method not allowed", "The route exists but not for this method."
 )
 SCHEMA_EXISTS = _define(
-    "schema-exists", 409, "Schema already exists",
+    "schema-exists",
+    409,
+    "Schema already exists",
     "A schema with this name is registered; add a version with `POST /schemas/{name}/versions`.",
 )
 SCHEMA_DEPRECATED = _define(
-    "schema-deprecated", 409, "Schema deprecated",
+    "schema-deprecated",
+    409,
+    "Schema deprecated",
     "The schema was deprecated: its versions stay readable, but it takes no new versions or "
     "extractions until restored with `POST /schemas/{name}/restore`.",
 )
 REQUEST_TOO_LARGE = _define(
-    "request-too-large", 413, "Request too large", "The request body is larger than the server accepts."
+    "request-too-large",
+    413,
+    "Request too large",
+    "The request body is larger than the server accepts.",
 )
 SCHEMA_TOO_LARGE = _define(
-    "schema-too-large", 413, "Schema too large",
+    "schema-too-large",
+    413,
+    "Schema too large",
     "The schema's JSON is larger than the limit (`DOCEXTRACT_SCHEMAS_MAX_BYTES`, 256 KiB by default).",
 )
 UNSUPPORTED_MEDIA_TYPE = _define(
-    "unsupported-media-type", 415, "Unsupported media type",
+    "unsupported-media-type",
+    415,
+    "Unsupported media type",
     "This route takes `application/json` bodies.",
 )
 INVALID_SCHEMA = _define(
-    "invalid-schema", 422, "Invalid JSON Schema",
+    "invalid-schema",
+    422,
+    "Invalid JSON Schema",
     "The schema is not a valid JSON Schema 2020-12 document with an object root, or a local "
     "`$ref` does not resolve; `errors` points at each place.",
 )
 SCHEMA_REMOTE_REF = _define(
-    "schema-remote-ref", 422, "Remote reference not allowed",
+    "schema-remote-ref",
+    422,
+    "Remote reference not allowed",
     "Schemas must be self-contained: `$ref` may only point inside the document (`#...`). The "
     "server never fetches a URL.",
 )
 SCHEMA_TOO_COMPLEX = _define(
-    "schema-too-complex", 422, "Schema too complex",
+    "schema-too-complex",
+    422,
+    "Schema too complex",
     "The schema nests deeper or declares more properties than the limits "
     "(`DOCEXTRACT_SCHEMAS_MAX_DEPTH`, `DOCEXTRACT_SCHEMAS_MAX_PROPERTIES`).",
 )
 INVALID_SCHEMA_NAME = _define(
-    "invalid-schema-name", 422, "Invalid schema name",
-    "Names are 1 to 64 characters: lowercase letters, digits, `_` and `-`, starting with a letter "
-    "or digit.",
+    "invalid-schema-name",
+    422,
+    "Invalid schema name",
+    "Names are 1 to 64 characters: lowercase letters, digits, `_` and `-`, starting with a letter or digit.",
 )
 INVALID_REQUEST = _define(
-    "invalid-request", 422, "Invalid request", "The request is well formed but its values are not acceptable."
+    "invalid-request",
+    422,
+    "Invalid request",
+    "The request is well formed but its values are not acceptable.",
 )
 NOT_READY = _define(
-    "not-ready", 503, "Service not ready", "A dependency is unreachable or the database is not migrated; see `checks`."
+    "not-ready",
+    503,
+    "Service not ready",
+    "A dependency is unreachable or the database is not migrated; see `checks`.",
 )
 INTERNAL_ERROR = _define(
-    "internal-error", 500, "Internal error",
+    "internal-error",
+    500,
+    "Internal error",
     "An unexpected failure on the server; the `request_id` finds it in the logs.",
 )
 
@@ -147,8 +183,12 @@ class Problem(ProblemDetailsException):
         if errors is not None:
             extra["errors"] = errors
         super().__init__(
-            detail=detail, status_code=kind.status, headers=headers, extra=extra,
-            type_=kind.uri, title=kind.title,
+            detail=detail,
+            status_code=kind.status,
+            headers=headers,
+            extra=extra,
+            type_=kind.uri,
+            title=kind.title,
         )
         self.kind = kind
 
@@ -173,20 +213,30 @@ def problem_response(request: Request[Any, Any, Any], exc: ProblemDetailsExcepti
 
 
 _BY_STATUS = {
-    400: BAD_REQUEST, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND,
-    405: METHOD_NOT_ALLOWED, 413: REQUEST_TOO_LARGE, 415: UNSUPPORTED_MEDIA_TYPE,
-    422: INVALID_REQUEST, 503: NOT_READY,
+    400: BAD_REQUEST,
+    401: UNAUTHENTICATED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    413: REQUEST_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+    422: INVALID_REQUEST,
+    503: NOT_READY,
 }
 
 
 def _from_http_exception(exc: HTTPException) -> Problem:
     """Litestar's own errors (routing, body parsing, auth middleware) in our catalogue."""
     if exc.status_code == 400 and "JSON is malformed" in (exc.detail or ""):
-        return Problem(BAD_REQUEST, f"The request body is not valid JSON: {exc.detail}",
-                       errors=[{"pointer": "", "detail": exc.detail}])
+        return Problem(
+            BAD_REQUEST,
+            f"The request body is not valid JSON: {exc.detail}",
+            errors=[{"pointer": "", "detail": exc.detail}],
+        )
     if isinstance(exc, ValidationException):
         return Problem(
-            BAD_REQUEST, "The request does not have the expected fields and types.",
+            BAD_REQUEST,
+            "The request does not have the expected fields and types.",
             errors=_validation_errors(exc.extra),
         )
     kind = _BY_STATUS.get(exc.status_code)
@@ -222,10 +272,14 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
 def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     """The JSON parser gives up on pathologically nested bodies; that is the client's doing."""
     logger.warning("request_nested_too_deeply", path=request.url.path)
-    return problem_response(request, Problem(
-        BAD_REQUEST, "The request body is nested too deeply to parse.",
-        errors=[{"pointer": "", "detail": "nesting exceeds the parser's limit"}],
-    ))
+    return problem_response(
+        request,
+        Problem(
+            BAD_REQUEST,
+            "The request body is nested too deeply to parse.",
+            errors=[{"pointer": "", "detail": "nesting exceeds the parser's limit"}],
+        ),
+    )
 
 
 def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -39,8 +39,14 @@ _EXAMPLE_SCHEMA: dict[str, Any] = {
     },
     "required": ["invoice_number", "total"],
 }
-_SUBMIT_PROBLEMS = (BAD_REQUEST, INVALID_SCHEMA, SCHEMA_REMOTE_REF, SCHEMA_TOO_COMPLEX,
-                    SCHEMA_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
+_SUBMIT_PROBLEMS = (
+    BAD_REQUEST,
+    INVALID_SCHEMA,
+    SCHEMA_REMOTE_REF,
+    SCHEMA_TOO_COMPLEX,
+    SCHEMA_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+)
 Registry = NamedDependency[SchemaRegistry]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Items per page.")]
 Offset = Annotated[int, Parameter(ge=0, description="Items to skip.")]
@@ -61,7 +67,8 @@ class SchemaController(Controller):
     tags = ["schemas"]
 
     @post(
-        "/", guards=[requires(Scope.ADMIN), json_body],
+        "/",
+        guards=[requires(Scope.ADMIN), json_body],
         summary="Register a schema (version 1)",
         responses=problem_responses(*_SUBMIT_PROBLEMS, INVALID_SCHEMA_NAME, SCHEMA_EXISTS),
     )
@@ -69,10 +76,21 @@ class SchemaController(Controller):
         self,
         request: Request[Principal, Any, Any],
         registry: Registry,
-        data: Annotated[SchemaCreate, Body(examples=[Example(
-            summary="A two-field invoice schema",
-            value={"name": "my_invoice", "description": "Invoices from suppliers", "schema": _EXAMPLE_SCHEMA},
-        )])],
+        data: Annotated[
+            SchemaCreate,
+            Body(
+                examples=[
+                    Example(
+                        summary="A two-field invoice schema",
+                        value={
+                            "name": "my_invoice",
+                            "description": "Invoices from suppliers",
+                            "schema": _EXAMPLE_SCHEMA,
+                        },
+                    )
+                ]
+            ),
+        ],
     ) -> Response[SchemaVersionOut]:
         """Validates the schema and stores it as version 1 of a new name."""
         version = await registry.create(
@@ -81,7 +99,8 @@ class SchemaController(Controller):
         return _created(version, created=True)
 
     @post(
-        "/{name:str}/versions", guards=[requires(Scope.ADMIN), json_body],
+        "/{name:str}/versions",
+        guards=[requires(Scope.ADMIN), json_body],
         summary="Add a version",
         responses=problem_responses(*_SUBMIT_PROBLEMS, SCHEMA_NOT_FOUND, SCHEMA_DEPRECATED),
     )
@@ -90,9 +109,17 @@ class SchemaController(Controller):
         request: Request[Principal, Any, Any],
         registry: Registry,
         name: NameParam,
-        data: Annotated[VersionCreate, Body(examples=[Example(
-            summary="Same schema with a due date", value={"schema": _EXAMPLE_SCHEMA},
-        )])],
+        data: Annotated[
+            VersionCreate,
+            Body(
+                examples=[
+                    Example(
+                        summary="Same schema with a due date",
+                        value={"schema": _EXAMPLE_SCHEMA},
+                    )
+                ]
+            ),
+        ],
     ) -> Response[SchemaVersionOut]:
         """Stores a new immutable version (201), or returns the latest (200) if it is identical
         (same canonical JSON: key order and whitespace do not count)."""
@@ -104,14 +131,19 @@ class SchemaController(Controller):
 
     @get("/", guards=[requires(Scope.EXTRACT)], summary="List schemas (latest version of each)")
     async def list_schemas(
-        self, registry: Registry, limit: Limit = 50, offset: Offset = 0,
+        self,
+        registry: Registry,
+        limit: Limit = 50,
+        offset: Offset = 0,
         include_deprecated: Annotated[bool, Parameter(description="Include deprecated schemas.")] = False,
     ) -> SchemaPage:
         page = await registry.list_latest(limit=limit, offset=offset, include_deprecated=include_deprecated)
         return SchemaPage([SchemaVersionOut.of(v) for v in page.items], page.total, limit, offset)
 
     @get(
-        "/{ref:str}", guards=[requires(Scope.EXTRACT)], summary="Get a schema version",
+        "/{ref:str}",
+        guards=[requires(Scope.EXTRACT)],
+        summary="Get a schema version",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND, SCHEMA_VERSION_NOT_FOUND),
     )
     async def get_schema(self, registry: Registry, ref: SchemaRefParam) -> SchemaVersionOut:
@@ -119,28 +151,39 @@ class SchemaController(Controller):
         return SchemaVersionOut.of(await registry.get(parse_ref(ref)))
 
     @get(
-        "/{name:str}/versions", guards=[requires(Scope.EXTRACT)], summary="List versions",
+        "/{name:str}/versions",
+        guards=[requires(Scope.EXTRACT)],
+        summary="List versions",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND),
     )
     async def list_versions(
         self, registry: Registry, name: NameParam, limit: Limit = 50, offset: Offset = 0
     ) -> SchemaPage:
-        page = await registry.list_versions(parse_ref(name, allow_version=False).name, limit=limit, offset=offset)
+        page = await registry.list_versions(
+            parse_ref(name, allow_version=False).name, limit=limit, offset=offset
+        )
         return SchemaPage([SchemaVersionOut.of(v) for v in page.items], page.total, limit, offset)
 
     @get(
-        "/{name:str}/versions/{version:str}", guards=[requires(Scope.EXTRACT)], summary="Get a version",
+        "/{name:str}/versions/{version:str}",
+        guards=[requires(Scope.EXTRACT)],
+        summary="Get a version",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND, SCHEMA_VERSION_NOT_FOUND),
     )
     async def get_version(
-        self, registry: Registry, name: NameParam,
+        self,
+        registry: Registry,
+        name: NameParam,
         version: Annotated[str, Parameter(description="Version number (1, 2, ...).")],
     ) -> SchemaVersionOut:
         base = parse_ref(name, allow_version=False)
         return SchemaVersionOut.of(await registry.get(parse_ref(f"{base.name}@{version}")))
 
     @delete(
-        "/{name:str}", guards=[requires(Scope.ADMIN)], status_code=200, summary="Deprecate a schema",
+        "/{name:str}",
+        guards=[requires(Scope.ADMIN)],
+        status_code=200,
+        summary="Deprecate a schema",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND),
     )
     async def deprecate_schema(self, registry: Registry, name: NameParam) -> SchemaVersionOut:
@@ -149,7 +192,9 @@ class SchemaController(Controller):
         return SchemaVersionOut.of(await registry.set_deprecated(ref.name, deprecated=True))
 
     @post(
-        "/{name:str}/restore", guards=[requires(Scope.ADMIN)], status_code=200,
+        "/{name:str}/restore",
+        guards=[requires(Scope.ADMIN)],
+        status_code=200,
         summary="Undo a deprecation",
         responses=problem_responses(INVALID_SCHEMA_REFERENCE, SCHEMA_NOT_FOUND),
     )

@@ -10,11 +10,13 @@ import msgspec
 from app.extraction.grammar import post_decoding_keywords
 from app.registry.service import SchemaVersion
 
-
 Name = Annotated[str, msgspec.Meta(description="1-64 of a-z, 0-9, _ and -, starting with a letter or digit.")]
-JsonSchema = Annotated[dict[str, Any], msgspec.Meta(
-    description="A JSON Schema 2020-12 document with `\"type\": \"object\"` at the root and only local `$ref`s."
-)]
+JsonSchema = Annotated[
+    dict[str, Any],
+    msgspec.Meta(
+        description='A JSON Schema 2020-12 document: `"type": "object"` at the root, only local `$ref`s.'
+    ),
+]
 Description = Annotated[str | None, msgspec.Meta(description="What the schema is for, shown in listings.")]
 
 
@@ -53,9 +55,16 @@ class SchemaVersionOut(msgspec.Struct):
     @classmethod
     def of(cls, v: SchemaVersion) -> SchemaVersionOut:
         return cls(
-            name=v.name, version=v.version, ref=v.ref, latest_version=v.latest_version,
-            description=v.description, sha256=v.sha256, source=v.source, created_at=v.created_at,
-            deprecated=v.deprecated_at is not None, deprecated_at=v.deprecated_at,
+            name=v.name,
+            version=v.version,
+            ref=v.ref,
+            latest_version=v.latest_version,
+            description=v.description,
+            sha256=v.sha256,
+            source=v.source,
+            created_at=v.created_at,
+            deprecated=v.deprecated_at is not None,
+            deprecated_at=v.deprecated_at,
             post_decoding_keywords=[PostDecodingKeywordOut(**k) for k in post_decoding_keywords(v.schema)],
             schema=v.schema,
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,12 +85,18 @@ class SchemaRegistry:
             return canonical_sha256(schema)
         except NotCanonicalizable as exc:
             raise Problem(
-                INVALID_SCHEMA, f"The schema has a value JSON cannot carry exactly: {exc}",
+                INVALID_SCHEMA,
+                f"The schema has a value JSON cannot carry exactly: {exc}",
                 errors=[{"pointer": at, "detail": str(exc)}],
             ) from exc
 
     async def create(
-        self, name: str, schema: Any, description: str | None, *, source: str,
+        self,
+        name: str,
+        schema: Any,
+        description: str | None,
+        *,
+        source: str,
         created_by: str | None = None,
     ) -> SchemaVersion:
         """Register a new name with version 1."""
@@ -99,8 +105,13 @@ class SchemaRegistry:
         now = utcnow()
         record = SchemaRecord(name=name, latest_version=1, created_at=now, updated_at=now)
         version = SchemaVersionRecord(
-            version=1, description=description, schema_json=orjson.dumps(schema).decode(),
-            sha256=sha, source=source, created_by=created_by, created_at=now,
+            version=1,
+            description=description,
+            schema_json=orjson.dumps(schema).decode(),
+            sha256=sha,
+            source=source,
+            created_by=created_by,
+            created_at=now,
         )
         record.versions = [version]
         self.session.add(record)
@@ -108,12 +119,20 @@ class SchemaRegistry:
             await self.session.commit()
         except IntegrityError as exc:
             await self.session.rollback()
-            raise Problem(SCHEMA_EXISTS, f"A schema named {name!r} already exists.",
-                          errors=[{"pointer": "/name", "detail": "name is taken"}]) from exc
+            raise Problem(
+                SCHEMA_EXISTS,
+                f"A schema named {name!r} already exists.",
+                errors=[{"pointer": "/name", "detail": "name is taken"}],
+            ) from exc
         return _view(record, version)
 
     async def add_version(
-        self, name: str, schema: Any, description: str | None, *, source: str,
+        self,
+        name: str,
+        schema: Any,
+        description: str | None,
+        *,
+        source: str,
         created_by: str | None = None,
     ) -> tuple[SchemaVersion, bool]:
         """Add a version, or return the latest when its content is identical (``created`` False).
@@ -143,9 +162,13 @@ class SchemaRegistry:
                     logger.debug("schema_version_race_lost", name=name, version=number)
                     continue
                 version = SchemaVersionRecord(
-                    schema_id=record.id, version=number,
+                    schema_id=record.id,
+                    version=number,
                     description=description if description is not None else latest.description,
-                    schema_json=schema_json, sha256=sha, source=source, created_by=created_by,
+                    schema_json=schema_json,
+                    sha256=sha,
+                    source=source,
+                    created_by=created_by,
                     created_at=now,
                 )
                 self.session.add(version)
@@ -165,12 +188,15 @@ class SchemaRegistry:
 
     async def list_latest(self, *, limit: int, offset: int, include_deprecated: bool) -> Page:
         """The latest version of each schema, by name."""
-        condition = True if include_deprecated else SchemaRecord.deprecated_at.is_(None)
+        condition = true() if include_deprecated else SchemaRecord.deprecated_at.is_(None)
         total = await self.session.scalar(select(func.count()).select_from(SchemaRecord).where(condition))
         rows = await self.session.execute(
             select(SchemaRecord, SchemaVersionRecord)
-            .join(SchemaVersionRecord, (SchemaVersionRecord.schema_id == SchemaRecord.id)
-                  & (SchemaVersionRecord.version == SchemaRecord.latest_version))
+            .join(
+                SchemaVersionRecord,
+                (SchemaVersionRecord.schema_id == SchemaRecord.id)
+                & (SchemaVersionRecord.version == SchemaRecord.latest_version),
+            )
             .where(condition)
             .order_by(SchemaRecord.name)
             .limit(limit)

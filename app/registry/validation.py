@@ -46,7 +46,8 @@ class SchemaLimits:
 def validate_name(name: str) -> None:
     if not NAME_PATTERN.match(name):
         raise Problem(
-            INVALID_SCHEMA_NAME, f"{name!r} is not a valid schema name.",
+            INVALID_SCHEMA_NAME,
+            f"{name!r} is not a valid schema name.",
             errors=[{"pointer": "/name", "detail": INVALID_SCHEMA_NAME.description}],
         )
 
@@ -64,7 +65,8 @@ def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -
         )
     if not isinstance(schema, dict):
         raise Problem(
-            INVALID_SCHEMA, "A schema must be a JSON object.",
+            INVALID_SCHEMA,
+            "A schema must be a JSON object.",
             errors=[{"pointer": at, "detail": f"expected an object, got {type(schema).__name__}"}],
         )
     _check_property_count(schema, limits.max_properties, at)
@@ -100,10 +102,12 @@ def _check_property_count(schema: dict[str, Any], max_properties: int, at: str) 
                 raise Problem(
                     SCHEMA_TOO_COMPLEX,
                     f"The schema declares more than {max_properties} properties.",
-                    errors=[{
-                        "pointer": at + pointer((*path, "properties")),
-                        "detail": f"the limit of {max_properties} properties is passed here",
-                    }],
+                    errors=[
+                        {
+                            "pointer": at + pointer((*path, "properties")),
+                            "detail": f"the limit of {max_properties} properties is passed here",
+                        }
+                    ],
                     limit_properties=max_properties,
                 )
 
@@ -112,17 +116,20 @@ def _check_meta_schema(schema: dict[str, Any], at: str) -> None:
     errors: list[ErrorItem] = []
     declared = schema.get("$schema")
     if declared is not None and str(declared).rstrip("#") != DRAFT_2020_12:
-        errors.append({
-            "pointer": f"{at}/$schema",
-            "detail": f"only JSON Schema 2020-12 is supported ({DRAFT_2020_12}); got {declared!r}",
-        })
+        errors.append(
+            {
+                "pointer": f"{at}/$schema",
+                "detail": f"only JSON Schema 2020-12 is supported ({DRAFT_2020_12}); got {declared!r}",
+            }
+        )
     for error in sorted(_META_VALIDATOR.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path))):
         errors.append({"pointer": at + pointer(error.absolute_path), "detail": error.message})
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
     if errors:
         raise Problem(
-            INVALID_SCHEMA, f"The schema is not a valid JSON Schema 2020-12 document ({len(errors)} errors).",
+            INVALID_SCHEMA,
+            f"The schema is not a valid JSON Schema 2020-12 document ({len(errors)} errors).",
             errors=errors,
         )
 
@@ -132,7 +139,12 @@ def _check_object_root(schema: dict[str, Any], at: str) -> None:
         raise Problem(
             INVALID_SCHEMA,
             'The root of an extraction schema must be `"type": "object"`.',
-            errors=[{"pointer": f"{at}/type", "detail": f"expected 'object', got {schema.get('type')!r}"}],
+            errors=[
+                {
+                    "pointer": f"{at}/type",
+                    "detail": f"expected 'object', got {schema.get('type')!r}",
+                }
+            ],
         )
 
 
@@ -140,15 +152,19 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
     remote: list[ErrorItem] = []
     broken: list[ErrorItem] = []
     anchors = {
-        sub[key] for _, sub in iter_subschemas(schema) for key in ("$anchor", "$dynamicAnchor")
+        sub[key]
+        for _, sub in iter_subschemas(schema)
+        for key in ("$anchor", "$dynamicAnchor")
         if isinstance(sub.get(key), str)
     }
     for path, sub in iter_subschemas(schema):
         if path and "$id" in sub:
-            broken.append({
-                "pointer": at + pointer((*path, "$id")),
-                "detail": "embedded $id is not supported; put shared parts in $defs",
-            })
+            broken.append(
+                {
+                    "pointer": at + pointer((*path, "$id")),
+                    "detail": "embedded $id is not supported; put shared parts in $defs",
+                }
+            )
         for keyword in ("$ref", "$dynamicRef"):
             ref = sub.get(keyword)
             if not isinstance(ref, str):
@@ -159,9 +175,7 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
             elif not _resolves(schema, ref, anchors):
                 broken.append({"pointer": where, "detail": f"{ref!r} does not resolve in this schema"})
     if remote:
-        raise Problem(
-            SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote
-        )
+        raise Problem(SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote)
     if broken:
         raise Problem(INVALID_SCHEMA, "The schema has references that do not resolve.", errors=broken)
 

@@ -66,9 +66,7 @@ class ApplicationCore(InitPluginProtocol):
 
     def _configure_state(self, app_config: AppConfig) -> None:
         engine = create_engine(self.settings)
-        app_config.state.update(
-            settings=self.settings, engine=engine, sessions=create_session_maker(engine)
-        )
+        app_config.state.update(settings=self.settings, engine=engine, sessions=create_session_maker(engine))
         app_config.debug = False
         app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
 
@@ -81,25 +79,31 @@ class ApplicationCore(InitPluginProtocol):
         app_config.route_handlers.extend([SystemController, SchemaController, KeyController])
 
     def _configure_dependencies(self, app_config: AppConfig) -> None:
-        app_config.dependencies.update({
-            "db_session": Provide(provide_db_session),
-            "registry": Provide(provide_registry),
-        })
+        app_config.dependencies.update(
+            {
+                "db_session": Provide(provide_db_session),
+                "registry": Provide(provide_registry),
+            }
+        )
 
     def _configure_middleware(self, app_config: AppConfig) -> None:
-        app_config.middleware.extend([
-            request_id_middleware,
-            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
-        ])
+        app_config.middleware.extend(
+            [
+                request_id_middleware,
+                DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+            ]
+        )
 
     def _configure_error_handlers(self, app_config: AppConfig) -> None:
         # Litestar's own errors (routing, body parsing, auth) and anything unforeseen also become
         # catalogued problems; the plugin handles our ``Problem`` exceptions.
-        app_config.exception_handlers.update({
-            HTTPException: http_exception_handler,
-            RecursionError: too_deep_handler,
-            Exception: unexpected_exception_handler,
-        })
+        app_config.exception_handlers.update(
+            {
+                HTTPException: http_exception_handler,
+                RecursionError: too_deep_handler,
+                Exception: unexpected_exception_handler,
+            }
+        )
 
     def _configure_openapi(self, app_config: AppConfig) -> None:
         app_config.openapi_config = OpenAPIConfig(
@@ -109,9 +113,11 @@ class ApplicationCore(InitPluginProtocol):
             "and evidence for every field. Errors are RFC 9457 problem+json; see `/problems`.",
             path="/openapi",
             render_plugins=[ScalarRenderPlugin()],
-            components=Components(security_schemes={
-                "ApiKey": SecurityScheme(type="http", scheme="bearer", description="`dxk_...` API key"),
-            }),
+            components=Components(
+                security_schemes={
+                    "ApiKey": SecurityScheme(type="http", scheme="bearer", description="`dxk_...` API key"),
+                }
+            ),
             security=[{"ApiKey": []}],
         )
 

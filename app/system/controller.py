@@ -57,7 +57,9 @@ class SystemController(Controller):
         return [ProblemTypeOut(k.uri, k.status, k.title, k.description) for k in CATALOGUE.values()]
 
     @get("/problems/{slug:str}", summary="One problem type")
-    async def problem_type(self, slug: Annotated[str, Parameter(description="Problem type slug.")]) -> ProblemTypeOut:
+    async def problem_type(
+        self, slug: Annotated[str, Parameter(description="Problem type slug.")]
+    ) -> ProblemTypeOut:
         kind = CATALOGUE.get(slug)
         if kind is None:
             raise Problem(NOT_FOUND, f"No problem type is named {slug!r}.")

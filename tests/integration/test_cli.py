@@ -14,8 +14,11 @@ from tests.helpers import object_schema
 
 async def cli(database_url: str, data_dir: Path, *args: str) -> Result:
     """Run the command in a thread: it calls asyncio.run, which needs a thread without a loop."""
-    env = {"DOCEXTRACT_DATABASE_URL": database_url, "DOCEXTRACT_DATA_DIR": str(data_dir),
-           "DOCEXTRACT_LOG_LEVEL": "WARNING"}
+    env = {
+        "DOCEXTRACT_DATABASE_URL": database_url,
+        "DOCEXTRACT_DATA_DIR": str(data_dir),
+        "DOCEXTRACT_LOG_LEVEL": "WARNING",
+    }
     return await asyncio.to_thread(CliRunner().invoke, main, list(args), env=env, catch_exceptions=False)
 
 
@@ -55,8 +58,14 @@ async def test_schemas_add_list_show(database_url: str, tmp_path: Path) -> None:
     assert again.exit_code == 0 and "unchanged, already supplier_invoice@1" in again.output
 
     envelope = tmp_path / "anything.json"
-    envelope.write_text(json.dumps({"name": "supplier_invoice", "schema": object_schema(
-        iban={"type": "string", "pattern": "^[A-Z]{2}", "maxLength": 34})}))
+    envelope.write_text(
+        json.dumps(
+            {
+                "name": "supplier_invoice",
+                "schema": object_schema(iban={"type": "string", "pattern": "^[A-Z]{2}", "maxLength": 34}),
+            }
+        )
+    )
     v2 = await cli(database_url, tmp_path, "schemas", "add", str(envelope))
     assert v2.exit_code == 0 and "added supplier_invoice@2" in v2.output
     assert "checked after decoding: /properties/iban/pattern" in v2.output

@@ -27,7 +27,8 @@ async def _registry_sessions(settings: Settings) -> tuple[async_sessionmaker[Asy
 async def _add(sessions: async_sessionmaker[AsyncSession], schema: dict[str, object]) -> tuple[int, bool]:
     async with sessions() as session:
         version, created = await SchemaRegistry(session, SchemaLimits()).add_version(
-            "shared", schema, None, source="api")
+            "shared", schema, None, source="api"
+        )
         return version.version, created
 
 
@@ -35,13 +36,17 @@ async def test_simultaneous_new_versions_get_distinct_numbers(settings: Settings
     sessions, engine = await _registry_sessions(settings)
     try:
         async with sessions() as session:
-            await SchemaRegistry(session, SchemaLimits()).create("shared", object_schema(), None, source="api")
+            await SchemaRegistry(session, SchemaLimits()).create(
+                "shared", object_schema(), None, source="api"
+            )
         schemas = [object_schema(**{f"field_{i}": {"type": "string"}}) for i in range(WRITERS)]
         results = await asyncio.gather(*(_add(sessions, s) for s in schemas))
         numbers = sorted(number for number, created in results if created)
         assert numbers == list(range(2, WRITERS + 2))
         async with sessions() as session:
-            stored = list(await session.scalars(select(SchemaVersionRecord).order_by(SchemaVersionRecord.version)))
+            stored = list(
+                await session.scalars(select(SchemaVersionRecord).order_by(SchemaVersionRecord.version))
+            )
         assert [v.version for v in stored] == list(range(1, WRITERS + 2))
         assert len({v.sha256 for v in stored}) == WRITERS + 1
     finally:
@@ -52,7 +57,9 @@ async def test_simultaneous_identical_submissions_add_one_version(settings: Sett
     sessions, engine = await _registry_sessions(settings)
     try:
         async with sessions() as session:
-            await SchemaRegistry(session, SchemaLimits()).create("shared", object_schema(), None, source="api")
+            await SchemaRegistry(session, SchemaLimits()).create(
+                "shared", object_schema(), None, source="api"
+            )
         same = object_schema(due={"type": "string", "format": "date"})
         results = await asyncio.gather(*(_add(sessions, same) for _ in range(WRITERS)))
         assert {number for number, _ in results} == {2}

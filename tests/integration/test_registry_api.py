@@ -16,43 +16,67 @@ Client = AsyncTestClient[Litestar]
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def create(client: Client, headers: dict[str, str], name: str = "supplier_invoice",
-                 schema: dict[str, Any] | None = None, **extra: Any) -> Any:
+async def create(
+    client: Client,
+    headers: dict[str, str],
+    name: str = "supplier_invoice",
+    schema: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Any:
     return await client.post(
-        "/schemas", json={"name": name, "schema": schema or object_schema(), **extra}, headers=headers
+        "/schemas",
+        json={"name": name, "schema": schema or object_schema(), **extra},
+        headers=headers,
     )
 
 
-async def test_create_then_read_every_way(client: Client, db: Sessions, admin_headers: dict[str, str],
-                                          extract_headers: dict[str, str]) -> None:
-    schema = object_schema(number={"type": "string", "description": "Invoice number."},
-                           iban={"type": "string", "pattern": "^[A-Z]{2}", "maxLength": 34})
+async def test_create_then_read_every_way(
+    client: Client, db: Sessions, admin_headers: dict[str, str], extract_headers: dict[str, str]
+) -> None:
+    schema = object_schema(
+        number={"type": "string", "description": "Invoice number."},
+        iban={"type": "string", "pattern": "^[A-Z]{2}", "maxLength": 34},
+    )
     created = await create(client, admin_headers, schema=schema, description="From suppliers")
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["name"], body["version"], body["ref"], body["latest_version"]) == (
-        "supplier_invoice", 1, "supplier_invoice@1", 1)
+        "supplier_invoice",
+        1,
+        "supplier_invoice@1",
+        1,
+    )
     assert body["schema"] == schema
     assert list(body["schema"]["properties"]) == ["number", "iban"]  # key order is kept
     assert body["description"] == "From suppliers"
     assert body["source"] == "api"
     assert len(body["sha256"]) == 64
     assert created.headers["location"] == "/schemas/supplier_invoice@1"
-    assert body["post_decoding_keywords"] == [{
-        "pointer": "/properties/iban/pattern", "keyword": "pattern",
-        "reason": "pattern combined with a length limit is validated after decoding",
-    }]
-    for path in ["/schemas/supplier_invoice", "/schemas/supplier_invoice@1",
-                 "/schemas/supplier_invoice/versions/1"]:
+    assert body["post_decoding_keywords"] == [
+        {
+            "pointer": "/properties/iban/pattern",
+            "keyword": "pattern",
+            "reason": "pattern combined with a length limit is validated after decoding",
+        }
+    ]
+    for path in [
+        "/schemas/supplier_invoice",
+        "/schemas/supplier_invoice@1",
+        "/schemas/supplier_invoice/versions/1",
+    ]:
         read = await client.get(path, headers=extract_headers)
         assert read.status_code == 200, (path, read.text)
         assert read.json() == body
 
 
-async def test_versions_are_immutable_and_numbered(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
+async def test_versions_are_immutable_and_numbered(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
     await create(client, admin_headers)
     v2_schema = object_schema(total={"type": "number"}, due={"type": "string", "format": "date"})
-    v2 = await client.post("/schemas/supplier_invoice/versions", json={"schema": v2_schema}, headers=admin_headers)
+    v2 = await client.post(
+        "/schemas/supplier_invoice/versions", json={"schema": v2_schema}, headers=admin_headers
+    )
     assert v2.status_code == 201 and v2.json()["version"] == 2
     v1 = (await client.get("/schemas/supplier_invoice@1", headers=admin_headers)).json()
     assert v1["schema"] == object_schema() and v1["latest_version"] == 2
@@ -62,7 +86,9 @@ async def test_versions_are_immutable_and_numbered(client: Client, db: Sessions,
     assert [v["version"] for v in listing["items"]] == [1, 2] and listing["total"] == 2
 
 
-async def test_identical_resubmission_returns_the_existing_version(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
+async def test_identical_resubmission_returns_the_existing_version(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
     schema = object_schema(a={"type": "string", "description": "A"}, b={"type": "number"})
     await create(client, admin_headers, schema=schema)
     reordered = json.loads(json.dumps(schema, indent=3))
@@ -78,11 +104,16 @@ async def test_identical_resubmission_returns_the_existing_version(client: Clien
     assert await stored_state(db) == before
 
 
-async def test_list_is_paginated_and_shows_latest_versions(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
+async def test_list_is_paginated_and_shows_latest_versions(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
     for name in ["zeta", "alpha", "mid"]:
         await create(client, admin_headers, name=name)
-    await client.post("/schemas/mid/versions", json={"schema": object_schema(x={"type": "string"})},
-                      headers=admin_headers)
+    await client.post(
+        "/schemas/mid/versions",
+        json={"schema": object_schema(x={"type": "string"})},
+        headers=admin_headers,
+    )
     first = (await client.get("/schemas?limit=3", headers=admin_headers)).json()
     names = [item["name"] for item in first["items"]]
     assert names == sorted(names) and first["limit"] == 3 and first["offset"] == 0
@@ -96,11 +127,14 @@ async def test_list_is_paginated_and_shows_latest_versions(client: Client, db: S
         everything += page["items"]
         offset += 3
     assert [i["name"] for i in everything] == sorted(
-        ["zeta", "alpha", "mid", "invoice", "receipt", "purchase_order", "form"])
+        ["zeta", "alpha", "mid", "invoice", "receipt", "purchase_order", "form"]
+    )
     assert next(i for i in everything if i["name"] == "mid")["version"] == 2
 
 
-async def test_deprecation_keeps_versions_readable(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
+async def test_deprecation_keeps_versions_readable(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
     await create(client, admin_headers)
     gone = await client.delete("/schemas/supplier_invoice", headers=admin_headers)
     assert gone.status_code == 200 and gone.json()["deprecated"] is True
@@ -112,15 +146,21 @@ async def test_deprecation_keeps_versions_readable(client: Client, db: Sessions,
     assert (await client.delete("/schemas/supplier_invoice", headers=admin_headers)).status_code == 200
 
     before = await stored_state(db)
-    refused = await client.post("/schemas/supplier_invoice/versions",
-                                json={"schema": object_schema(y={"type": "string"})}, headers=admin_headers)
+    refused = await client.post(
+        "/schemas/supplier_invoice/versions",
+        json={"schema": object_schema(y={"type": "string"})},
+        headers=admin_headers,
+    )
     assert_problem(refused, 409, "schema-deprecated")
     assert await stored_state(db) == before
 
     restored = await client.post("/schemas/supplier_invoice/restore", headers=admin_headers)
     assert restored.status_code == 200 and restored.json()["deprecated"] is False
-    added = await client.post("/schemas/supplier_invoice/versions",
-                              json={"schema": object_schema(y={"type": "string"})}, headers=admin_headers)
+    added = await client.post(
+        "/schemas/supplier_invoice/versions",
+        json={"schema": object_schema(y={"type": "string"})},
+        headers=admin_headers,
+    )
     assert added.status_code == 201 and added.json()["version"] == 2
 
 
@@ -132,32 +172,70 @@ def _deep(levels: int) -> dict[str, Any]:
 
 
 BAD_SCHEMAS = [
-    pytest.param({"type": "object", "properties": {"a": {"type": "text"}}}, 422, "invalid-schema",
-                 id="not-a-json-schema"),
+    pytest.param(
+        {"type": "object", "properties": {"a": {"type": "text"}}},
+        422,
+        "invalid-schema",
+        id="not-a-json-schema",
+    ),
     pytest.param({"type": "array"}, 422, "invalid-schema", id="non-object-root"),
-    pytest.param(object_schema(a={"$ref": "https://evil.example/s.json"}), 422, "schema-remote-ref", id="remote-ref"),
+    pytest.param(
+        object_schema(a={"$ref": "https://evil.example/s.json"}),
+        422,
+        "schema-remote-ref",
+        id="remote-ref",
+    ),
     pytest.param(object_schema(a={"$ref": "#/$defs/nope"}), 422, "invalid-schema", id="dangling-ref"),
-    pytest.param(object_schema(a={"type": "string", "description": "d" * 300_000}), 413, "schema-too-large",
-                 id="oversized"),
+    pytest.param(
+        object_schema(a={"type": "string", "description": "d" * 300_000}),
+        413,
+        "schema-too-large",
+        id="oversized",
+    ),
     pytest.param(object_schema(a=_deep(40)), 422, "schema-too-complex", id="over-deep"),
-    pytest.param(object_schema(**{f"p{i}": {} for i in range(1001)}), 422, "schema-too-complex",
-                 id="too-many-properties"),
-    pytest.param({"type": "object", "maxProperties": 2**60}, 422, "invalid-schema", id="beyond-json-precision"),
+    pytest.param(
+        object_schema(**{f"p{i}": {} for i in range(1001)}),
+        422,
+        "schema-too-complex",
+        id="too-many-properties",
+    ),
+    pytest.param(
+        {"type": "object", "maxProperties": 2**60},
+        422,
+        "invalid-schema",
+        id="beyond-json-precision",
+    ),
 ]
 BAD_BODIES = [
     pytest.param(b'{"name": "y", "schema": {', 400, "bad-request", id="malformed-json"),
     pytest.param(b"[1, 2]", 400, "bad-request", id="array-body"),
     pytest.param(b'{"schema": {"type": "object"}}', 400, "bad-request", id="missing-name"),
     pytest.param(b'{"name": "y", "schema": "type: object"}', 400, "bad-request", id="schema-not-an-object"),
-    pytest.param(b'{"name": "y", "schema": {"type": "object"}, "extra": 1}', 400, "bad-request",
-                 id="unknown-field"),
-    pytest.param(b'{"name": "Bad Name", "schema": {"type": "object"}}', 422, "invalid-schema-name",
-                 id="bad-name"),
+    pytest.param(
+        b'{"name": "y", "schema": {"type": "object"}, "extra": 1}',
+        400,
+        "bad-request",
+        id="unknown-field",
+    ),
+    pytest.param(
+        b'{"name": "Bad Name", "schema": {"type": "object"}}',
+        422,
+        "invalid-schema-name",
+        id="bad-name",
+    ),
     pytest.param(b'{"name": "x", "schema": {"type": "object"}}', 409, "schema-exists", id="duplicate-name"),
-    pytest.param(b'{"name": "y", "schema": ' + b'{"a":' * 20_000 + b"1" + b"}" * 20_001, 400, "bad-request",
-                 id="nested-beyond-the-parser"),
-    pytest.param(b'{"name": "y", "schema": {"description": "' + b"x" * 1_100_000 + b'"}}', 413,
-                 "request-too-large", id="over-the-server-limit"),
+    pytest.param(
+        b'{"name": "y", "schema": ' + b'{"a":' * 20_000 + b"1" + b"}" * 20_001,
+        400,
+        "bad-request",
+        id="nested-beyond-the-parser",
+    ),
+    pytest.param(
+        b'{"name": "y", "schema": {"description": "' + b"x" * 1_100_000 + b'"}}',
+        413,
+        "request-too-large",
+        id="over-the-server-limit",
+    ),
 ]
 
 
@@ -171,7 +249,10 @@ async def test_bad_schemas_are_refused_and_change_nothing(
 ) -> None:
     await create(client, admin_headers, name="x")
     before = await stored_state(db)
-    for path, body in [("/schemas", {"name": "y", "schema": schema}), ("/schemas/x/versions", {"schema": schema})]:
+    for path, body in [
+        ("/schemas", {"name": "y", "schema": schema}),
+        ("/schemas/x/versions", {"schema": schema}),
+    ]:
         response = await _post_raw(client, path, json.dumps(body).encode(), admin_headers)
         problem = assert_problem(response, status, slug)
         assert problem["instance"] == path
@@ -189,45 +270,66 @@ async def test_bad_bodies_are_refused_and_change_nothing(
     assert await stored_state(db) == before
 
 
-async def test_bad_body_errors_point_at_the_field(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
+async def test_bad_body_errors_point_at_the_field(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
     missing = await _post_raw(client, "/schemas", b'{"name": "y"}', admin_headers)
     assert [e["pointer"] for e in assert_problem(missing, 400, "bad-request")["errors"]] == ["/schema"]
     wrong = await _post_raw(client, "/schemas", b'{"name": 5, "schema": {}}', admin_headers)
     assert [e["pointer"] for e in assert_problem(wrong, 400, "bad-request")["errors"]] == ["/name"]
 
 
-@pytest.mark.parametrize(("method", "path", "status", "slug"), [
-    ("get", "/schemas/nope", 404, "schema-not-found"),
-    ("get", "/schemas/nope@1", 404, "schema-not-found"),
-    ("get", "/schemas/x@2", 404, "schema-version-not-found"),
-    ("get", "/schemas/x/versions/7", 404, "schema-version-not-found"),
-    ("get", "/schemas/x@notanumber", 400, "invalid-schema-reference"),
-    ("get", "/schemas/x@0", 400, "invalid-schema-reference"),
-    ("get", "/schemas/x/versions/one", 400, "invalid-schema-reference"),
-    ("get", "/schemas/x@1/versions", 400, "invalid-schema-reference"),
-    ("get", "/schemas/nope/versions", 404, "schema-not-found"),
-    ("delete", "/schemas/x@1", 400, "invalid-schema-reference"),
-    ("delete", "/schemas/nope", 404, "schema-not-found"),
-    ("post", "/schemas/nope/restore", 404, "schema-not-found"),
-    ("get", "/schemas?limit=0", 400, "bad-request"),
-    ("get", "/schemas?limit=abc", 400, "bad-request"),
-    ("get", "/no/such/route", 404, "not-found"),
-    ("put", "/schemas/x", 405, "method-not-allowed"),
-])
-async def test_unknown_or_malformed_addresses(client: Client, db: Sessions, admin_headers: dict[str, str], method: str,
-                                              path: str, status: int, slug: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status", "slug"),
+    [
+        ("get", "/schemas/nope", 404, "schema-not-found"),
+        ("get", "/schemas/nope@1", 404, "schema-not-found"),
+        ("get", "/schemas/x@2", 404, "schema-version-not-found"),
+        ("get", "/schemas/x/versions/7", 404, "schema-version-not-found"),
+        ("get", "/schemas/x@notanumber", 400, "invalid-schema-reference"),
+        ("get", "/schemas/x@0", 400, "invalid-schema-reference"),
+        ("get", "/schemas/x/versions/one", 400, "invalid-schema-reference"),
+        ("get", "/schemas/x@1/versions", 400, "invalid-schema-reference"),
+        ("get", "/schemas/nope/versions", 404, "schema-not-found"),
+        ("delete", "/schemas/x@1", 400, "invalid-schema-reference"),
+        ("delete", "/schemas/nope", 404, "schema-not-found"),
+        ("post", "/schemas/nope/restore", 404, "schema-not-found"),
+        ("get", "/schemas?limit=0", 400, "bad-request"),
+        ("get", "/schemas?limit=abc", 400, "bad-request"),
+        ("get", "/no/such/route", 404, "not-found"),
+        ("put", "/schemas/x", 405, "method-not-allowed"),
+    ],
+)
+async def test_unknown_or_malformed_addresses(
+    client: Client,
+    db: Sessions,
+    admin_headers: dict[str, str],
+    method: str,
+    path: str,
+    status: int,
+    slug: str,
+) -> None:
     await create(client, admin_headers, name="x")
     before = await stored_state(db)
     assert_problem(await getattr(client, method)(path, headers=admin_headers), status, slug)
     assert await stored_state(db) == before
 
 
-async def test_versions_of_an_unknown_schema(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
-    response = await client.post("/schemas/nope/versions", json={"schema": object_schema()}, headers=admin_headers)
+async def test_versions_of_an_unknown_schema(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/schemas/nope/versions", json={"schema": object_schema()}, headers=admin_headers
+    )
     assert_problem(response, 404, "schema-not-found")
 
 
-async def test_json_routes_refuse_other_media_types(client: Client, db: Sessions, admin_headers: dict[str, str]) -> None:
-    response = await client.post("/schemas", content=b"name=x", headers={
-        **admin_headers, "Content-Type": "application/x-www-form-urlencoded"})
+async def test_json_routes_refuse_other_media_types(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/schemas",
+        content=b"name=x",
+        headers={**admin_headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_problem(response, 415, "unsupported-media-type")

@@ -27,7 +27,10 @@ def _free_port() -> int:
 def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -49,8 +52,12 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A first start (which prints the admin key), a stop, and a second start that prints none."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DOCEXTRACT_DATABASE_URL": database_url, "DOCEXTRACT_DATA_DIR": str(tmp_path),
-           "DOCEXTRACT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DOCEXTRACT_DATABASE_URL": database_url,
+        "DOCEXTRACT_DATA_DIR": str(tmp_path),
+        "DOCEXTRACT_LOG_LEVEL": "WARNING",
+    }
     first = _start(env, port)
     try:
         _wait_ready(base, first)
@@ -75,10 +82,15 @@ async def test_served_api_numbers_concurrent_versions_uniquely(server: tuple[str
         created = await client.post("/schemas", json={"name": "shared", "schema": object_schema()})
         assert created.status_code == 201, created.text
         assert created.headers["x-request-id"]
-        responses = await asyncio.gather(*(
-            client.post("/schemas/shared/versions", json={"schema": object_schema(**{f"f{i}": {"type": "string"}})})
-            for i in range(12)
-        ))
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/schemas/shared/versions",
+                    json={"schema": object_schema(**{f"f{i}": {"type": "string"}})},
+                )
+                for i in range(12)
+            )
+        )
         assert [r.status_code for r in responses] == [201] * 12
         assert sorted(r.json()["version"] for r in responses) == list(range(2, 14))
         listing = (await client.get("/schemas/shared/versions?limit=100")).json()

@@ -35,10 +35,15 @@ async def _set_revision(db: Sessions, revision: str) -> None:
         await session.commit()
 
 
-async def test_fresh_database_is_migrated_and_ready(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+async def test_fresh_database_is_migrated_and_ready(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "current"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "current"},
+    }
     engine = create_engine(settings)
     try:
         assert (await migration_state(engine)).is_current
@@ -61,7 +66,9 @@ async def test_refuses_a_database_newer_than_the_code(settings: Settings, db: Se
         await engine.dispose()
 
 
-async def test_readiness_fails_when_the_database_moves_ahead(client: AsyncTestClient[Litestar], db: Sessions) -> None:
+async def test_readiness_fails_when_the_database_moves_ahead(
+    client: AsyncTestClient[Litestar], db: Sessions
+) -> None:
     await _set_revision(db, "9999_from_the_future")
     body = assert_problem(await client.get("/ready"), 503, "not-ready")
     assert body["checks"]["database"] == "ok"
@@ -70,17 +77,20 @@ async def test_readiness_fails_when_the_database_moves_ahead(client: AsyncTestCl
 
 
 async def test_without_auto_migrate_a_database_behind_is_refused(tmp_path: Path, database_url: str) -> None:
-    settings = make_settings(tmp_path, database_url, database=DatabaseSettings(url=database_url, auto_migrate=False))
+    settings = make_settings(
+        tmp_path, database_url, database=DatabaseSettings(url=database_url, auto_migrate=False)
+    )
     with _startup_fails(DatabaseBehind, "docextract db upgrade"):
         async with AsyncTestClient(create_app(settings)):
             pass
 
 
-async def test_builtins_are_refreshed_only_while_untouched(tmp_path: Path, database_url: str, db: Sessions) -> None:
+async def test_builtins_are_refreshed_only_while_untouched(
+    tmp_path: Path, database_url: str, db: Sessions
+) -> None:
     shipped = tmp_path / "builtins"
     shutil.copytree(default_builtin_dir(), shipped)
-    settings = make_settings(tmp_path, database_url,
-                             registry=RegistrySettings(builtin_dir=shipped))
+    settings = make_settings(tmp_path, database_url, registry=RegistrySettings(builtin_dir=shipped))
     async with AsyncTestClient(create_app(settings)):
         pass
     async with AsyncTestClient(create_app(settings)) as client:
@@ -95,12 +105,18 @@ async def test_builtins_are_refreshed_only_while_untouched(tmp_path: Path, datab
     for name in ["invoice", "receipt", "form"]:
         path = shipped / f"{name}.json"
         schema = json.loads(path.read_text())
-        schema["properties"]["release_note"] = {"type": "string", "description": "New in this release."}
+        schema["properties"]["release_note"] = {
+            "type": "string",
+            "description": "New in this release.",
+        }
         path.write_text(json.dumps(schema))
 
     async with AsyncTestClient(create_app(settings)) as client:
         invoice = (await client.get("/schemas/invoice", headers=headers)).json()
-        assert (invoice["version"], invoice["schema"]) == (2, user_version)  # the user's version stays latest
+        assert (invoice["version"], invoice["schema"]) == (
+            2,
+            user_version,
+        )  # the user's version stays latest
         receipt = (await client.get("/schemas/receipt", headers=headers)).json()
         assert receipt["version"] == 2 and "release_note" in receipt["schema"]["properties"]
         form = (await client.get("/schemas/form", headers=headers)).json()
@@ -119,18 +135,31 @@ async def _admin_key(db: Sessions) -> str:
 async def test_problem_types_are_documented(client: AsyncTestClient[Litestar]) -> None:
     listed = (await client.get("/problems")).json()
     slugs = {p["type"] for p in listed}
-    assert {"/problems/invalid-schema", "/problems/unauthenticated", "/problems/schema-remote-ref"} <= slugs
+    assert {
+        "/problems/invalid-schema",
+        "/problems/unauthenticated",
+        "/problems/schema-remote-ref",
+    } <= slugs
     one = (await client.get("/problems/schema-too-large")).json()
     assert one["status"] == 413 and one["description"]
     assert_problem(await client.get("/problems/no-such-thing"), 404, "not-found")
 
 
-async def test_openapi_documents_routes_examples_and_security(client: AsyncTestClient[Litestar]) -> None:
+async def test_openapi_documents_routes_examples_and_security(
+    client: AsyncTestClient[Litestar],
+) -> None:
     spec = (await client.get("/openapi/openapi.json")).json()
     assert spec["info"]["title"] == "docextract"
     paths = spec["paths"]
-    for path in ["/schemas", "/schemas/{ref}", "/schemas/{name}/versions", "/schemas/{name}/versions/{version}",
-                 "/keys", "/health", "/ready"]:
+    for path in [
+        "/schemas",
+        "/schemas/{ref}",
+        "/schemas/{name}/versions",
+        "/schemas/{name}/versions/{version}",
+        "/keys",
+        "/health",
+        "/ready",
+    ]:
         assert path in paths, path
     create = paths["/schemas"]["post"]
     examples = create["requestBody"]["content"]["application/json"]["schema"]["examples"]

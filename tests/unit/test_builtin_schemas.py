@@ -37,8 +37,28 @@ def _leaves(schema: dict[str, Any]) -> set[str]:
 
 def test_invoice_covers_what_finance_teams_need() -> None:
     fields = _leaves(BUILTINS["invoice"])
-    for required in ["invoice_number", "issue_date", "due_date", "seller", "buyer", "name", "address",
-                     "vat_id", "tax_id", "currency", "line_items", "description", "quantity",
-                     "unit_price", "amount", "tax_rate", "subtotal", "tax_total", "total",
-                     "payment_terms", "iban", "bic"]:
+    for required in [
+        "invoice_number",
+        "issue_date",
+        "due_date",
+        "seller",
+        "buyer",
+        "name",
+        "address",
+        "vat_id",
+        "tax_id",
+        "currency",
+        "line_items",
+        "description",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_rate",
+        "subtotal",
+        "tax_total",
+        "total",
+        "payment_terms",
+        "iban",
+        "bic",
+    ]:
         assert required in fields, required

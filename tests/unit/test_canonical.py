@@ -7,12 +7,18 @@ from hypothesis import strategies as st
 
 from app.lib.canonical import NotCanonicalizable, canonical_json, canonical_sha256
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8) | (
-    st.floats(min_value=-1e15, max_value=1e15)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(max_size=8)
+    | (st.floats(min_value=-1e15, max_value=1e15))
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -28,9 +34,15 @@ def _shuffled(value: object, rng: random.Random) -> object:
 
 
 @settings(max_examples=300)
-@given(value=json_values, seed=st.integers(0, 2**32), indent=st.sampled_from([None, 0, 1, 2, 4, "\t"]),
-       compact=st.booleans())
-def test_hash_ignores_key_order_and_whitespace(value: object, seed: int, indent: object, compact: bool) -> None:
+@given(
+    value=json_values,
+    seed=st.integers(0, 2**32),
+    indent=st.sampled_from([None, 0, 1, 2, 4, "\t"]),
+    compact=st.booleans(),
+)
+def test_hash_ignores_key_order_and_whitespace(
+    value: object, seed: int, indent: object, compact: bool
+) -> None:
     rng = random.Random(seed)
     separators = (",", ":") if compact else (" , ", " :  ")
     text = json.dumps(_shuffled(value, rng), indent=indent, separators=separators)  # type: ignore[arg-type]

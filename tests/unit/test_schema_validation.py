@@ -23,35 +23,76 @@ def pointers(problem: Problem) -> list[str]:
 
 def test_a_valid_schema_passes() -> None:
     validate_schema(object_schema(), LIMITS)
-    validate_schema({
-        "type": "object",
-        "$defs": {"party": {"type": "object", "properties": {"name": {"type": "string"}}}},
-        "properties": {"seller": {"$ref": "#/$defs/party"}, "buyer": {"$ref": "#/$defs/party"},
-                       "me": {"$ref": "#"}, "anchored": {"$ref": "#money"},
-                       "amount": {"$anchor": "money", "type": "number"}},
-    }, LIMITS)
+    validate_schema(
+        {
+            "type": "object",
+            "$defs": {"party": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            "properties": {
+                "seller": {"$ref": "#/$defs/party"},
+                "buyer": {"$ref": "#/$defs/party"},
+                "me": {"$ref": "#"},
+                "anchored": {"$ref": "#money"},
+                "amount": {"$anchor": "money", "type": "number"},
+            },
+        },
+        LIMITS,
+    )
 
 
-@pytest.mark.parametrize(("schema", "slug", "expected_pointers"), [
-    ([], "invalid-schema", ["/schema"]),
-    ({"type": "array", "items": {}}, "invalid-schema", ["/schema/type"]),
-    ({"properties": {}}, "invalid-schema", ["/schema/type"]),
-    ({"type": "object", "properties": {"a": {"type": "strin"}}}, "invalid-schema", ["/schema/properties/a/type"]),
-    ({"type": "object", "properties": {"a": {"minLength": -1}, "b": {"required": "x"}}}, "invalid-schema",
-     ["/schema/properties/a/minLength", "/schema/properties/b/required"]),
-    ({"type": "object", "properties": {"a": {"type": "string", "pattern": "(unclosed"}}}, "invalid-schema",
-     ["/schema/properties/a/pattern"]),
-    ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}, "invalid-schema", ["/schema/$schema"]),
-    ({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}}, "schema-remote-ref",
-     ["/schema/properties/a/$ref"]),
-    ({"type": "object", "properties": {"a": {"$ref": "other.json#/x"}, "b": {"$dynamicRef": "http://x/y"}}},
-     "schema-remote-ref", ["/schema/properties/a/$ref", "/schema/properties/b/$dynamicRef"]),
-    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}, "invalid-schema",
-     ["/schema/properties/a/$ref"]),
-    ({"type": "object", "properties": {"a": {"$id": "https://x/a", "type": "string"}}}, "invalid-schema",
-     ["/schema/properties/a/$id"]),
-])
-def test_invalid_schemas_name_each_offending_pointer(schema: Any, slug: str, expected_pointers: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("schema", "slug", "expected_pointers"),
+    [
+        ([], "invalid-schema", ["/schema"]),
+        ({"type": "array", "items": {}}, "invalid-schema", ["/schema/type"]),
+        ({"properties": {}}, "invalid-schema", ["/schema/type"]),
+        (
+            {"type": "object", "properties": {"a": {"type": "strin"}}},
+            "invalid-schema",
+            ["/schema/properties/a/type"],
+        ),
+        (
+            {"type": "object", "properties": {"a": {"minLength": -1}, "b": {"required": "x"}}},
+            "invalid-schema",
+            ["/schema/properties/a/minLength", "/schema/properties/b/required"],
+        ),
+        (
+            {"type": "object", "properties": {"a": {"type": "string", "pattern": "(unclosed"}}},
+            "invalid-schema",
+            ["/schema/properties/a/pattern"],
+        ),
+        (
+            {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"},
+            "invalid-schema",
+            ["/schema/$schema"],
+        ),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}},
+            "schema-remote-ref",
+            ["/schema/properties/a/$ref"],
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"$ref": "other.json#/x"}, "b": {"$dynamicRef": "http://x/y"}},
+            },
+            "schema-remote-ref",
+            ["/schema/properties/a/$ref", "/schema/properties/b/$dynamicRef"],
+        ),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+            "invalid-schema",
+            ["/schema/properties/a/$ref"],
+        ),
+        (
+            {"type": "object", "properties": {"a": {"$id": "https://x/a", "type": "string"}}},
+            "invalid-schema",
+            ["/schema/properties/a/$id"],
+        ),
+    ],
+)
+def test_invalid_schemas_name_each_offending_pointer(
+    schema: Any, slug: str, expected_pointers: list[str]
+) -> None:
     problem = problem_of(schema)
     assert problem.kind.slug == slug
     assert pointers(problem) == expected_pointers
@@ -74,8 +115,10 @@ def test_depth_limit_is_checked_before_anything_recursive() -> None:
 
 def test_property_count_limit_counts_nested_maps() -> None:
     inner = {f"i{i}": {"type": "string"} for i in range(12)}
-    schema = object_schema(a={"type": "object", "properties": inner},
-                           b={"type": "array", "items": {"type": "object", "properties": inner}})
+    schema = object_schema(
+        a={"type": "object", "properties": inner},
+        b={"type": "array", "items": {"type": "object", "properties": inner}},
+    )
     problem = problem_of(schema)
     assert problem.kind.slug == "schema-too-complex"
     assert pointers(problem) == ["/schema/properties/b/items/properties"]
@@ -110,7 +153,11 @@ def test_post_decoding_keywords_are_listed_with_pointers() -> None:
         iban={"type": "string", "pattern": "^[A-Z]{2}", "maxLength": 34},
         code={"type": "string", "pattern": "^[A-Z]+$"},
         qty={"type": "number", "multipleOf": 0.5},
-        party={"type": "object", "allOf": [{"required": ["name"]}], "properties": {"name": {"not": {"const": ""}}}},
+        party={
+            "type": "object",
+            "allOf": [{"required": ["name"]}],
+            "properties": {"name": {"not": {"const": ""}}},
+        },
     )
     found = {(k["pointer"], k["keyword"]) for k in post_decoding_keywords(schema)}
     assert found == {

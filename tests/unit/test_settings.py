@@ -14,12 +14,15 @@ def test_defaults_give_the_embedded_sqlite_file(clean_env: pytest.MonkeyPatch, t
     assert settings.registry.max_bytes == 256 * 1024
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("postgresql://u:p@db:5432/dx", "postgresql+asyncpg://u:p@db:5432/dx"),
-    ("postgres://u@db/dx", "postgresql+asyncpg://u@db/dx"),
-    ("postgresql+asyncpg://u@db/dx", "postgresql+asyncpg://u@db/dx"),
-    ("sqlite:////var/lib/dx.db", "sqlite+aiosqlite:////var/lib/dx.db"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db:5432/dx", "postgresql+asyncpg://u:p@db:5432/dx"),
+        ("postgres://u@db/dx", "postgresql+asyncpg://u@db/dx"),
+        ("postgresql+asyncpg://u@db/dx", "postgresql+asyncpg://u@db/dx"),
+        ("sqlite:////var/lib/dx.db", "sqlite+aiosqlite:////var/lib/dx.db"),
+    ],
+)
 def test_database_urls_get_async_drivers(clean_env: pytest.MonkeyPatch, given: str, expected: str) -> None:
     clean_env.setenv("DOCEXTRACT_DATABASE_URL", given)
     settings = load_settings()
@@ -35,8 +38,12 @@ def test_errors_name_every_variable_to_fix(clean_env: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     message = str(caught.value)
-    for variable in ["DOCEXTRACT_DATABASE_URL", "DOCEXTRACT_SERVER_PORT", "DOCEXTRACT_LOG_LEVEL",
-                     "DOCEXTRACT_AUTH_DISABLED"]:
+    for variable in [
+        "DOCEXTRACT_DATABASE_URL",
+        "DOCEXTRACT_SERVER_PORT",
+        "DOCEXTRACT_LOG_LEVEL",
+        "DOCEXTRACT_AUTH_DISABLED",
+    ]:
         assert variable in message
     assert "postgresql://" in message  # says what to set instead
     assert "'mysql://root@db/dx'" in message

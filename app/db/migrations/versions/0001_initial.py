@@ -40,15 +40,15 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["schema_id"], ["schemas.id"],
-            name=op.f("fk_schema_versions_schema_id_schemas"), ondelete="CASCADE",
+            ["schema_id"],
+            ["schemas.id"],
+            name=op.f("fk_schema_versions_schema_id_schemas"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schema_versions")),
         sa.UniqueConstraint("schema_id", "version", name=op.f("uq_schema_versions_schema_id")),
     )
-    op.create_index(
-        op.f("ix_schema_versions_schema_id"), "schema_versions", ["schema_id"], unique=False
-    )
+    op.create_index(op.f("ix_schema_versions_schema_id"), "schema_versions", ["schema_id"], unique=False)
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(length=32), nullable=False),
