@@ -72,12 +72,13 @@ async def test_create_then_read_every_way(
 async def test_versions_are_immutable_and_numbered(
     client: Client, db: Sessions, admin_headers: dict[str, str]
 ) -> None:
-    await create(client, admin_headers)
+    await create(client, admin_headers, description="From suppliers")
     v2_schema = object_schema(total={"type": "number"}, due={"type": "string", "format": "date"})
     v2 = await client.post(
         "/schemas/supplier_invoice/versions", json={"schema": v2_schema}, headers=admin_headers
     )
     assert v2.status_code == 201 and v2.json()["version"] == 2
+    assert v2.json()["description"] == "From suppliers"  # kept when a version gives none
     v1 = (await client.get("/schemas/supplier_invoice@1", headers=admin_headers)).json()
     assert v1["schema"] == object_schema() and v1["latest_version"] == 2
     latest = (await client.get("/schemas/supplier_invoice", headers=admin_headers)).json()
