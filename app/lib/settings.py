@@ -118,6 +118,47 @@ class RegistrySettings(BaseSettings):
     builtin_dir: Path | None = None
 
 
+class IngestSettings(BaseSettings):
+    """Limits and rendering of uploaded documents; every limit is checked before heavy work."""
+
+    model_config = _config("INGEST_")
+
+    max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_pages: int = Field(default=500, ge=1)
+    max_pixels: int = Field(default=60_000_000, ge=10_000)
+    """Largest image (width x height) accepted; guards against decompression bombs."""
+    dpi: int = Field(default=200, ge=50, le=600)
+    max_long_side: int = Field(default=3500, ge=256, le=20_000)
+    """Rendered pages are scaled down so their long side is at most this many pixels."""
+    concurrency: int = Field(default=2, ge=1, le=64)
+    """Documents ingested at once per process (rendering is CPU bound)."""
+
+
+class LayoutSettings(BaseSettings):
+    """Which layout backend runs: ``auto`` uses the PDF's own layout for born-digital pages and
+    PP-DocLayoutV3 for the others when its weights are configured."""
+
+    model_config = _config("LAYOUT_")
+
+    backend: Literal["auto", "pymupdf", "ppdoclayout", "none"] = "auto"
+    model: str | None = None
+    """PP-DocLayoutV3 weights: a local folder or a hub id. Unset: no model layout."""
+    device: str = "cpu"
+    batch_size: int = Field(default=4, ge=1, le=64)
+    local_files_only: bool = True
+    """Never download weights unless this is set to false."""
+
+
+class OcrSettings(BaseSettings):
+    """OCR for scanned pages and images (the ``ocr`` extra)."""
+
+    model_config = _config("OCR_")
+
+    enabled: bool = True
+    workers: int = Field(default=1, ge=1, le=32)
+    """OCR processes; each uses the machine's cores already, so one is right for small machines."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every settings group. Build with ``load_settings()``; pass explicitly, never mutate."""
@@ -127,6 +168,9 @@ class Settings:
     server: ServerSettings
     auth: AuthSettings
     registry: RegistrySettings
+    ingest: IngestSettings
+    layout: LayoutSettings
+    ocr: OcrSettings
 
     @property
     def database_url(self) -> str:
@@ -146,6 +190,9 @@ _GROUP_PREFIXES = {
     ServerSettings: "SERVER_",
     AuthSettings: "AUTH_",
     RegistrySettings: "SCHEMAS_",
+    IngestSettings: "INGEST_",
+    LayoutSettings: "LAYOUT_",
+    OcrSettings: "OCR_",
 }
 
 

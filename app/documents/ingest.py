@@ -1,0 +1,329 @@
+"""Open an uploaded document safely and produce its pages one at a time.
+
+Everything that can refuse a document (type, size, page count, pixels, encryption, damage) runs in
+``open_document`` before any page is rendered. Pages are then produced lazily by ``Document.pages``,
+so a 300-page PDF never holds more than one rendered page in memory. Only what is printed on a
+page is read: attachments, embedded files, scripts and links are never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pymupdf
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.documents.detect import DocumentType, detect_type
+from app.documents.models import Page, Region, Word, clamp_box
+from app.lib.problems import (
+    DOCUMENT_CORRUPT,
+    DOCUMENT_EMPTY,
+    DOCUMENT_ENCRYPTED,
+    DOCUMENT_PASSWORD_INCORRECT,
+    DOCUMENT_TOO_LARGE,
+    IMAGE_TOO_LARGE,
+    INVALID_PAGE_SELECTION,
+    TOO_MANY_PAGES,
+    UNSUPPORTED_DOCUMENT_TYPE,
+    Problem,
+)
+
+# A page whose text layer has fewer visible characters than this is read as an image.
+MIN_TEXT_CHARS = 5
+# Share of unreadable characters above which a text layer is garbage (broken font encodings).
+MAX_GARBAGE_RATIO = 0.3
+# An image covering this share of a page suggests a scan; its text layer is then checked for
+# invisibility (an OCR layer under a scan is "render mode 3": not printed, not trusted).
+SCAN_IMAGE_COVERAGE = 0.5
+MAX_INVISIBLE_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 500
+    max_pixels: int = 60_000_000
+    dpi: int = 200
+    max_long_side: int = 3500
+
+
+def parse_page_selection(text: str | None, page_count: int) -> list[int]:
+    """``"1-3,7"`` -> ``[1, 2, 3, 7]`` (sorted, unique, 1-based); ``None`` or ``""`` -> every page."""
+    if text is None or not text.strip():
+        return list(range(1, page_count + 1))
+    chosen: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise Problem(INVALID_PAGE_SELECTION, f"{part.strip()!r} is not a page or a range like 2-5.",
+                          errors=[{"pointer": "/pages", "detail": f"cannot read {part.strip()!r}"}])
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if first < 1 or last < first or last > page_count:
+            raise Problem(
+                INVALID_PAGE_SELECTION,
+                f"{part.strip()!r} is outside the document's pages 1-{page_count}.",
+                errors=[{"pointer": "/pages", "detail": f"pages are 1-{page_count}"}],
+                page_count=page_count,
+            )
+        chosen.update(range(first, last + 1))
+    return sorted(chosen)
+
+
+class Document:
+    """An opened, validated document. Call ``pages`` to render, ``close`` when done."""
+
+    type: DocumentType
+    page_count: int
+
+    def pages(self, selection: list[int] | None = None) -> Iterator[Page]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file; pages already produced stay valid, their ``native_layout`` does not."""
+
+    def __enter__(self) -> Document:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def open_document(data: bytes, limits: IngestLimits, password: str | None = None) -> Document:
+    """Check everything that can be checked without rendering, then return the document."""
+    if len(data) > limits.max_bytes:
+        raise Problem(DOCUMENT_TOO_LARGE, f"The file is {len(data)} bytes; the limit is {limits.max_bytes}.",
+                      limit_bytes=limits.max_bytes)
+    kind = detect_type(data[:1024])
+    if kind is None:
+        raise Problem(UNSUPPORTED_DOCUMENT_TYPE, "The file is not a PDF, PNG, JPEG, TIFF or WebP document.")
+    document: Document = (
+        PdfDocument(data, limits, password) if kind == "pdf" else ImageDocument(data, kind, limits)
+    )
+    if document.page_count == 0:
+        document.close()
+        raise Problem(DOCUMENT_EMPTY, "The document has no pages.")
+    if document.page_count > limits.max_pages:
+        document.close()
+        raise Problem(
+            TOO_MANY_PAGES, f"The document has {document.page_count} pages; the limit is {limits.max_pages}.",
+            page_count=document.page_count, limit_pages=limits.max_pages,
+        )
+    return document
+
+
+class PdfDocument(Document):
+    def __init__(self, data: bytes, limits: IngestLimits, password: str | None) -> None:
+        self.type = "pdf"
+        self.limits = limits
+        try:
+            self._doc = pymupdf.open(stream=data, filetype="pdf")
+        except Exception as exc:  # PyMuPDF raises several types for unreadable files
+            raise Problem(DOCUMENT_CORRUPT, f"The PDF cannot be read: {exc}") from exc
+        if self._doc.needs_pass:
+            if password is None:
+                self._doc.close()
+                raise Problem(DOCUMENT_ENCRYPTED, "The PDF is encrypted and no password was given.")
+            if not self._doc.authenticate(password):
+                self._doc.close()
+                raise Problem(DOCUMENT_PASSWORD_INCORRECT, "The password does not open this PDF.")
+        try:
+            self.page_count = self._doc.page_count
+        except Exception as exc:
+            raise Problem(DOCUMENT_CORRUPT, f"The PDF's page tree cannot be read: {exc}") from exc
+
+    def pages(self, selection: list[int] | None = None) -> Iterator[Page]:
+        for number in selection or range(1, self.page_count + 1):
+            try:
+                yield self._page(number)
+            except Problem:
+                raise
+            except Exception as exc:
+                raise Problem(DOCUMENT_CORRUPT, f"Page {number} of the PDF cannot be read: {exc}",
+                              page=number) from exc
+
+    def _page(self, number: int) -> Page:
+        page = self._doc.load_page(number - 1)
+        rect = page.rect
+        zoom = self.limits.dpi / 72
+        long_side = max(rect.width, rect.height)
+        if long_side * zoom > self.limits.max_long_side:
+            zoom = self.limits.max_long_side / long_side
+        pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False)
+        image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
+        textpage = page.get_textpage()
+        words = _pdf_words(page, textpage)
+        born_digital = _has_usable_text(page, words)
+        return Page(
+            number=number,
+            width=rect.width,
+            height=rect.height,
+            kind="born_digital" if born_digital else "scanned",
+            image=image,
+            dpi=zoom * 72,
+            words=words if born_digital else [],
+            native_layout=(lambda: pdf_layout(page, textpage)) if born_digital else None,
+        )
+
+    def close(self) -> None:
+        self._doc.close()
+
+
+def _pdf_words(page: Any, textpage: Any) -> list[Word]:
+    """Text-layer words in MuPDF's reading order (block, line, word), boxes normalised to the
+    page as displayed (rotation applied)."""
+    rect, rotation = page.rect, page.rotation_matrix
+    width, height = rect.width or 1.0, rect.height or 1.0
+    words: list[Word] = []
+    line_index = -1
+    last_line: tuple[int, int] | None = None
+    for x0, y0, x1, y1, text, block, line, _ in page.get_text("words", textpage=textpage):
+        if (block, line) != last_line:
+            line_index += 1
+            last_line = (block, line)
+        box = pymupdf.Rect(x0, y0, x1, y1)
+        if page.rotation:
+            box = box * rotation
+        words.append(Word(
+            text=text,
+            bbox=clamp_box(box.x0 / width, box.y0 / height, box.x1 / width, box.y1 / height),
+            confidence=1.0,
+            source="pdf",
+            line=line_index,
+            block=block,
+        ))
+    return words
+
+
+def _garbage_ratio(text: str) -> float:
+    """Share of characters no font should produce: replacement, private-use, control, unassigned."""
+    if not text:
+        return 1.0
+    bad = sum(1 for ch in text if ch == "\ufffd" or unicodedata.category(ch) in {"Co", "Cc", "Cn", "Cs"})
+    return bad / len(text)
+
+
+def _has_usable_text(page: Any, words: list[Word]) -> bool:
+    """Born-digital unless the text layer is empty, garbage, or invisible over a scanned image."""
+    text = "".join(w.text for w in words)
+    if len(text) < MIN_TEXT_CHARS or _garbage_ratio(text) > MAX_GARBAGE_RATIO:
+        return False
+    area = abs(page.rect) or 1.0
+    covered = sum(abs(pymupdf.Rect(info["bbox"]) & page.rect) for info in page.get_image_info())
+    if covered / area < SCAN_IMAGE_COVERAGE:
+        return True
+    spans = page.get_texttrace()
+    total = sum(len(span["chars"]) for span in spans) or 1
+    invisible = sum(len(span["chars"]) for span in spans if span["type"] == 3 or span["opacity"] == 0)
+    return invisible / total <= MAX_INVISIBLE_RATIO
+
+
+def pdf_layout(page: Any, textpage: Any) -> list[Region]:
+    """Regions from the PDF's own structure: text and title blocks, images, tables, and blocks in
+    the top/bottom margins as header/footer. Labels follow PP-DocLayoutV3's vocabulary."""
+    rect = page.rect
+    width, height = rect.width or 1.0, rect.height or 1.0
+    found: list[tuple[str, pymupdf.Rect, float]] = []
+    tables = [pymupdf.Rect(t.bbox) for t in page.find_tables().tables]
+    found.extend(("table", t, 1.0) for t in tables)
+    blocks = page.get_text("dict", textpage=textpage)["blocks"]
+    sizes = sorted(span["size"] for b in blocks if b["type"] == 0 for ln in b["lines"] for span in ln["spans"])
+    body = sizes[len(sizes) // 2] if sizes else 10.0
+    for block in blocks:
+        box = pymupdf.Rect(block["bbox"])
+        if any(_inside(box, t) for t in tables):
+            continue
+        if block["type"] == 1:
+            found.append(("image", box, 1.0))
+            continue
+        spans = [span for ln in block["lines"] for span in ln["spans"] if span["text"].strip()]
+        if not spans:
+            continue
+        if box.y1 <= height * 0.07:
+            label = "header"
+        elif box.y0 >= height * 0.93:
+            label = "footer"
+        elif max(s["size"] for s in spans) >= body * 1.3 and len(block["lines"]) <= 2:
+            label = "doc_title" if not any(lbl == "doc_title" for lbl, _, _ in found) else "paragraph_title"
+        else:
+            label = "text"
+        found.append((label, box, 1.0))
+    regions = []
+    for label, box, score in found:
+        shown = box * page.rotation_matrix if page.rotation else box
+        regions.append((label, clamp_box(shown.x0 / width, shown.y0 / height, shown.x1 / width,
+                                         shown.y1 / height), score))
+    regions.sort(key=lambda r: (round(r[1][1] * 200), r[1][0]))  # top-to-bottom, then left-to-right
+    return [Region(label, box, score, order) for order, (label, box, score) in enumerate(regions)]
+
+
+def _inside(inner: Any, outer: Any) -> bool:
+    overlap = abs(inner & outer)
+    return overlap > 0.8 * (abs(inner) or 1.0)
+
+
+class ImageDocument(Document):
+    """PNG, JPEG, WebP (one page) or TIFF (one page per frame)."""
+
+    def __init__(self, data: bytes, kind: DocumentType, limits: IngestLimits) -> None:
+        self.type = kind
+        self.limits = limits
+        try:
+            self._image = Image.open(io.BytesIO(data))  # reads the header only
+        except Image.DecompressionBombError as exc:
+            raise Problem(IMAGE_TOO_LARGE, f"The image is too large to decode safely: {exc}") from exc
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise Problem(DOCUMENT_CORRUPT, f"The image cannot be read: {exc}") from exc
+        self._check_pixels(self._image.size)
+        self.page_count = getattr(self._image, "n_frames", 1)
+
+    def _check_pixels(self, size: tuple[int, int]) -> None:
+        pixels = size[0] * size[1]
+        if pixels > self.limits.max_pixels:
+            raise Problem(IMAGE_TOO_LARGE,
+                          f"The image is {size[0]}x{size[1]} = {pixels} pixels; the limit is {self.limits.max_pixels}.",
+                          limit_pixels=self.limits.max_pixels)
+
+    def pages(self, selection: list[int] | None = None) -> Iterator[Page]:
+        for number in selection or range(1, self.page_count + 1):
+            try:
+                self._image.seek(number - 1)
+                self._check_pixels(self._image.size)
+                image = _to_rgb(ImageOps.exif_transpose(self._image))
+            except Problem:
+                raise
+            except Image.DecompressionBombError as exc:
+                raise Problem(IMAGE_TOO_LARGE, f"Page {number} is too large to decode safely.") from exc
+            except (OSError, ValueError, EOFError, SyntaxError) as exc:
+                raise Problem(DOCUMENT_CORRUPT, f"Page {number} of the image cannot be decoded: {exc}",
+                              page=number) from exc
+            dpi = self._image.info.get("dpi")
+            scale = min(1.0, self.limits.max_long_side / max(image.size))
+            if scale < 1.0:
+                image = image.resize((round(image.width * scale), round(image.height * scale)),
+                                     Image.Resampling.LANCZOS)
+            yield Page(
+                number=number, width=image.width, height=image.height, kind="image", image=image,
+                dpi=float(dpi[0]) * scale if dpi and dpi[0] else None,
+            )
+
+    def close(self) -> None:
+        self._image.close()
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB on white: transparency flattened, palettes, greyscale, CMYK and 16-bit converted."""
+    image.load()
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.point(lambda v: v / 256).convert("L")
+    return image.convert("RGB")
