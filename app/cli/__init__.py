@@ -23,7 +23,12 @@ from app.db.migrate import (
     migration_state,
     upgrade,
 )
+from app.documents.analyze import AnalyzeOptions
+from app.documents.models import Page, Region
+from app.documents.overlay import draw_overlay, page_text
+from app.documents.service import DocumentAnalyzer
 from app.extraction.grammar import post_decoding_keywords
+from app.layout.factory import build_layout
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
 from app.lib.settings import ConfigurationError, Settings, load_settings
@@ -62,9 +67,7 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]], *, migrate: bo
     except (DatabaseNewerThanCode, DatabaseBehind) as exc:
         raise click.ClickException(str(exc)) from exc
     except Problem as exc:
-        lines = [str(exc.detail)]
-        lines += [f"  {e['pointer'] or '/'}: {e['detail']}" for e in (exc.extra or {}).get("errors", [])]  # type: ignore[union-attr]
-        raise click.ClickException("\n".join(lines)) from exc
+        raise click.ClickException(_problem_text(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"Cannot reach the database: {exc}") from exc
 
@@ -85,6 +88,10 @@ def main() -> None:
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the API with uvicorn (migrates, loads built-in schemas, issues the first key)."""
     settings = _settings()
+    try:
+        build_layout(settings.layout)  # fail here, not in every worker, when layout cannot work
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
 
     async def once(engine: Any) -> None:
         await prepare(settings, engine, create_session_maker(engine))
@@ -240,6 +247,61 @@ def schemas_add(file: Path, name: str | None, description: str | None) -> None:
     click.echo(f"{'added' if created else 'unchanged, already'} {version.ref} (sha256 {version.sha256[:12]})")
     for item in post_decoding_keywords(version.schema):
         click.echo(f"  checked after decoding: {item['pointer']} ({item['reason']})")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pages", help="Pages to analyze, e.g. 1-3,7 [default: all].")
+@click.option("--password", help="Password of an encrypted PDF.")
+@click.option("--ocr/--no-ocr", default=True, show_default=True, help="OCR pages without a text layer.")
+@click.option("--layout/--no-layout", default=True, show_default=True, help="Find layout regions.")
+@click.option("--text", "as_text", is_flag=True, help="Print the text per page instead of JSON.")
+@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw regions and words on the pages: OUT.png (OUT-<page>.png for several pages).")
+def analyze(file: Path, pages: str | None, password: str | None, ocr: bool, layout: bool, as_text: bool,
+            overlay: Path | None) -> None:
+    """Print the text map of FILE (words with boxes, layout regions) as JSON."""
+    settings = _settings()
+    try:
+        analyzer = DocumentAnalyzer(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    drawn: list[Path] = []
+
+    def draw(page: Page, regions: list[Region]) -> None:
+        if overlay is not None:
+            target = overlay.with_name(f"{overlay.stem}-{page.number}{overlay.suffix or '.png'}")
+            draw_overlay(page, regions).save(target)
+            drawn.append(target)
+
+    data = file.read_bytes()
+    options = AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
+    try:
+        analysis = asyncio.run(analyzer.analyze(data, options, on_page=draw))
+    except Problem as exc:
+        raise click.ClickException(_problem_text(exc)) from exc
+    finally:
+        analyzer.close()
+    if as_text:
+        for page in analysis.map.pages:
+            click.echo(f"--- page {page.number} ({page.kind}, {len(page.words)} words, {len(page.regions)} regions)")
+            click.echo(page_text(page.words))
+    else:
+        click.echo(orjson.dumps(analysis.map.to_dict() | {"timings_ms": analysis.timings_ms}).decode())
+    if analysis.ocr_skipped_pages:
+        click.echo(f"note: pages {analysis.ocr_skipped_pages} have no text layer and were not OCRed "
+                   "(pip install 'docextract[ocr]')", err=True)
+    if overlay is not None and len(drawn) == 1:  # one page: exactly the name asked for
+        drawn = [drawn[0].replace(overlay)]
+    for path in drawn:
+        click.echo(f"overlay: {path}", err=True)
+
+
+def _problem_text(exc: Problem) -> str:
+    lines = [str(exc.detail)]
+    extra = exc.extra if isinstance(exc.extra, dict) else {}
+    lines += [f"  {e['pointer'] or '/'}: {e['detail']}" for e in extra.get("errors", [])]
+    return "\n".join(lines)
 
 
 def _when(value: Any) -> str:

@@ -4,6 +4,8 @@ Everything that can refuse a document (type, size, page count, pixels, encryptio
 ``open_document`` before any page is rendered. Pages are then produced lazily by ``Document.pages``,
 so a 300-page PDF never holds more than one rendered page in memory. Only what is printed on a
 page is read: attachments, embedded files, scripts and links are never touched.
+
+PyMuPDF is not thread-safe: everything here runs in one thread per process (``app.documents.pdf_thread``).
 """
 
 from __future__ import annotations
@@ -81,11 +83,13 @@ class Document:
     type: DocumentType
     page_count: int
 
-    def pages(self, selection: list[int] | None = None) -> Iterator[Page]:
+    def pages(self, selection: list[int] | None = None, *, native_layout: bool = False) -> Iterator[Page]:
+        """Render the selected pages one at a time; ``native_layout`` also reads born-digital
+        pages' own layout (``Page.native_regions``)."""
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release the file; pages already produced stay valid, their ``native_layout`` does not."""
+        """Release the file; pages already produced stay valid."""
 
     def __enter__(self) -> Document:
         return self
@@ -137,17 +141,17 @@ class PdfDocument(Document):
         except Exception as exc:
             raise Problem(DOCUMENT_CORRUPT, f"The PDF's page tree cannot be read: {exc}") from exc
 
-    def pages(self, selection: list[int] | None = None) -> Iterator[Page]:
+    def pages(self, selection: list[int] | None = None, *, native_layout: bool = False) -> Iterator[Page]:
         for number in selection or range(1, self.page_count + 1):
             try:
-                yield self._page(number)
+                yield self._page(number, native_layout)
             except Problem:
                 raise
             except Exception as exc:
                 raise Problem(DOCUMENT_CORRUPT, f"Page {number} of the PDF cannot be read: {exc}",
                               page=number) from exc
 
-    def _page(self, number: int) -> Page:
+    def _page(self, number: int, native_layout: bool) -> Page:
         page = self._doc.load_page(number - 1)
         rect = page.rect
         zoom = self.limits.dpi / 72
@@ -167,7 +171,7 @@ class PdfDocument(Document):
             image=image,
             dpi=zoom * 72,
             words=words if born_digital else [],
-            native_layout=(lambda: pdf_layout(page, textpage)) if born_digital else None,
+            native_regions=pdf_layout(page, textpage) if born_digital and native_layout else None,
         )
 
     def close(self) -> None:
@@ -289,7 +293,7 @@ class ImageDocument(Document):
                           f"The image is {size[0]}x{size[1]} = {pixels} pixels; the limit is {self.limits.max_pixels}.",
                           limit_pixels=self.limits.max_pixels)
 
-    def pages(self, selection: list[int] | None = None) -> Iterator[Page]:
+    def pages(self, selection: list[int] | None = None, *, native_layout: bool = False) -> Iterator[Page]:
         for number in selection or range(1, self.page_count + 1):
             try:
                 self._image.seek(number - 1)

@@ -6,7 +6,6 @@ same thing on the PDF page, on its rendering at any DPI and in the API's output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -55,9 +54,8 @@ class Page:
     """Pixels per inch of ``image`` (None for an image file that does not say)."""
     words: list[Word] = field(default_factory=list)
     """The PDF text layer for born-digital pages; OCR fills it for the others."""
-    native_layout: Callable[[], list[Region]] | None = None
-    """Layout read from the PDF's own structure, computed on demand while the document is open
-    (born-digital pages only)."""
+    native_regions: list[Region] | None = None
+    """Layout read from the PDF's own structure (born-digital pages, when asked for at ingest)."""
 
 
 def clamp_box(x0: float, y0: float, x1: float, y1: float) -> BBox:

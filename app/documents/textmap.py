@@ -116,7 +116,8 @@ class PageMap:
             found += [m for m in self._scan(self._normalized, normalized_value, "normalized")
                       if m.words not in seen]
         if not any(m.score >= METHOD_SCORE["normalized"] for m in found) and len(normalized_value) >= 4:
-            found += self._fuzzy(normalized_value, fuzzy_threshold)
+            found += [m for m in self._fuzzy(normalized_value, fuzzy_threshold)
+                      if all(m.words != seen.words or m.score > seen.score for seen in found)]
         return sorted(found, key=lambda m: (-m.score, m.words))
 
     def _scan(self, index: _Index, needle: str, method: MatchMethod) -> list[Match]:
@@ -139,6 +140,8 @@ class PageMap:
         if result is None or result.dest_end <= result.dest_start:
             return []
         score = METHOD_SCORE["fuzzy"] * result.score / 100
+        if index.cuts_token(result.dest_start, result.dest_end):
+            score *= PARTIAL_TOKEN_FACTOR
         return [self._match(index, result.dest_start, result.dest_end, score, "fuzzy")]
 
     def _match(self, index: _Index, start: int, end: int, score: float, method: MatchMethod) -> Match:

@@ -130,8 +130,6 @@ class IngestSettings(BaseSettings):
     dpi: int = Field(default=200, ge=50, le=600)
     max_long_side: int = Field(default=3500, ge=256, le=20_000)
     """Rendered pages are scaled down so their long side is at most this many pixels."""
-    concurrency: int = Field(default=2, ge=1, le=64)
-    """Documents ingested at once per process (rendering is CPU bound)."""
 
 
 class LayoutSettings(BaseSettings):

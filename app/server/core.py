@@ -24,6 +24,8 @@ from app import __version__
 from app.auth.controller import KeyController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from app.db.engine import create_engine, create_session_maker
+from app.documents.controller import documents_router
+from app.documents.service import DocumentAnalyzer
 from app.lib.logging import configure_logging
 from app.lib.problems import (
     http_exception_handler,
@@ -66,7 +68,12 @@ class ApplicationCore(InitPluginProtocol):
 
     def _configure_state(self, app_config: AppConfig) -> None:
         engine = create_engine(self.settings)
-        app_config.state.update(settings=self.settings, engine=engine, sessions=create_session_maker(engine))
+        app_config.state.update(
+            settings=self.settings,
+            engine=engine,
+            sessions=create_session_maker(engine),
+            documents=DocumentAnalyzer(self.settings),
+        )
         app_config.debug = False
         app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
 
@@ -76,7 +83,12 @@ class ApplicationCore(InitPluginProtocol):
         )
 
     def _configure_controllers(self, app_config: AppConfig) -> None:
-        app_config.route_handlers.extend([SystemController, SchemaController, KeyController])
+        app_config.route_handlers.extend([
+            SystemController,
+            SchemaController,
+            KeyController,
+            documents_router(self.settings.ingest.max_bytes),
+        ])
 
     def _configure_dependencies(self, app_config: AppConfig) -> None:
         app_config.dependencies.update(
@@ -130,6 +142,7 @@ class ApplicationCore(InitPluginProtocol):
             try:
                 yield
             finally:
+                app.state.documents.close()
                 await app.state.engine.dispose()
 
         app_config.lifespan.append(lifespan)

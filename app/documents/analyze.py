@@ -1,0 +1,99 @@
+"""Document in, text map out: ingest, OCR for pages without a text layer, layout, in page order.
+
+Pages are produced one at a time in the PyMuPDF thread; OCR runs in its own worker pool and the
+layout model in a worker thread, so the event loop never waits on CPU work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from app.documents.ingest import Document, IngestLimits, open_document, parse_page_selection
+from app.documents.models import Page, Region, Word
+from app.documents.pdf_thread import run_in_pdf_thread
+from app.documents.textmap import DocumentMap
+from app.layout.base import LayoutBackend
+
+OcrFunction = Callable[[Page], Awaitable[list[Word]]]
+PageHook = Callable[[Page, list[Region]], None]
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    pages: str | None = None
+    """Page selection such as ``1-3,7``; all pages when empty."""
+    password: str | None = None
+    ocr: bool = True
+    layout: bool = True
+
+
+@dataclass
+class Analysis:
+    map: DocumentMap
+    document_type: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    ocr_skipped_pages: list[int] = field(default_factory=list)
+    """Pages without a text layer that got no OCR (OCR off or not installed)."""
+
+
+async def analyze_document(
+    data: bytes,
+    options: AnalyzeOptions,
+    *,
+    limits: IngestLimits,
+    layout: LayoutBackend | None,
+    ocr: OcrFunction | None,
+    layout_batch: int = 4,
+    on_page: PageHook | None = None,
+) -> Analysis:
+    """``on_page`` sees each page with its image and regions before the image is let go."""
+    clock = {"ingest": 0.0, "ocr": 0.0, "layout": 0.0}
+    started = time.perf_counter()
+    document: Document = await run_in_pdf_thread(open_document, data, limits, options.password)
+    clock["ingest"] += time.perf_counter() - started
+    try:
+        selection = parse_page_selection(options.pages, document.page_count)
+        use_layout = options.layout and layout is not None
+        pages = document.pages(selection, native_layout=use_layout)
+        analysis = Analysis(DocumentMap(page_count=document.page_count), document.type)
+        batch: list[Page] = []
+        while True:
+            started = time.perf_counter()
+            page = await run_in_pdf_thread(next, pages, None)
+            clock["ingest"] += time.perf_counter() - started
+            if page is None:
+                break
+            if page.kind != "born_digital":
+                if options.ocr and ocr is not None:
+                    started = time.perf_counter()
+                    page.words = await ocr(page)
+                    clock["ocr"] += time.perf_counter() - started
+                else:
+                    analysis.ocr_skipped_pages.append(page.number)
+            batch.append(page)
+            if len(batch) >= layout_batch:
+                clock["layout"] += await _flush(batch, analysis.map, layout if use_layout else None, on_page)
+        clock["layout"] += await _flush(batch, analysis.map, layout if use_layout else None, on_page)
+    finally:
+        await run_in_pdf_thread(document.close)
+    analysis.timings_ms = {k: round(v * 1000, 1) for k, v in clock.items()}
+    return analysis
+
+
+async def _flush(
+    batch: list[Page], target: DocumentMap, layout: LayoutBackend | None, on_page: PageHook | None
+) -> float:
+    """Lay out a batch of pages, add them to the map, and let go of their images."""
+    if not batch:
+        return 0.0
+    started = time.perf_counter()
+    regions = await asyncio.to_thread(layout.analyze, batch) if layout else [[] for _ in batch]
+    for page, page_regions in zip(batch, regions, strict=True):
+        target.add(page, page_regions)
+        if on_page is not None:
+            on_page(page, page_regions)
+    batch.clear()
+    return time.perf_counter() - started

@@ -1,0 +1,46 @@
+"""The document pipeline as the API and CLI use it: limits, layout backend and OCR pool, built once
+per process from settings."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from app.documents.analyze import Analysis, AnalyzeOptions, PageHook, analyze_document
+from app.documents.ingest import IngestLimits
+from app.documents.models import Page, Word
+from app.layout.factory import build_layout
+from app.lib.settings import Settings
+from app.ocr.pool import OcrPool
+
+
+def ingest_limits(settings: Settings) -> IngestLimits:
+    i = settings.ingest
+    return IngestLimits(max_bytes=i.max_bytes, max_pages=i.max_pages, max_pixels=i.max_pixels, dpi=i.dpi,
+                        max_long_side=i.max_long_side)
+
+
+def ocr_installed() -> bool:
+    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
+class DocumentAnalyzer:
+    def __init__(self, settings: Settings) -> None:
+        self.limits = ingest_limits(settings)
+        self.layout = build_layout(settings.layout)
+        self.layout_batch = settings.layout.batch_size
+        self.ocr_pool = OcrPool(max_workers=settings.ocr.workers) if settings.ocr.enabled and ocr_installed() else None
+
+    async def _ocr(self, page: Page) -> list[Word]:
+        assert self.ocr_pool is not None
+        return await self.ocr_pool.words(page)
+
+    async def analyze(self, data: bytes, options: AnalyzeOptions, on_page: PageHook | None = None) -> Analysis:
+        return await analyze_document(
+            data, options, limits=self.limits, layout=self.layout,
+            ocr=self._ocr if self.ocr_pool is not None else None,
+            layout_batch=self.layout_batch, on_page=on_page,
+        )
+
+    def close(self) -> None:
+        if self.ocr_pool is not None:
+            self.ocr_pool.close()

@@ -1,0 +1,135 @@
+"""OCR off the event loop.
+
+OCR takes seconds per page and holds the CPU, so the service must never run it on the event loop.
+:class:`OcrPool` runs an :class:`~app.ocr.engine.OcrEngine` in worker processes (default: isolates
+onnxruntime's memory and threads from the server, and a crash kills a worker, not the service) or in
+threads (cheaper to start; onnxruntime releases the GIL while it computes). Nothing is started until
+the first page arrives, so importing this module or building a pool costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from types import TracebackType
+from typing import Literal, Self
+
+from PIL import Image
+
+from app.documents.models import Page, Word
+from app.ocr.engine import OcrEngine, OcrLine, RapidOcrEngine, available_cpus, lines_to_words, to_rgb
+
+ExecutorKind = Literal["process", "thread"]
+
+_worker_engine: OcrEngine | None = None
+"""The engine of this worker process: received once by :func:`_init_worker`, reused for every page,
+so models load once per worker, on its first page."""
+
+
+def _init_worker(engine: OcrEngine) -> None:
+    global _worker_engine  # noqa: PLW0603 - the per-process cache is the point
+    _worker_engine = engine
+
+
+def _recognize_in_worker(size: tuple[int, int], rgb: bytes) -> list[OcrLine]:
+    """Rebuild the page image from raw RGB bytes (cheaper than PNG both ways) and OCR it."""
+    if _worker_engine is None:
+        raise RuntimeError("OCR worker was started without an engine")
+    return _worker_engine.recognize(Image.frombytes("RGB", size, rgb))
+
+
+class OcrPool:
+    """Runs ``engine.recognize`` in ``max_workers`` worker processes or threads.
+
+    The default ``max_workers=1`` is deliberate: onnxruntime already spreads one page over every
+    core, so more workers only help on machines with many more cores than pages in flight. The
+    default engine is a :class:`RapidOcrEngine` whose thread count is the CPUs divided among the
+    workers. In the process variant the engine is pickled to each worker once (so it must be
+    picklable; RapidOcrEngine sends its settings only), and processes are spawned rather than forked
+    because forking a process that runs an event loop and native thread pools is unsafe.
+    """
+
+    def __init__(
+        self,
+        engine: OcrEngine | None = None,
+        *,
+        executor: ExecutorKind = "process",
+        max_workers: int = 1,
+        start_method: str = "spawn",
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        if executor not in ("process", "thread"):
+            raise ValueError(f"executor must be 'process' or 'thread', not {executor!r}")
+        self.engine = engine or RapidOcrEngine(threads=max(1, available_cpus() // max_workers))
+        self.executor_kind: ExecutorKind = executor
+        self.max_workers = max_workers
+        self.start_method = start_method
+        self._executor: Executor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _ensure_executor(self) -> Executor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("OcrPool is closed")
+            if self._executor is None:
+                if self.executor_kind == "thread":
+                    self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="ocr")
+                else:
+                    self._executor = ProcessPoolExecutor(
+                        self.max_workers,
+                        mp_context=multiprocessing.get_context(self.start_method),
+                        initializer=_init_worker,
+                        initargs=(self.engine,),
+                    )
+            return self._executor
+
+    async def lines(self, page: Page) -> list[OcrLine]:
+        """OCR lines of ``page.image`` in reading order, computed in the pool."""
+        executor = self._ensure_executor()
+        loop = asyncio.get_running_loop()
+        try:
+            if self.executor_kind == "thread":
+                return await loop.run_in_executor(executor, self.engine.recognize, page.image)
+            image = to_rgb(page.image)
+            return await loop.run_in_executor(executor, _recognize_in_worker, image.size, image.tobytes())
+        except BrokenExecutor:
+            # A worker died (e.g. killed for memory): drop the pool so the next page gets a fresh one.
+            self._discard(executor)
+            raise
+
+    async def words(self, page: Page) -> list[Word]:
+        """OCR words of ``page`` (see :func:`~app.ocr.engine.lines_to_words`), computed in the pool."""
+        return lines_to_words(await self.lines(page))
+
+    def _discard(self, executor: Executor) -> None:
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers, waiting for pages already running; pages not yet started are cancelled."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop while workers finish."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
