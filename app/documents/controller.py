@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, post
 from litestar.exceptions import ClientException
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 
 from app.auth.keys import Scope
 from app.auth.middleware import requires
@@ -70,7 +70,7 @@ class DocumentController(Controller):
         pages: Annotated[str | None, Parameter(description="Pages to analyze, e.g. `1-3,7` (default: all).")] = None,
         ocr: Annotated[bool, Parameter(description="OCR pages that have no text layer.")] = True,
         layout: Annotated[bool, Parameter(description="Find layout regions.")] = True,
-        password: Annotated[str | None, Parameter(header="X-Document-Password", description="For encrypted PDFs.")] = None,
+        password: Annotated[str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")] = None,
     ) -> dict[str, Any]:
         """The document's text map: for each page its words (text, box, confidence, source) in
         reading order and its layout regions. Send the file as the raw body (any Content-Type) or

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import importlib.util
 
+import structlog
+
 from app.documents.analyze import Analysis, AnalyzeOptions, PageHook, analyze_document
 from app.documents.ingest import IngestLimits
 from app.documents.models import Page, Word
 from app.layout.factory import build_layout
 from app.lib.settings import Settings
+from app.lib.problems import OCR_FAILED, Problem
 from app.ocr.pool import OcrPool
+
+logger = structlog.get_logger(__name__)
 
 
 def ingest_limits(settings: Settings) -> IngestLimits:
@@ -28,11 +33,19 @@ class DocumentAnalyzer:
         self.limits = ingest_limits(settings)
         self.layout = build_layout(settings.layout)
         self.layout_batch = settings.layout.batch_size
-        self.ocr_pool = OcrPool(max_workers=settings.ocr.workers) if settings.ocr.enabled and ocr_installed() else None
+        self.ocr_pool = (
+            OcrPool(executor=settings.ocr.executor, max_workers=settings.ocr.workers)
+            if settings.ocr.enabled and ocr_installed()
+            else None
+        )
 
     async def _ocr(self, page: Page) -> list[Word]:
         assert self.ocr_pool is not None
-        return await self.ocr_pool.words(page)
+        try:
+            return await self.ocr_pool.words(page)
+        except Exception as exc:  # a crashed or failing worker is the server's problem, not the client's
+            logger.exception("ocr_failed", page=page.number)
+            raise Problem(OCR_FAILED, f"OCR failed on page {page.number}.", retryable=True) from exc
 
     async def analyze(self, data: bytes, options: AnalyzeOptions, on_page: PageHook | None = None) -> Analysis:
         return await analyze_document(

@@ -99,7 +99,7 @@ class PPDocLayoutV3Backend(LayoutBackend):
         return backend
 
     def _install(self, model: Any, image_processor: Any) -> None:
-        import torch
+        import torch  # noqa: PLC0415 - optional extra, imported on use
 
         device = torch.device(self.config.device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -116,7 +116,10 @@ class PPDocLayoutV3Backend(LayoutBackend):
         with self._lock:
             if self._model is not None:
                 return
-            from transformers import PPDocLayoutV3ForObjectDetection, PPDocLayoutV3ImageProcessor
+            from transformers import (  # noqa: PLC0415 - optional extra, imported on use
+                PPDocLayoutV3ForObjectDetection,
+                PPDocLayoutV3ImageProcessor,
+            )
 
             options: dict[str, Any] = {
                 "local_files_only": self.config.local_files_only,
@@ -143,7 +146,7 @@ class PPDocLayoutV3Backend(LayoutBackend):
         return results
 
     def _analyze_batch(self, pages: Sequence[Page]) -> list[list[Region]]:
-        import torch
+        import torch  # noqa: PLC0415 - optional extra, imported on use
 
         images = [p.image if p.image.mode == "RGB" else p.image.convert("RGB") for p in pages]
         inputs = self._processor(images=images, return_tensors="pt")
@@ -170,7 +173,7 @@ class PPDocLayoutV3Backend(LayoutBackend):
 
 
 def _resolve_dtype(dtype: DType, device: torch.device) -> torch.dtype:
-    import torch
+    import torch  # noqa: PLC0415 - optional extra, imported on use
 
     if dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32

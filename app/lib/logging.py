@@ -40,7 +40,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: structlog.types.Processor
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, without local variables: those hold request bodies and API keys.
+        shared.append(structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        ))
     else:
         renderer = structlog.dev.ConsoleRenderer()
     structlog.configure(

@@ -181,6 +181,10 @@ INVALID_PAGE_SELECTION = _define(
     "invalid-page-selection", 422, "Invalid page selection",
     "`pages` is a comma-separated list of 1-based pages and ranges, e.g. `1-3,7`, within the document.",
 )
+OCR_FAILED = _define(
+    "ocr-failed", 503, "OCR failed",
+    "The OCR worker failed on this document; nothing was stored. Retry; if it persists, check the logs.",
+)
 NOT_READY = _define(
     "not-ready",
     503,

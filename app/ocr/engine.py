@@ -112,7 +112,9 @@ class RapidOcrEngine(OcrEngine):
         try:
             module = importlib.import_module("rapidocr_onnxruntime")
         except ImportError as exc:
-            raise RuntimeError(f"OCR needs rapidocr-onnxruntime, which is not installed: {INSTALL_HINT}") from exc
+            raise RuntimeError(
+                f"OCR needs rapidocr-onnxruntime, which is not installed: {INSTALL_HINT}"
+            ) from exc
         kwargs: dict[str, Any] = {
             "intra_op_num_threads": self.threads,
             "inter_op_num_threads": 1,
