@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -159,7 +158,6 @@ class PdfDocument(Document):
         if long_side * zoom > self.limits.max_long_side:
             zoom = self.limits.max_long_side / long_side
         pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False)
-        image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
         textpage = page.get_textpage()
         words = _pdf_words(page, textpage)
         born_digital = _has_usable_text(page, words)
@@ -168,7 +166,7 @@ class PdfDocument(Document):
             width=rect.width,
             height=rect.height,
             kind="born_digital" if born_digital else "scanned",
-            image=image,
+            pixmap=pixmap,
             dpi=zoom * 72,
             words=words if born_digital else [],
             native_regions=pdf_layout(page, textpage) if born_digital and native_layout else None,
@@ -186,30 +184,27 @@ def _pdf_words(page: Any, textpage: Any) -> list[Word]:
     words: list[Word] = []
     line_index = -1
     last_line: tuple[int, int] | None = None
+    rotated = bool(page.rotation)
     for x0, y0, x1, y1, text, block, line, _ in page.get_text("words", textpage=textpage):
         if (block, line) != last_line:
             line_index += 1
             last_line = (block, line)
-        box = pymupdf.Rect(x0, y0, x1, y1)
-        if page.rotation:
-            box = box * rotation
-        words.append(Word(
-            text=text,
-            bbox=clamp_box(box.x0 / width, box.y0 / height, box.x1 / width, box.y1 / height),
-            confidence=1.0,
-            source="pdf",
-            line=line_index,
-            block=block,
-        ))
+        if rotated:
+            box = pymupdf.Rect(x0, y0, x1, y1) * rotation
+            x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
+        words.append(Word(text, clamp_box(x0 / width, y0 / height, x1 / width, y1 / height), 1.0, "pdf",
+                          line_index, block))
     return words
 
 
+_GARBAGE = re.compile("[\x00-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ud800-\udfff]")
+
+
 def _garbage_ratio(text: str) -> float:
-    """Share of characters no font should produce: replacement, private-use, control, unassigned."""
+    """Share of characters no font should produce: control, replacement, private-use, surrogates."""
     if not text:
         return 1.0
-    bad = sum(1 for ch in text if ch == "\ufffd" or unicodedata.category(ch) in {"Co", "Cc", "Cn", "Cs"})
-    return bad / len(text)
+    return len(_GARBAGE.findall(text)) / len(text)
 
 
 def _has_usable_text(page: Any, words: list[Word]) -> bool:
@@ -217,6 +212,8 @@ def _has_usable_text(page: Any, words: list[Word]) -> bool:
     text = "".join(w.text for w in words)
     if len(text) < MIN_TEXT_CHARS or _garbage_ratio(text) > MAX_GARBAGE_RATIO:
         return False
+    if not page.get_images():  # no image resource at all: nothing can hide a scan
+        return True
     area = abs(page.rect) or 1.0
     covered = sum(abs(pymupdf.Rect(info["bbox"]) & page.rect) for info in page.get_image_info())
     if covered / area < SCAN_IMAGE_COVERAGE:
@@ -233,7 +230,8 @@ def pdf_layout(page: Any, textpage: Any) -> list[Region]:
     rect = page.rect
     width, height = rect.width or 1.0, rect.height or 1.0
     found: list[tuple[str, pymupdf.Rect, float]] = []
-    tables = [pymupdf.Rect(t.bbox) for t in page.find_tables().tables]
+    # The table finder follows ruled lines; without vector drawings it finds nothing, slowly.
+    tables = [pymupdf.Rect(t.bbox) for t in page.find_tables().tables] if page.get_cdrawings() else []
     found.extend(("table", t, 1.0) for t in tables)
     blocks = page.get_text("dict", textpage=textpage)["blocks"]
     sizes = sorted(span["size"] for b in blocks if b["type"] == 0 for ln in b["lines"] for span in ln["spans"])

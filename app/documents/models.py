@@ -6,8 +6,7 @@ same thing on the PDF page, on its rendering at any DPI and in the API's output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from PIL import Image
 
@@ -16,10 +15,9 @@ WordSource = Literal["pdf", "ocr"]
 PageKind = Literal["born_digital", "scanned", "image"]
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     """One word with its box. ``line`` numbers lines in reading order within the page; words of a
-    line share it, and follow each other left to right."""
+    line share it, and follow each other left to right. (A tuple: pages have thousands.)"""
 
     text: str
     bbox: BBox
@@ -29,8 +27,7 @@ class Word:
     block: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Region:
+class Region(NamedTuple):
     """A layout region: ``label`` from PP-DocLayoutV3's vocabulary, ``order`` its reading-order rank."""
 
     label: str
@@ -39,23 +36,62 @@ class Region:
     order: int
 
 
-@dataclass(slots=True)
 class Page:
-    """One ingested page. ``width``/``height`` are in PDF points for PDFs and in pixels for images."""
+    """One ingested page. ``width``/``height`` are in PDF points for PDFs and in pixels for images.
 
-    number: int
-    """1-based page number in the document (not in the selection)."""
-    width: float
-    height: float
-    kind: PageKind
-    image: Image.Image
-    """The page rendered (or decoded) as RGB, orientation applied."""
-    dpi: float | None
-    """Pixels per inch of ``image`` (None for an image file that does not say)."""
-    words: list[Word] = field(default_factory=list)
-    """The PDF text layer for born-digital pages; OCR fills it for the others."""
-    native_regions: list[Region] | None = None
-    """Layout read from the PDF's own structure (born-digital pages, when asked for at ingest)."""
+    A PDF page keeps MuPDF's rendering and becomes a PIL image only when something asks for
+    ``image`` (OCR, a layout model, an overlay): the conversion costs more than the rendering, and
+    born-digital pages often need neither.
+    """
+
+    __slots__ = ("_image", "_pixmap", "dpi", "height", "kind", "native_regions", "number", "width", "words")
+
+    def __init__(
+        self,
+        *,
+        number: int,
+        width: float,
+        height: float,
+        kind: PageKind,
+        dpi: float | None,
+        image: Image.Image | None = None,
+        pixmap: Any = None,
+        words: list[Word] | None = None,
+        native_regions: list[Region] | None = None,
+    ) -> None:
+        if (image is None) == (pixmap is None):
+            raise ValueError("a page has either an image or a pixmap")
+        self.number = number
+        """1-based page number in the document (not in the selection)."""
+        self.width = width
+        self.height = height
+        self.kind = kind
+        self.dpi = dpi
+        """Pixels per inch of ``image`` (None for an image file that does not say)."""
+        self._image = image
+        self._pixmap = pixmap
+        self.words: list[Word] = words if words is not None else []
+        """The PDF text layer for born-digital pages; OCR fills it for the others."""
+        self.native_regions = native_regions
+        """Layout read from the PDF's own structure (born-digital pages, when asked for at ingest)."""
+
+    @property
+    def image(self) -> Image.Image:
+        """The page as an RGB image, orientation applied."""
+        if self._image is None:
+            pixmap = self._pixmap
+            self._image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
+            self._pixmap = None
+        return self._image
+
+    @property
+    def pixel_size(self) -> tuple[int, int]:
+        if self._image is not None:
+            return self._image.size
+        return (self._pixmap.width, self._pixmap.height)
+
+    def __repr__(self) -> str:
+        return f"Page(number={self.number}, kind={self.kind!r}, words={len(self.words)}, pixels={self.pixel_size})"
 
 
 def clamp_box(x0: float, y0: float, x1: float, y1: float) -> BBox:

@@ -93,7 +93,8 @@ class PPDocLayoutV3Backend(LayoutBackend):
         cls, model: Any, image_processor: Any, config: PPDocLayoutConfig | None = None
     ) -> PPDocLayoutV3Backend:
         """A backend around an already built ``PPDocLayoutV3ForObjectDetection`` and its image
-        processor (tests, or a caller sharing one model); ``config.model`` is then unused."""
+        processor (tests, or a caller sharing one model); ``config.model`` is then unused. The model is
+        moved to ``config.device`` and dtype in place and put in eval mode."""
         backend = cls(config)
         backend._install(model, image_processor)
         return backend

@@ -59,12 +59,15 @@ class RapidOcrEngine(OcrEngine):
     """``rapidocr_onnxruntime.RapidOCR`` behind the :class:`OcrEngine` interface.
 
     The model sessions are built lazily, once, on first use (under a lock, so concurrent first
-    calls build one), which keeps construction free and lets an unbuilt engine be pickled to worker
-    processes. ``threads`` is onnxruntime's intra-op thread count (default: every CPU we may use;
-    inter-op is 1 since the models run one at a time). ``options`` are passed to ``RapidOCR`` as is,
-    for tuning (e.g. ``det_limit_side_len``). Recognising from several threads at once is safe:
-    onnxruntime sessions allow concurrent runs and we never pass per-call options, which are the
-    only thing RapidOCR mutates per call in ways that differ between calls.
+    calls build one), which keeps construction free; pickling sends only the settings, so each
+    worker process builds its own sessions. ``threads`` is onnxruntime's intra-op thread count
+    (default: every CPU we may use; inter-op is 1 since the models run one after another).
+    ``options`` are passed to ``RapidOCR`` as they are, for tuning (e.g. ``det_limit_side_len``).
+
+    Recognising from several threads at once is safe: onnxruntime sessions allow concurrent runs,
+    we never pass RapidOCR's per-call options (it stores those on itself), and the one attribute
+    it sets per call, the detector's resize step, is the same for every image under the default
+    ``det_limit_type="min"``.
     """
 
     name = "rapidocr"

@@ -1,0 +1,131 @@
+"""Text recall of the text map on real documents: how many ground-truth values its search finds.
+
+    python bench/bench_recall.py ../shared/corpus [--datasets sroie invoice2data docile_sample] [--limit N]
+
+For each document the text map is built as the service builds it (PDF text layer, OCR for scans
+and photos), then every ground-truth value is searched. Dates and amounts are stored normalised in
+the ground truth (ISO dates, JSON numbers), so they are searched in the printed forms documents use
+(25/12/2018, 25 Dec 2018, 1,234.50, 1.234,50, ...). A value counts as found when the best match
+scores at least --min-score (exact 1.0, normalised 0.95, fuzzy 0.77-0.9, inside a longer token x0.6).
+Prints recall per dataset and per field, and the misses with --misses. The corpus is read in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.documents.analyze import AnalyzeOptions, analyze_document  # noqa: E402
+from app.documents.ingest import IngestLimits  # noqa: E402
+from app.documents.textmap import DocumentMap  # noqa: E402
+from app.ocr.pool import OcrPool  # noqa: E402
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+def date_forms(value: str) -> list[str]:
+    d = date.fromisoformat(value)
+    day, month, year, yy = d.day, d.month, d.year, d.year % 100
+    name, short = MONTHS[month - 1], MONTHS[month - 1][:3]
+    forms = [value]
+    for sep in "/-. ":
+        forms += [f"{day:02d}{sep}{month:02d}{sep}{year}", f"{day}{sep}{month}{sep}{year}",
+                  f"{month:02d}{sep}{day:02d}{sep}{year}", f"{month}{sep}{day}{sep}{year}",
+                  f"{day:02d}{sep}{month:02d}{sep}{yy:02d}", f"{month:02d}{sep}{day:02d}{sep}{yy:02d}",
+                  f"{month}{sep}{day:02d}{sep}{yy:02d}", f"{year}{sep}{month:02d}{sep}{day:02d}"]
+    for month_name in (name, short, short.upper(), name.upper()):
+        forms += [f"{day} {month_name} {year}", f"{day:02d} {month_name} {year}", f"{month_name} {day}, {year}",
+                  f"{month_name} {day:02d}, {year}", f"{day}-{month_name}-{year}", f"{day:02d}-{month_name}-{yy:02d}",
+                  f"{day:02d}-{month_name}-{year}", f"{day} {month_name}, {year}", f"{month_name} {day} {year}"]
+    return list(dict.fromkeys(forms))
+
+
+def amount_forms(value: float) -> list[str]:
+    forms = [f"{value:,.2f}", f"{value:.2f}", f"{value:,.2f}".replace(",", " "),
+             f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", "."),
+             f"{value:.2f}".replace(".", ",")]
+    if value == int(value):
+        forms += [f"{int(value):,}", str(int(value))]
+    else:
+        forms += [f"{value:g}"]
+    return list(dict.fromkeys(forms))
+
+
+def search_forms(field: str, value: Any, schema: dict[str, Any]) -> list[str]:
+    prop = schema.get("properties", {}).get(field, {})
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int | float):
+        return amount_forms(float(value))
+    if prop.get("format") == "date":
+        try:
+            return date_forms(value)
+        except ValueError:
+            return [value]
+    return [str(value)]
+
+
+async def text_map(path: Path, pool: OcrPool) -> DocumentMap:
+    async def ocr(page: Any) -> Any:
+        return await pool.words(page)
+
+    analysis = await analyze_document(path.read_bytes(), AnalyzeOptions(layout=False), limits=IngestLimits(),
+                                      layout=None, ocr=ocr)
+    return analysis.map
+
+
+async def main(args: argparse.Namespace) -> None:
+    corpus: Path = args.corpus
+    pool = OcrPool(executor="thread")
+    results: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    misses: list[str] = []
+    timing: dict[str, float] = {}
+    for dataset in args.datasets:
+        folder = corpus / dataset
+        schema = json.loads((corpus / "schemas" / f"{dataset}.schema.json").read_text())
+        docs = sorted(p for p in folder.iterdir() if p.suffix in {".pdf", ".jpg", ".png"})[: args.limit]
+        started = time.perf_counter()
+        for doc in docs:
+            truth = json.loads(doc.with_suffix(".json").read_text())
+            found_map = await text_map(doc, pool)
+            for field, value in truth.items():
+                forms = search_forms(field, value, schema)
+                if not forms:
+                    continue
+                best = max((m.score for form in forms for m in found_map.find(form, limit=1)), default=0.0)
+                ok = best >= args.min_score
+                results[dataset][field].append(ok)
+                if not ok:
+                    misses.append(f"{dataset}/{doc.name} {field}={value!r} (best {best:.2f})")
+        timing[dataset] = (time.perf_counter() - started) / max(1, len(docs))
+    pool.close()
+    for dataset, fields in results.items():
+        total = [ok for oks in fields.values() for ok in oks]
+        print(f"{dataset}: recall {sum(total) / len(total):.1%} ({sum(total)}/{len(total)} values, "
+              f"{timing[dataset]:.1f} s/document)")
+        for field, oks in sorted(fields.items()):
+            print(f"  {field:<22} {sum(oks) / len(oks):6.1%}  ({sum(oks)}/{len(oks)})")
+    if args.misses:
+        print("misses:")
+        for line in misses:
+            print("  " + line)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--datasets", nargs="+", default=["invoice2data", "docile_sample", "sroie"])
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--min-score", type=float, default=0.8)
+    parser.add_argument("--misses", action="store_true")
+    asyncio.run(main(parser.parse_args()))
