@@ -29,22 +29,41 @@ from app.documents.ingest import IngestLimits  # noqa: E402
 from app.documents.textmap import DocumentMap  # noqa: E402
 from app.ocr.pool import OcrPool  # noqa: E402
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
+MONTHS = {
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+    "de": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+           "November", "Dezember"],
+    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"],
+    "nl": ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+           "november", "december"],
+    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+           "noviembre", "diciembre"],
+    "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
+           "ottobre", "novembre", "dicembre"],
+    "ms": ["Januari", "Februari", "Mac", "April", "Mei", "Jun", "Julai", "Ogos", "September", "Oktober",
+           "November", "Disember"],
+}
+CURRENCY_FORMS = {
+    "USD": ["USD", "US$", "$"], "EUR": ["EUR", "€", "Euro"], "GBP": ["GBP", "£"], "INR": ["INR", "₹", "Rs.", "Rs"],
+    "MYR": ["MYR", "RM"], "CHF": ["CHF", "Fr."], "JPY": ["JPY", "¥"], "CNY": ["CNY", "¥", "RMB"],
+}
 
 
 def date_forms(value: str) -> list[str]:
     d = date.fromisoformat(value)
     day, month, year, yy = d.day, d.month, d.year, d.year % 100
-    name, short = MONTHS[month - 1], MONTHS[month - 1][:3]
     forms = [value]
     for sep in "/-. ":
         forms += [f"{day:02d}{sep}{month:02d}{sep}{year}", f"{day}{sep}{month}{sep}{year}",
                   f"{month:02d}{sep}{day:02d}{sep}{year}", f"{month}{sep}{day}{sep}{year}",
                   f"{day:02d}{sep}{month:02d}{sep}{yy:02d}", f"{month:02d}{sep}{day:02d}{sep}{yy:02d}",
                   f"{month}{sep}{day:02d}{sep}{yy:02d}", f"{year}{sep}{month:02d}{sep}{day:02d}"]
-    for month_name in (name, short, short.upper(), name.upper()):
-        forms += [f"{day} {month_name} {year}", f"{day:02d} {month_name} {year}", f"{month_name} {day}, {year}",
+    names = {n for language in MONTHS.values() for n in (language[month - 1], language[month - 1][:3])}
+    for month_name in names | {n.upper() for n in names} | {n.capitalize() for n in names}:
+        forms += [f"{day}. {month_name} {year}", f"{day:02d}. {month_name} {year}",
+                  f"{day} {month_name} {year}", f"{day:02d} {month_name} {year}", f"{month_name} {day}, {year}",
                   f"{month_name} {day:02d}, {year}", f"{day}-{month_name}-{year}", f"{day:02d}-{month_name}-{yy:02d}",
                   f"{day:02d}-{month_name}-{year}", f"{day} {month_name}, {year}", f"{month_name} {day} {year}"]
     return list(dict.fromkeys(forms))
@@ -67,6 +86,8 @@ def search_forms(field: str, value: Any, schema: dict[str, Any]) -> list[str]:
         return []
     if isinstance(value, int | float):
         return amount_forms(float(value))
+    if field == "currency" and str(value) in CURRENCY_FORMS:
+        return CURRENCY_FORMS[str(value)]
     if prop.get("format") == "date":
         try:
             return date_forms(value)

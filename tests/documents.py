@@ -148,3 +148,15 @@ ZERO_PAGE_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
+
+
+def pdf_with_text_picture(picture_text: str = "Issuer Picture Company BV") -> bytes:
+    """A born-digital invoice whose letterhead is a picture of text (not in the text layer)."""
+    letterhead = pymupdf.open()
+    page = letterhead.new_page(width=300, height=60)
+    page.insert_text((10, 35), picture_text, fontsize=16)
+    png = letterhead[0].get_pixmap(dpi=200).tobytes("png")
+    pdf, _ = invoice_pdf()
+    doc = pymupdf.open(stream=pdf, filetype="pdf")
+    doc[0].insert_image(pymupdf.Rect(60, 700, 360, 760), stream=png)
+    return doc.tobytes()

@@ -66,12 +66,15 @@ async def analyze_document(
             clock["ingest"] += time.perf_counter() - started
             if page is None:
                 break
-            if page.kind != "born_digital":
+            if page.kind != "born_digital" or page.pictures:
                 if options.ocr and ocr is not None:
                     started = time.perf_counter()
-                    page.words = await ocr(page)
+                    if page.kind == "born_digital":
+                        page.words += await picture_words(page, ocr)
+                    else:
+                        page.words = await ocr(page)
                     clock["ocr"] += time.perf_counter() - started
-                else:
+                elif page.kind != "born_digital":
                     analysis.ocr_skipped_pages.append(page.number)
             batch.append(page)
             if len(batch) >= layout_batch:
@@ -81,6 +84,42 @@ async def analyze_document(
         await run_in_pdf_thread(document.close)
     analysis.timings_ms = {k: round(v * 1000, 1) for k, v in clock.items()}
     return analysis
+
+
+MIN_PICTURE_PIXELS = 24
+
+
+async def picture_words(page: Page, ocr: OcrFunction) -> list[Word]:
+    """OCR the pictures on a born-digital page and place their words on the page. Words where the
+    text layer already has text (text printed over an image) are left out."""
+    image = page.image
+    width, height = image.size
+    found: list[Word] = []
+    next_line = max((w.line for w in page.words), default=-1) + 1
+    for x0, y0, x1, y1 in page.pictures:
+        crop_box = (int(x0 * width), int(y0 * height), int(x1 * width) + 1, int(y1 * height) + 1)
+        crop = image.crop(crop_box)
+        if min(crop.size) < MIN_PICTURE_PIXELS:
+            continue
+        piece = Page(number=page.number, width=crop.width, height=crop.height, kind="image", image=crop,
+                     dpi=page.dpi)
+        sx, sy = crop.width / width, crop.height / height
+        ox, oy = crop_box[0] / width, crop_box[1] / height
+        lines = 0
+        for word in await ocr(piece):
+            a, b, c, d = word.bbox
+            box = (ox + a * sx, oy + b * sy, ox + c * sx, oy + d * sy)
+            if _covered_by_text(box, page.words):
+                continue
+            found.append(word._replace(bbox=box, line=next_line + word.line))
+            lines = max(lines, word.line + 1)
+        next_line += lines
+    return found
+
+
+def _covered_by_text(box: tuple[float, float, float, float], words: list[Word]) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(w.source == "pdf" and w.bbox[0] <= cx <= w.bbox[2] and w.bbox[1] <= cy <= w.bbox[3] for w in words)
 
 
 async def _flush(

@@ -20,7 +20,7 @@ import pymupdf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.documents.detect import DocumentType, detect_type
-from app.documents.models import Page, Region, Word, clamp_box
+from app.documents.models import BBox, Page, Region, Word, clamp_box
 from app.lib.problems import (
     DOCUMENT_CORRUPT,
     DOCUMENT_EMPTY,
@@ -34,6 +34,8 @@ from app.lib.problems import (
     Problem,
 )
 
+# Pictures smaller than this share of a born-digital page are not OCRed (icons, bullets, rules).
+MIN_PICTURE_AREA = 0.01
 # A page whose text layer has fewer visible characters than this is read as an image.
 MIN_TEXT_CHARS = 5
 # Share of unreadable characters above which a text layer is garbage (broken font encodings).
@@ -160,7 +162,8 @@ class PdfDocument(Document):
         pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False)
         textpage = page.get_textpage()
         words = _pdf_words(page, textpage)
-        born_digital = _has_usable_text(page, words)
+        pictures = _pictures(page)
+        born_digital = _has_usable_text(page, words, pictures)
         return Page(
             number=number,
             width=rect.width,
@@ -170,6 +173,7 @@ class PdfDocument(Document):
             dpi=zoom * 72,
             words=words if born_digital else [],
             native_regions=pdf_layout(page, textpage) if born_digital and native_layout else None,
+            pictures=[p for p in pictures if _area(p) >= MIN_PICTURE_AREA] if born_digital else [],
         )
 
     def close(self) -> None:
@@ -207,16 +211,33 @@ def _garbage_ratio(text: str) -> float:
     return len(_GARBAGE.findall(text)) / len(text)
 
 
-def _has_usable_text(page: Any, words: list[Word]) -> bool:
+def _pictures(page: Any) -> list[BBox]:
+    """Normalised boxes of the images drawn on the page (empty without image resources: cheap)."""
+    if not page.get_images():
+        return []
+    rect = page.rect
+    boxes = []
+    for info in page.get_image_info():
+        box = pymupdf.Rect(info["bbox"])
+        if page.rotation:
+            box = box * page.rotation_matrix
+        box &= rect
+        if not box.is_empty:
+            boxes.append(clamp_box(box.x0 / rect.width, box.y0 / rect.height, box.x1 / rect.width,
+                                   box.y1 / rect.height))
+    return boxes
+
+
+def _area(box: BBox) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _has_usable_text(page: Any, words: list[Word], pictures: list[BBox]) -> bool:
     """Born-digital unless the text layer is empty, garbage, or invisible over a scanned image."""
     text = "".join(w.text for w in words)
     if len(text) < MIN_TEXT_CHARS or _garbage_ratio(text) > MAX_GARBAGE_RATIO:
         return False
-    if not page.get_images():  # no image resource at all: nothing can hide a scan
-        return True
-    area = abs(page.rect) or 1.0
-    covered = sum(abs(pymupdf.Rect(info["bbox"]) & page.rect) for info in page.get_image_info())
-    if covered / area < SCAN_IMAGE_COVERAGE:
+    if sum(_area(p) for p in pictures) < SCAN_IMAGE_COVERAGE:
         return True
     spans = page.get_texttrace()
     total = sum(len(span["chars"]) for span in spans) or 1

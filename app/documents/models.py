@@ -44,7 +44,9 @@ class Page:
     born-digital pages often need neither.
     """
 
-    __slots__ = ("_image", "_pixmap", "dpi", "height", "kind", "native_regions", "number", "width", "words")
+    __slots__ = (
+        "_image", "_pixmap", "dpi", "height", "kind", "native_regions", "number", "pictures", "width", "words",
+    )
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class Page:
         pixmap: Any = None,
         words: list[Word] | None = None,
         native_regions: list[Region] | None = None,
+        pictures: list[BBox] | None = None,
     ) -> None:
         if (image is None) == (pixmap is None):
             raise ValueError("a page has either an image or a pixmap")
@@ -74,6 +77,9 @@ class Page:
         """The PDF text layer for born-digital pages; OCR fills it for the others."""
         self.native_regions = native_regions
         """Layout read from the PDF's own structure (born-digital pages, when asked for at ingest)."""
+        self.pictures: list[BBox] = pictures if pictures is not None else []
+        """Images placed on a born-digital page (letterheads, pasted scans): text in them is not in
+        the text layer, so OCR reads them."""
 
     @property
     def image(self) -> Image.Image:

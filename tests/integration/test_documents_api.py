@@ -16,6 +16,7 @@ from tests.documents import (
     ZERO_PAGE_PDF,
     encrypted_pdf,
     invoice_pdf,
+    pdf_with_text_picture,
     pdf_with_xml_attachment,
     png_header_only,
     rasterise,
@@ -130,3 +131,12 @@ async def test_refusals(client: Client, headers: dict[str, str], data: bytes, qu
 
 async def test_needs_a_key(client: Client) -> None:
     assert_problem(await analyze(client, {}, PDF), 401, "unauthenticated")
+
+
+async def test_text_in_pictures_of_born_digital_pages_is_found(client: Client, headers: dict[str, str]) -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    response = await analyze(client, headers, pdf_with_text_picture("Issuer Picture Company"))
+    words = response.json()["pages"][0]["words"]
+    ocr_text = " ".join(w["text"] for w in words if w["source"] == "ocr").lower().replace(" ", "")
+    assert "picturecompany" in ocr_text
+    assert sum(w["source"] == "pdf" for w in words) == len(DRAWN) // 3  # the text layer is untouched
