@@ -23,14 +23,15 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.documents.analyze import AnalyzeOptions, analyze_document  # noqa: E402
-from app.documents.ingest import IngestLimits, open_document  # noqa: E402
-from app.layout.native import AutoLayout  # noqa: E402
-from tests.documents import INVOICE_LINES, invoice_pdf  # noqa: E402
+from app.documents.analyze import AnalyzeOptions, analyze_document
+from app.documents.ingest import IngestLimits, open_document
+from app.layout.native import AutoLayout
+from tests.documents import INVOICE_LINES, invoice_pdf
 
 # A fuller page than the test invoice: 30 line items.
-LINES = INVOICE_LINES + [(60, 450 + 12 * i, f"Item {i:02d} steel bolt M{i % 9 + 3} x{i + 1} 0.{i:02d} {i}.50")
-                         for i in range(30)]
+LINES = INVOICE_LINES + [
+    (60, 450 + 12 * i, f"Item {i:02d} steel bolt M{i % 9 + 3} x{i + 1} 0.{i:02d} {i}.50") for i in range(30)
+]
 
 
 def bare(pdf: bytes, dpi: int) -> float:
@@ -70,14 +71,22 @@ def memory(pages: int) -> None:
     pdf, _ = invoice_pdf(pages=pages, lines=LINES)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    analysis = asyncio.run(analyze_document(
-        pdf, AnalyzeOptions(ocr=False), limits=IngestLimits(max_pages=10_000), layout=AutoLayout(None), ocr=None,
-    ))
+    analysis = asyncio.run(
+        analyze_document(
+            pdf,
+            AnalyzeOptions(ocr=False),
+            limits=IngestLimits(max_pages=10_000),
+            layout=AutoLayout(None),
+            ocr=None,
+        )
+    )
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     words = sum(len(p.words) for p in analysis.map.pages)
-    print(f"{len(analysis.map.pages)} pages analysed ({words} words) in {elapsed:.1f} s; "
-          f"peak RSS {peak:.0f} MiB (before the run {before:.0f} MiB; goal < 1024 MiB)")
+    print(
+        f"{len(analysis.map.pages)} pages analysed ({words} words) in {elapsed:.1f} s; "
+        f"peak RSS {peak:.0f} MiB (before the run {before:.0f} MiB; goal < 1024 MiB)"
+    )
 
 
 if __name__ == "__main__":
@@ -86,7 +95,9 @@ if __name__ == "__main__":
     parser.add_argument("--dpi", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory", action="store_true")
-    parser.add_argument("--corpus", type=Path, help="also measure every PDF under this folder (e.g. ../shared/corpus)")
+    parser.add_argument(
+        "--corpus", type=Path, help="also measure every PDF under this folder (e.g. ../shared/corpus)"
+    )
     args = parser.parse_args()
     if args.memory:
         memory(args.pages or 300)

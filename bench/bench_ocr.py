@@ -34,7 +34,7 @@ ITEMS = [
 def render_page(index: int, dpi: int) -> Image.Image:
     """One invoice-like page (header, parties, a table of items, totals, terms); ``index`` seeds it."""
     rng = random.Random(index)  # noqa: S311 - varied text, not security
-    doc = pymupdf.open()  # type: ignore[no-untyped-call]
+    doc = pymupdf.open()
     try:
         page = doc.new_page(width=612, height=792)
 
@@ -70,7 +70,7 @@ def render_page(index: int, dpi: int) -> Image.Image:
         pix = page.get_pixmap(dpi=dpi)
         return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     finally:
-        doc.close()  # type: ignore[no-untyped-call]
+        doc.close()
 
 
 def main() -> None:

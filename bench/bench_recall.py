@@ -24,30 +24,120 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.documents.analyze import AnalyzeOptions, analyze_document  # noqa: E402
-from app.documents.ingest import IngestLimits  # noqa: E402
-from app.documents.textmap import DocumentMap  # noqa: E402
-from app.ocr.pool import OcrPool  # noqa: E402
+from app.documents.analyze import AnalyzeOptions, analyze_document
+from app.documents.ingest import IngestLimits
+from app.documents.textmap import DocumentMap
+from app.ocr.pool import OcrPool
 
 MONTHS = {
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
-    "de": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-           "November", "Dezember"],
-    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre"],
-    "nl": ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-           "november", "december"],
-    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre"],
-    "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
-           "ottobre", "novembre", "dicembre"],
-    "ms": ["Januari", "Februari", "Mac", "April", "Mei", "Jun", "Julai", "Ogos", "September", "Oktober",
-           "November", "Disember"],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    "de": [
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ],
+    "fr": [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ],
+    "nl": [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "es": [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ],
+    "it": [
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ],
+    "ms": [
+        "Januari",
+        "Februari",
+        "Mac",
+        "April",
+        "Mei",
+        "Jun",
+        "Julai",
+        "Ogos",
+        "September",
+        "Oktober",
+        "November",
+        "Disember",
+    ],
 }
 CURRENCY_FORMS = {
-    "USD": ["USD", "US$", "$"], "EUR": ["EUR", "€", "Euro"], "GBP": ["GBP", "£"], "INR": ["INR", "₹", "Rs.", "Rs"],
-    "MYR": ["MYR", "RM"], "CHF": ["CHF", "Fr."], "JPY": ["JPY", "¥"], "CNY": ["CNY", "¥", "RMB"],
+    "USD": ["USD", "US$", "$"],
+    "EUR": ["EUR", "€", "Euro"],
+    "GBP": ["GBP", "£"],
+    "INR": ["INR", "₹", "Rs.", "Rs"],
+    "MYR": ["MYR", "RM"],
+    "CHF": ["CHF", "Fr."],
+    "JPY": ["JPY", "¥"],
+    "CNY": ["CNY", "¥", "RMB"],
 }
 
 
@@ -56,23 +146,42 @@ def date_forms(value: str) -> list[str]:
     day, month, year, yy = d.day, d.month, d.year, d.year % 100
     forms = [value]
     for sep in "/-. ":
-        forms += [f"{day:02d}{sep}{month:02d}{sep}{year}", f"{day}{sep}{month}{sep}{year}",
-                  f"{month:02d}{sep}{day:02d}{sep}{year}", f"{month}{sep}{day}{sep}{year}",
-                  f"{day:02d}{sep}{month:02d}{sep}{yy:02d}", f"{month:02d}{sep}{day:02d}{sep}{yy:02d}",
-                  f"{month}{sep}{day:02d}{sep}{yy:02d}", f"{year}{sep}{month:02d}{sep}{day:02d}"]
+        forms += [
+            f"{day:02d}{sep}{month:02d}{sep}{year}",
+            f"{day}{sep}{month}{sep}{year}",
+            f"{month:02d}{sep}{day:02d}{sep}{year}",
+            f"{month}{sep}{day}{sep}{year}",
+            f"{day:02d}{sep}{month:02d}{sep}{yy:02d}",
+            f"{month:02d}{sep}{day:02d}{sep}{yy:02d}",
+            f"{month}{sep}{day:02d}{sep}{yy:02d}",
+            f"{year}{sep}{month:02d}{sep}{day:02d}",
+        ]
     names = {n for language in MONTHS.values() for n in (language[month - 1], language[month - 1][:3])}
     for month_name in names | {n.upper() for n in names} | {n.capitalize() for n in names}:
-        forms += [f"{day}. {month_name} {year}", f"{day:02d}. {month_name} {year}",
-                  f"{day} {month_name} {year}", f"{day:02d} {month_name} {year}", f"{month_name} {day}, {year}",
-                  f"{month_name} {day:02d}, {year}", f"{day}-{month_name}-{year}", f"{day:02d}-{month_name}-{yy:02d}",
-                  f"{day:02d}-{month_name}-{year}", f"{day} {month_name}, {year}", f"{month_name} {day} {year}"]
+        forms += [
+            f"{day}. {month_name} {year}",
+            f"{day:02d}. {month_name} {year}",
+            f"{day} {month_name} {year}",
+            f"{day:02d} {month_name} {year}",
+            f"{month_name} {day}, {year}",
+            f"{month_name} {day:02d}, {year}",
+            f"{day}-{month_name}-{year}",
+            f"{day:02d}-{month_name}-{yy:02d}",
+            f"{day:02d}-{month_name}-{year}",
+            f"{day} {month_name}, {year}",
+            f"{month_name} {day} {year}",
+        ]
     return list(dict.fromkeys(forms))
 
 
 def amount_forms(value: float) -> list[str]:
-    forms = [f"{value:,.2f}", f"{value:.2f}", f"{value:,.2f}".replace(",", " "),
-             f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", "."),
-             f"{value:.2f}".replace(".", ",")]
+    forms = [
+        f"{value:,.2f}",
+        f"{value:.2f}",
+        f"{value:,.2f}".replace(",", " "),
+        f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", "."),
+        f"{value:.2f}".replace(".", ","),
+    ]
     if value == int(value):
         forms += [f"{int(value):,}", str(int(value))]
     else:
@@ -100,8 +209,9 @@ async def text_map(path: Path, pool: OcrPool) -> DocumentMap:
     async def ocr(page: Any) -> Any:
         return await pool.words(page)
 
-    analysis = await analyze_document(path.read_bytes(), AnalyzeOptions(layout=False), limits=IngestLimits(),
-                                      layout=None, ocr=ocr)
+    analysis = await analyze_document(
+        path.read_bytes(), AnalyzeOptions(layout=False), limits=IngestLimits(), layout=None, ocr=ocr
+    )
     return analysis.map
 
 
@@ -132,8 +242,10 @@ async def main(args: argparse.Namespace) -> None:
     pool.close()
     for dataset, fields in results.items():
         total = [ok for oks in fields.values() for ok in oks]
-        print(f"{dataset}: recall {sum(total) / len(total):.1%} ({sum(total)}/{len(total)} values, "
-              f"{timing[dataset]:.1f} s/document)")
+        print(
+            f"{dataset}: recall {sum(total) / len(total):.1%} ({sum(total)}/{len(total)} values, "
+            f"{timing[dataset]:.1f} s/document)"
+        )
         for field, oks in sorted(fields.items()):
             print(f"  {field:<22} {sum(oks) / len(oks):6.1%}  ({sum(oks)}/{len(oks)})")
     if args.misses:

@@ -38,7 +38,9 @@ class DrawnWord:
     bbox: tuple[float, float, float, float]  # normalised, from the font metrics at drawing time
 
 
-def invoice_pdf(pages: int = 1, lines: list[tuple[float, float, str]] | None = None) -> tuple[bytes, list[DrawnWord]]:
+def invoice_pdf(
+    pages: int = 1, lines: list[tuple[float, float, str]] | None = None
+) -> tuple[bytes, list[DrawnWord]]:
     """A born-digital invoice (Helvetica) and where every word was drawn."""
     doc = pymupdf.open()
     drawn: list[DrawnWord] = []
@@ -50,10 +52,18 @@ def invoice_pdf(pages: int = 1, lines: list[tuple[float, float, str]] | None = N
             cursor = x
             for word in text.split(" "):
                 width = font.text_length(word, fontsize=FONT_SIZE)
-                drawn.append(DrawnWord(word, number, (
-                    cursor / PAGE_W, (y - FONT_SIZE * font.ascender) / PAGE_H,
-                    (cursor + width) / PAGE_W, (y - FONT_SIZE * font.descender) / PAGE_H,
-                )))
+                drawn.append(
+                    DrawnWord(
+                        word,
+                        number,
+                        (
+                            cursor / PAGE_W,
+                            (y - FONT_SIZE * font.ascender) / PAGE_H,
+                            (cursor + width) / PAGE_W,
+                            (y - FONT_SIZE * font.descender) / PAGE_H,
+                        ),
+                    )
+                )
                 cursor += width + font.text_length(" ", fontsize=FONT_SIZE)
     return doc.tobytes(), drawn
 
@@ -74,7 +84,7 @@ def scanned_pdf(pdf: bytes, dpi: int = 150) -> bytes:
     doc = pymupdf.open()
     page = doc.new_page(width=PAGE_W, height=PAGE_H)
     page.insert_image(page.rect, stream=png)
-    return doc.tobytes()
+    return bytes(doc.tobytes())
 
 
 def scanned_pdf_with_invisible_text(pdf: bytes) -> bytes:
@@ -83,7 +93,7 @@ def scanned_pdf_with_invisible_text(pdf: bytes) -> bytes:
     page = doc[0]
     for x, y, text in INVOICE_LINES:
         page.insert_text((x, y), text, fontsize=FONT_SIZE, render_mode=3)
-    return doc.tobytes()
+    return bytes(doc.tobytes())
 
 
 def photo_with_exif_orientation(pdf: bytes) -> bytes:
@@ -106,7 +116,9 @@ def multipage_tiff(pdf: bytes, pages: int = 3) -> bytes:
 
 def encrypted_pdf(pdf: bytes, password: str) -> bytes:
     doc = pymupdf.open(stream=pdf, filetype="pdf")
-    return doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw=password + "-owner", user_pw=password)
+    return bytes(
+        doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw=password + "-owner", user_pw=password)
+    )
 
 
 def pdf_with_xml_attachment(pdf: bytes, xml: bytes) -> bytes:
@@ -115,7 +127,7 @@ def pdf_with_xml_attachment(pdf: bytes, xml: bytes) -> bytes:
     doc.embfile_add("factur-x.xml", xml, filename="factur-x.xml", desc="hidden invoice data")
     page = doc[0]
     page.add_file_annot(pymupdf.Point(500, 800), xml, "attached.xml")
-    return doc.tobytes()
+    return bytes(doc.tobytes())
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -134,14 +146,19 @@ def garbage_text_pdf() -> bytes:
     doc = pymupdf.open()
     page = doc.new_page(width=PAGE_W, height=PAGE_H)
     font = doc.get_new_xref()
-    doc.update_object(font, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
-                            "/Differences [1 /g1 /g2 /g3 /g4 /g5 /g6 /g7 /g8] >> >>")
+    doc.update_object(
+        font,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
+        "/Differences [1 /g1 /g2 /g3 /g4 /g5 /g6 /g7 /g8] >> >>",
+    )
     doc.xref_set_key(page.xref, "Resources", f"<< /Font << /F1 {font} 0 R >> >>")
     content = doc.get_new_xref()
     doc.update_object(content, "<< >>")
-    doc.update_stream(content, b"BT /F1 12 Tf 72 720 Td (\\001\\002\\003\\004\\005\\006\\007\\010 \\001\\002\\003) Tj ET")
+    doc.update_stream(
+        content, b"BT /F1 12 Tf 72 720 Td (\\001\\002\\003\\004\\005\\006\\007\\010 \\001\\002\\003) Tj ET"
+    )
     doc.xref_set_key(page.xref, "Contents", f"{content} 0 R")
-    return doc.tobytes()
+    return bytes(doc.tobytes())
 
 
 ZERO_PAGE_PDF = (
@@ -159,4 +176,4 @@ def pdf_with_text_picture(picture_text: str = "Issuer Picture Company BV") -> by
     pdf, _ = invoice_pdf()
     doc = pymupdf.open(stream=pdf, filetype="pdf")
     doc[0].insert_image(pymupdf.Rect(60, 700, 360, 760), stream=png)
-    return doc.tobytes()
+    return bytes(doc.tobytes())

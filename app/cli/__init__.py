@@ -256,10 +256,20 @@ def schemas_add(file: Path, name: str | None, description: str | None) -> None:
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="OCR pages without a text layer.")
 @click.option("--layout/--no-layout", default=True, show_default=True, help="Find layout regions.")
 @click.option("--text", "as_text", is_flag=True, help="Print the text per page instead of JSON.")
-@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
-              help="Draw regions and words on the pages: OUT.png (OUT-<page>.png for several pages).")
-def analyze(file: Path, pages: str | None, password: str | None, ocr: bool, layout: bool, as_text: bool,
-            overlay: Path | None) -> None:
+@click.option(
+    "--overlay",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw regions and words on the pages: OUT.png (OUT-<page>.png for several pages).",
+)
+def analyze(
+    file: Path,
+    pages: str | None,
+    password: str | None,
+    ocr: bool,
+    layout: bool,
+    as_text: bool,
+    overlay: Path | None,
+) -> None:
     """Print the text map of FILE (words with boxes, layout regions) as JSON."""
     settings = _settings()
     try:
@@ -284,13 +294,18 @@ def analyze(file: Path, pages: str | None, password: str | None, ocr: bool, layo
         analyzer.close()
     if as_text:
         for page in analysis.map.pages:
-            click.echo(f"--- page {page.number} ({page.kind}, {len(page.words)} words, {len(page.regions)} regions)")
+            click.echo(
+                f"--- page {page.number} ({page.kind}, {len(page.words)} words, {len(page.regions)} regions)"
+            )
             click.echo(page_text(page.words))
     else:
         click.echo(orjson.dumps(analysis.map.to_dict() | {"timings_ms": analysis.timings_ms}).decode())
     if analysis.ocr_skipped_pages:
-        click.echo(f"note: pages {analysis.ocr_skipped_pages} have no text layer and were not OCRed "
-                   "(pip install 'docextract[ocr]')", err=True)
+        click.echo(
+            f"note: pages {analysis.ocr_skipped_pages} have no text layer and were not OCRed "
+            "(pip install 'docextract[ocr]')",
+            err=True,
+        )
     if overlay is not None and len(drawn) == 1:  # one page: exactly the name asked for
         drawn = [drawn[0].replace(overlay)]
     for path in drawn:

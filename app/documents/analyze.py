@@ -101,8 +101,9 @@ async def picture_words(page: Page, ocr: OcrFunction) -> list[Word]:
         crop = image.crop(crop_box)
         if min(crop.size) < MIN_PICTURE_PIXELS:
             continue
-        piece = Page(number=page.number, width=crop.width, height=crop.height, kind="image", image=crop,
-                     dpi=page.dpi)
+        piece = Page(
+            number=page.number, width=crop.width, height=crop.height, kind="image", image=crop, dpi=page.dpi
+        )
         sx, sy = crop.width / width, crop.height / height
         ox, oy = crop_box[0] / width, crop_box[1] / height
         lines = 0
@@ -119,7 +120,9 @@ async def picture_words(page: Page, ocr: OcrFunction) -> list[Word]:
 
 def _covered_by_text(box: tuple[float, float, float, float], words: list[Word]) -> bool:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return any(w.source == "pdf" and w.bbox[0] <= cx <= w.bbox[2] and w.bbox[1] <= cy <= w.bbox[3] for w in words)
+    return any(
+        w.source == "pdf" and w.bbox[0] <= cx <= w.bbox[2] and w.bbox[1] <= cy <= w.bbox[3] for w in words
+    )
 
 
 async def _flush(

@@ -29,8 +29,16 @@ from app.lib.problems import (
 
 MULTIPART_OVERHEAD = 64 * 1024
 DOCUMENT_PROBLEMS = (
-    BAD_REQUEST, DOCUMENT_TOO_LARGE, TOO_MANY_PAGES, IMAGE_TOO_LARGE, UNSUPPORTED_DOCUMENT_TYPE,
-    DOCUMENT_ENCRYPTED, DOCUMENT_PASSWORD_INCORRECT, DOCUMENT_CORRUPT, DOCUMENT_EMPTY, INVALID_PAGE_SELECTION,
+    BAD_REQUEST,
+    DOCUMENT_TOO_LARGE,
+    TOO_MANY_PAGES,
+    IMAGE_TOO_LARGE,
+    UNSUPPORTED_DOCUMENT_TYPE,
+    DOCUMENT_ENCRYPTED,
+    DOCUMENT_PASSWORD_INCORRECT,
+    DOCUMENT_CORRUPT,
+    DOCUMENT_EMPTY,
+    INVALID_PAGE_SELECTION,
 )
 
 
@@ -41,15 +49,21 @@ async def read_document(request: Request[Any, Any, Any], max_bytes: int) -> byte
             form = await request.form()
             upload = form.get("file")
             if upload is None or not hasattr(upload, "read"):
-                raise Problem(BAD_REQUEST, "The multipart form has no `file` part.",
-                              errors=[{"pointer": "/file", "detail": "missing"}])
+                raise Problem(
+                    BAD_REQUEST,
+                    "The multipart form has no `file` part.",
+                    errors=[{"pointer": "/file", "detail": "missing"}],
+                )
             data: bytes = await upload.read()
         else:
             data = await request.body()
     except ClientException as exc:
         if exc.status_code == 413:
-            raise Problem(DOCUMENT_TOO_LARGE, f"The upload is larger than the limit of {max_bytes} bytes.",
-                          limit_bytes=max_bytes) from exc
+            raise Problem(
+                DOCUMENT_TOO_LARGE,
+                f"The upload is larger than the limit of {max_bytes} bytes.",
+                limit_bytes=max_bytes,
+            ) from exc
         raise
     if not data:
         raise Problem(BAD_REQUEST, "The request carries no document.")
@@ -61,30 +75,41 @@ class DocumentController(Controller):
     tags = ["documents"]
 
     @post(
-        "/analyze", guards=[requires(Scope.EXTRACT)], status_code=200, summary="Analyze a document",
+        "/analyze",
+        guards=[requires(Scope.EXTRACT)],
+        status_code=200,
+        summary="Analyze a document",
         responses=problem_responses(*DOCUMENT_PROBLEMS),
     )
     async def analyze(
         self,
         request: Request[Any, Any, Any],
-        pages: Annotated[str | None, Parameter(description="Pages to analyze, e.g. `1-3,7` (default: all).")] = None,
+        pages: Annotated[
+            str | None, Parameter(description="Pages to analyze, e.g. `1-3,7` (default: all).")
+        ] = None,
         ocr: Annotated[bool, Parameter(description="OCR pages that have no text layer.")] = True,
         layout: Annotated[bool, Parameter(description="Find layout regions.")] = True,
-        password: Annotated[str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")] = None,
+        password: Annotated[
+            str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")
+        ] = None,
     ) -> dict[str, Any]:
         """The document's text map: for each page its words (text, box, confidence, source) in
         reading order and its layout regions. Send the file as the raw body (any Content-Type) or
         as the `file` part of a multipart form; its type is recognised from its content."""
         analyzer: DocumentAnalyzer = request.app.state.documents
         data = await read_document(request, analyzer.limits.max_bytes)
-        analysis = await analyzer.analyze(data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout))
+        analysis = await analyzer.analyze(
+            data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
+        )
         warnings = []
         if analysis.ocr_skipped_pages:
-            warnings.append({
-                "code": "ocr_unavailable" if ocr else "ocr_disabled",
-                "pages": analysis.ocr_skipped_pages,
-                "detail": "These pages have no usable text layer and were not OCRed, so they have no words.",
-            })
+            warnings.append(
+                {
+                    "code": "ocr_unavailable" if ocr else "ocr_disabled",
+                    "pages": analysis.ocr_skipped_pages,
+                    "detail": "These pages have no usable text layer and were not OCRed: they have no words.",
+                }
+            )
         return {
             "document": {"type": analysis.document_type, "page_count": analysis.map.page_count},
             **analysis.map.to_dict(),
@@ -95,4 +120,6 @@ class DocumentController(Controller):
 
 def documents_router(max_bytes: int) -> Router:
     """The documents routes with the body limit of this deployment (file limit plus form overhead)."""
-    return Router(path="/", route_handlers=[DocumentController], request_max_body_size=max_bytes + MULTIPART_OVERHEAD)
+    return Router(
+        path="/", route_handlers=[DocumentController], request_max_body_size=max_bytes + MULTIPART_OVERHEAD
+    )

@@ -63,8 +63,11 @@ def parse_page_selection(text: str | None, page_count: int) -> list[int]:
     for part in text.split(","):
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if not match:
-            raise Problem(INVALID_PAGE_SELECTION, f"{part.strip()!r} is not a page or a range like 2-5.",
-                          errors=[{"pointer": "/pages", "detail": f"cannot read {part.strip()!r}"}])
+            raise Problem(
+                INVALID_PAGE_SELECTION,
+                f"{part.strip()!r} is not a page or a range like 2-5.",
+                errors=[{"pointer": "/pages", "detail": f"cannot read {part.strip()!r}"}],
+            )
         first = int(match.group(1))
         last = int(match.group(2) or first)
         if first < 1 or last < first or last > page_count:
@@ -102,8 +105,11 @@ class Document:
 def open_document(data: bytes, limits: IngestLimits, password: str | None = None) -> Document:
     """Check everything that can be checked without rendering, then return the document."""
     if len(data) > limits.max_bytes:
-        raise Problem(DOCUMENT_TOO_LARGE, f"The file is {len(data)} bytes; the limit is {limits.max_bytes}.",
-                      limit_bytes=limits.max_bytes)
+        raise Problem(
+            DOCUMENT_TOO_LARGE,
+            f"The file is {len(data)} bytes; the limit is {limits.max_bytes}.",
+            limit_bytes=limits.max_bytes,
+        )
     kind = detect_type(data[:1024])
     if kind is None:
         raise Problem(UNSUPPORTED_DOCUMENT_TYPE, "The file is not a PDF, PNG, JPEG, TIFF or WebP document.")
@@ -116,8 +122,10 @@ def open_document(data: bytes, limits: IngestLimits, password: str | None = None
     if document.page_count > limits.max_pages:
         document.close()
         raise Problem(
-            TOO_MANY_PAGES, f"The document has {document.page_count} pages; the limit is {limits.max_pages}.",
-            page_count=document.page_count, limit_pages=limits.max_pages,
+            TOO_MANY_PAGES,
+            f"The document has {document.page_count} pages; the limit is {limits.max_pages}.",
+            page_count=document.page_count,
+            limit_pages=limits.max_pages,
         )
     return document
 
@@ -149,8 +157,9 @@ class PdfDocument(Document):
             except Problem:
                 raise
             except Exception as exc:
-                raise Problem(DOCUMENT_CORRUPT, f"Page {number} of the PDF cannot be read: {exc}",
-                              page=number) from exc
+                raise Problem(
+                    DOCUMENT_CORRUPT, f"Page {number} of the PDF cannot be read: {exc}", page=number
+                ) from exc
 
     def _page(self, number: int, native_layout: bool) -> Page:
         page = self._doc.load_page(number - 1)
@@ -189,15 +198,21 @@ def _pdf_words(page: Any, textpage: Any) -> list[Word]:
     line_index = -1
     last_line: tuple[int, int] | None = None
     rotated = bool(page.rotation)
-    for x0, y0, x1, y1, text, block, line, _ in page.get_text("words", textpage=textpage):
+    for *coords, text, block, line, _ in page.get_text("words", textpage=textpage):
         if (block, line) != last_line:
             line_index += 1
             last_line = (block, line)
-        if rotated:
-            box = pymupdf.Rect(x0, y0, x1, y1) * rotation
-            x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
-        words.append(Word(text, clamp_box(x0 / width, y0 / height, x1 / width, y1 / height), 1.0, "pdf",
-                          line_index, block))
+        x0, y0, x1, y1 = pymupdf.Rect(*coords) * rotation if rotated else coords
+        words.append(
+            Word(
+                text,
+                clamp_box(x0 / width, y0 / height, x1 / width, y1 / height),
+                1.0,
+                "pdf",
+                line_index,
+                block,
+            )
+        )
     return words
 
 
@@ -223,8 +238,11 @@ def _pictures(page: Any) -> list[BBox]:
             box = box * page.rotation_matrix
         box &= rect
         if not box.is_empty:
-            boxes.append(clamp_box(box.x0 / rect.width, box.y0 / rect.height, box.x1 / rect.width,
-                                   box.y1 / rect.height))
+            boxes.append(
+                clamp_box(
+                    box.x0 / rect.width, box.y0 / rect.height, box.x1 / rect.width, box.y1 / rect.height
+                )
+            )
     return boxes
 
 
@@ -255,7 +273,9 @@ def pdf_layout(page: Any, textpage: Any) -> list[Region]:
     tables = [pymupdf.Rect(t.bbox) for t in page.find_tables().tables] if page.get_cdrawings() else []
     found.extend(("table", t, 1.0) for t in tables)
     blocks = page.get_text("dict", textpage=textpage)["blocks"]
-    sizes = sorted(span["size"] for b in blocks if b["type"] == 0 for ln in b["lines"] for span in ln["spans"])
+    sizes = sorted(
+        span["size"] for b in blocks if b["type"] == 0 for ln in b["lines"] for span in ln["spans"]
+    )
     body = sizes[len(sizes) // 2] if sizes else 10.0
     for block in blocks:
         box = pymupdf.Rect(block["bbox"])
@@ -279,15 +299,20 @@ def pdf_layout(page: Any, textpage: Any) -> list[Region]:
     regions = []
     for label, box, score in found:
         shown = box * page.rotation_matrix if page.rotation else box
-        regions.append((label, clamp_box(shown.x0 / width, shown.y0 / height, shown.x1 / width,
-                                         shown.y1 / height), score))
+        regions.append(
+            (
+                label,
+                clamp_box(shown.x0 / width, shown.y0 / height, shown.x1 / width, shown.y1 / height),
+                score,
+            )
+        )
     regions.sort(key=lambda r: (round(r[1][1] * 200), r[1][0]))  # top-to-bottom, then left-to-right
     return [Region(label, box, score, order) for order, (label, box, score) in enumerate(regions)]
 
 
 def _inside(inner: Any, outer: Any) -> bool:
     overlap = abs(inner & outer)
-    return overlap > 0.8 * (abs(inner) or 1.0)
+    return bool(overlap > 0.8 * (abs(inner) or 1.0))
 
 
 class ImageDocument(Document):
@@ -308,9 +333,11 @@ class ImageDocument(Document):
     def _check_pixels(self, size: tuple[int, int]) -> None:
         pixels = size[0] * size[1]
         if pixels > self.limits.max_pixels:
-            raise Problem(IMAGE_TOO_LARGE,
-                          f"The image is {size[0]}x{size[1]} = {pixels} pixels; the limit is {self.limits.max_pixels}.",
-                          limit_pixels=self.limits.max_pixels)
+            raise Problem(
+                IMAGE_TOO_LARGE,
+                f"The image is {size[0]}x{size[1]} = {pixels} pixels; the limit is {self.limits.max_pixels}.",
+                limit_pixels=self.limits.max_pixels,
+            )
 
     def pages(self, selection: list[int] | None = None, *, native_layout: bool = False) -> Iterator[Page]:
         for number in selection or range(1, self.page_count + 1):
@@ -323,15 +350,21 @@ class ImageDocument(Document):
             except Image.DecompressionBombError as exc:
                 raise Problem(IMAGE_TOO_LARGE, f"Page {number} is too large to decode safely.") from exc
             except (OSError, ValueError, EOFError, SyntaxError) as exc:
-                raise Problem(DOCUMENT_CORRUPT, f"Page {number} of the image cannot be decoded: {exc}",
-                              page=number) from exc
+                raise Problem(
+                    DOCUMENT_CORRUPT, f"Page {number} of the image cannot be decoded: {exc}", page=number
+                ) from exc
             dpi = self._image.info.get("dpi")
             scale = min(1.0, self.limits.max_long_side / max(image.size))
             if scale < 1.0:
-                image = image.resize((round(image.width * scale), round(image.height * scale)),
-                                     Image.Resampling.LANCZOS)
+                image = image.resize(
+                    (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+                )
             yield Page(
-                number=number, width=image.width, height=image.height, kind="image", image=image,
+                number=number,
+                width=image.width,
+                height=image.height,
+                kind="image",
+                image=image,
                 dpi=float(dpi[0]) * scale if dpi and dpi[0] else None,
             )
 

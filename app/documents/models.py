@@ -45,7 +45,16 @@ class Page:
     """
 
     __slots__ = (
-        "_image", "_pixmap", "dpi", "height", "kind", "native_regions", "number", "pictures", "width", "words",
+        "_image",
+        "_pixmap",
+        "dpi",
+        "height",
+        "kind",
+        "native_regions",
+        "number",
+        "pictures",
+        "width",
+        "words",
     )
 
     def __init__(
@@ -97,7 +106,7 @@ class Page:
         return (self._pixmap.width, self._pixmap.height)
 
     def __repr__(self) -> str:
-        return f"Page(number={self.number}, kind={self.kind!r}, words={len(self.words)}, pixels={self.pixel_size})"
+        return f"Page({self.number}, {self.kind}, {len(self.words)} words, {self.pixel_size} px)"
 
 
 def clamp_box(x0: float, y0: float, x1: float, y1: float) -> BBox:

@@ -7,8 +7,13 @@ from PIL import Image, ImageDraw
 from app.documents.models import Page, Region, Word
 
 REGION_COLOURS = {
-    "table": (0, 128, 255), "doc_title": (200, 0, 200), "paragraph_title": (200, 0, 200),
-    "header": (120, 120, 120), "footer": (120, 120, 120), "image": (0, 170, 0), "seal": (0, 170, 0),
+    "table": (0, 128, 255),
+    "doc_title": (200, 0, 200),
+    "paragraph_title": (200, 0, 200),
+    "header": (120, 120, 120),
+    "footer": (120, 120, 120),
+    "image": (0, 170, 0),
+    "seal": (0, 170, 0),
 }
 WORD_COLOURS = {"pdf": (255, 140, 0), "ocr": (220, 0, 0)}
 
@@ -25,7 +30,11 @@ def draw_overlay(page: Page, regions: list[Region]) -> Image.Image:
         x0, y0, x1, y1 = region.bbox
         colour = REGION_COLOURS.get(region.label, (0, 90, 200))
         draw.rectangle((x0 * w, y0 * h, x1 * w, y1 * h), outline=colour, width=3)
-        draw.text((x0 * w + 4, max(0, y0 * h - 12)), f"{region.order} {region.label} {region.score:.2f}", fill=colour)
+        draw.text(
+            (x0 * w + 4, max(0, y0 * h - 12)),
+            f"{region.order} {region.label} {region.score:.2f}",
+            fill=colour,
+        )
     return image
 
 

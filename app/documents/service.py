@@ -11,8 +11,8 @@ from app.documents.analyze import Analysis, AnalyzeOptions, PageHook, analyze_do
 from app.documents.ingest import IngestLimits
 from app.documents.models import Page, Word
 from app.layout.factory import build_layout
-from app.lib.settings import Settings
 from app.lib.problems import OCR_FAILED, Problem
+from app.lib.settings import Settings
 from app.ocr.pool import OcrPool
 
 logger = structlog.get_logger(__name__)
@@ -20,8 +20,13 @@ logger = structlog.get_logger(__name__)
 
 def ingest_limits(settings: Settings) -> IngestLimits:
     i = settings.ingest
-    return IngestLimits(max_bytes=i.max_bytes, max_pages=i.max_pages, max_pixels=i.max_pixels, dpi=i.dpi,
-                        max_long_side=i.max_long_side)
+    return IngestLimits(
+        max_bytes=i.max_bytes,
+        max_pages=i.max_pages,
+        max_pixels=i.max_pixels,
+        dpi=i.dpi,
+        max_long_side=i.max_long_side,
+    )
 
 
 def ocr_installed() -> bool:
@@ -47,11 +52,17 @@ class DocumentAnalyzer:
             logger.exception("ocr_failed", page=page.number)
             raise Problem(OCR_FAILED, f"OCR failed on page {page.number}.", retryable=True) from exc
 
-    async def analyze(self, data: bytes, options: AnalyzeOptions, on_page: PageHook | None = None) -> Analysis:
+    async def analyze(
+        self, data: bytes, options: AnalyzeOptions, on_page: PageHook | None = None
+    ) -> Analysis:
         return await analyze_document(
-            data, options, limits=self.limits, layout=self.layout,
+            data,
+            options,
+            limits=self.limits,
+            layout=self.layout,
             ocr=self._ocr if self.ocr_pool is not None else None,
-            layout_batch=self.layout_batch, on_page=on_page,
+            layout_batch=self.layout_batch,
+            on_page=on_page,
         )
 
     def close(self) -> None:

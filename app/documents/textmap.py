@@ -39,11 +39,7 @@ class Match:
 
 def _normalize_char(ch: str) -> str:
     """Case- and form-insensitive; punctuation and symbols dropped, letters and digits kept."""
-    out = []
-    for c in unicodedata.normalize("NFKC", ch).casefold():
-        if c.isalnum():
-            out.append(c)
-    return "".join(out)
+    return "".join(c for c in unicodedata.normalize("NFKC", ch).casefold() if c.isalnum())
 
 
 @dataclass
@@ -58,8 +54,12 @@ class _Index:
     def cuts_token(self, start: int, end: int) -> bool:
         """Whether [start, end) begins or ends inside a run of letters and digits."""
         text = self.text
-        inside_start = start > 0 and not self.boundary[start] and text[start - 1].isalnum() and text[start].isalnum()
-        inside_end = end < len(text) and not self.boundary[end] and text[end].isalnum() and text[end - 1].isalnum()
+        inside_start = (
+            start > 0 and not self.boundary[start] and text[start - 1].isalnum() and text[start].isalnum()
+        )
+        inside_end = (
+            end < len(text) and not self.boundary[end] and text[end].isalnum() and text[end - 1].isalnum()
+        )
         return inside_start or inside_end
 
 
@@ -113,11 +113,15 @@ class PageMap:
         normalized_value = "".join(_normalize_char(c) for c in value)
         if normalized_value:
             seen = {m.words for m in found}
-            found += [m for m in self._scan(self._normalized, normalized_value, "normalized")
-                      if m.words not in seen]
+            found += [
+                m for m in self._scan(self._normalized, normalized_value, "normalized") if m.words not in seen
+            ]
         if not any(m.score >= METHOD_SCORE["normalized"] for m in found) and len(normalized_value) >= 4:
-            found += [m for m in self._fuzzy(normalized_value, fuzzy_threshold)
-                      if all(m.words != seen.words or m.score > seen.score for seen in found)]
+            found += [
+                m
+                for m in self._fuzzy(normalized_value, fuzzy_threshold)
+                if all(m.words != seen.words or m.score > seen.score for seen in found)
+            ]
         return sorted(found, key=lambda m: (-m.score, m.words))
 
     def _scan(self, index: _Index, needle: str, method: MatchMethod) -> list[Match]:
@@ -167,8 +171,13 @@ class PageMap:
                 for r in self.regions
             ],
             "words": [
-                {"text": w.text, "bbox": _round(w.bbox), "confidence": round(w.confidence, 4),
-                 "source": w.source, "line": w.line}
+                {
+                    "text": w.text,
+                    "bbox": _round(w.bbox),
+                    "confidence": round(w.confidence, 4),
+                    "source": w.source,
+                    "line": w.line,
+                }
                 for w in self.words
             ],
         }
@@ -200,7 +209,9 @@ class DocumentMap:
         self.pages.append(page_map)
         return page_map
 
-    def find(self, value: str, *, limit: int = 5, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> list[Match]:
+    def find(
+        self, value: str, *, limit: int = 5, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
+    ) -> list[Match]:
         """Where ``value`` appears in the document, best first (then by page and position)."""
         found = [m for page in self.pages for m in page.find(value, fuzzy_threshold=fuzzy_threshold)]
         return sorted(found, key=lambda m: (-m.score, m.page, m.words))[:limit]

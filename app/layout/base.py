@@ -9,10 +9,31 @@ from app.documents.models import Page, Region
 
 # PP-DocLayoutV3's 25 labels (GLM-OCR's layout model); every backend labels regions from this list.
 LAYOUT_LABELS: tuple[str, ...] = (
-    "abstract", "algorithm", "aside_text", "chart", "content", "display_formula", "doc_title",
-    "figure_title", "footer", "footer_image", "footnote", "formula_number", "header", "header_image",
-    "image", "inline_formula", "number", "paragraph_title", "reference", "reference_content", "seal",
-    "table", "text", "vertical_text", "vision_footnote",
+    "abstract",
+    "algorithm",
+    "aside_text",
+    "chart",
+    "content",
+    "display_formula",
+    "doc_title",
+    "figure_title",
+    "footer",
+    "footer_image",
+    "footnote",
+    "formula_number",
+    "header",
+    "header_image",
+    "image",
+    "inline_formula",
+    "number",
+    "paragraph_title",
+    "reference",
+    "reference_content",
+    "seal",
+    "table",
+    "text",
+    "vertical_text",
+    "vision_footnote",
 )
 
 

@@ -36,7 +36,11 @@ def _model_backend(settings: LayoutSettings) -> LayoutBackend:
     from app.layout.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend  # needs the local extra
 
     assert settings.model is not None
-    return PPDocLayoutV3Backend(PPDocLayoutConfig(
-        model=settings.model, device=settings.device, batch_size=settings.batch_size,
-        local_files_only=settings.local_files_only,
-    ))
+    return PPDocLayoutV3Backend(
+        PPDocLayoutConfig(
+            model=settings.model,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            local_files_only=settings.local_files_only,
+        )
+    )

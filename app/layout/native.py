@@ -35,6 +35,8 @@ class AutoLayout(LayoutBackend):
             if page.native_regions is not None:
                 results[i] = list(page.native_regions)
         if self.model is not None and need_model:
-            for i, regions in zip(need_model, self.model.analyze([pages[i] for i in need_model]), strict=True):
+            for i, regions in zip(
+                need_model, self.model.analyze([pages[i] for i in need_model]), strict=True
+            ):
                 results[i] = regions
         return results

@@ -149,40 +149,56 @@ INVALID_REQUEST = _define(
     "The request is well formed but its values are not acceptable.",
 )
 DOCUMENT_TOO_LARGE = _define(
-    "document-too-large", 413, "Document too large",
+    "document-too-large",
+    413,
+    "Document too large",
     "The file is larger than the limit (`DOCEXTRACT_INGEST_MAX_BYTES`, 50 MiB by default).",
 )
 TOO_MANY_PAGES = _define(
-    "too-many-pages", 413, "Too many pages",
+    "too-many-pages",
+    413,
+    "Too many pages",
     "The document has more pages than the limit (`DOCEXTRACT_INGEST_MAX_PAGES`); select fewer with `pages`.",
 )
 IMAGE_TOO_LARGE = _define(
-    "image-too-large", 413, "Image too large",
+    "image-too-large",
+    413,
+    "Image too large",
     "An image has more pixels than the limit (`DOCEXTRACT_INGEST_MAX_PIXELS`); this also stops "
     "decompression bombs.",
 )
 UNSUPPORTED_DOCUMENT_TYPE = _define(
-    "unsupported-document-type", 415, "Unsupported document type",
+    "unsupported-document-type",
+    415,
+    "Unsupported document type",
     "Documents are PDF, PNG, JPEG, TIFF or WebP, recognised by their content (not name or Content-Type).",
 )
 DOCUMENT_ENCRYPTED = _define(
-    "document-encrypted", 422, "Document is encrypted",
+    "document-encrypted",
+    422,
+    "Document is encrypted",
     "The PDF needs a password: send it in the `X-Document-Password` header (`--password` in the CLI).",
 )
 DOCUMENT_PASSWORD_INCORRECT = _define(
     "document-password-incorrect", 422, "Wrong document password", "The password does not open the PDF."
 )
 DOCUMENT_CORRUPT = _define(
-    "document-corrupt", 422, "Document corrupt",
+    "document-corrupt",
+    422,
+    "Document corrupt",
     "The file is damaged or truncated and cannot be read.",
 )
 DOCUMENT_EMPTY = _define("document-empty", 422, "Document has no pages", "The document has zero pages.")
 INVALID_PAGE_SELECTION = _define(
-    "invalid-page-selection", 422, "Invalid page selection",
+    "invalid-page-selection",
+    422,
+    "Invalid page selection",
     "`pages` is a comma-separated list of 1-based pages and ranges, e.g. `1-3,7`, within the document.",
 )
 OCR_FAILED = _define(
-    "ocr-failed", 503, "OCR failed",
+    "ocr-failed",
+    503,
+    "OCR failed",
     "The OCR worker failed on this document; nothing was stored. Retry; if it persists, check the logs.",
 )
 NOT_READY = _define(

@@ -83,12 +83,14 @@ class ApplicationCore(InitPluginProtocol):
         )
 
     def _configure_controllers(self, app_config: AppConfig) -> None:
-        app_config.route_handlers.extend([
-            SystemController,
-            SchemaController,
-            KeyController,
-            documents_router(self.settings.ingest.max_bytes),
-        ])
+        app_config.route_handlers.extend(
+            [
+                SystemController,
+                SchemaController,
+                KeyController,
+                documents_router(self.settings.ingest.max_bytes),
+            ]
+        )
 
     def _configure_dependencies(self, app_config: AppConfig) -> None:
         app_config.dependencies.update(

@@ -31,7 +31,8 @@ PDF, DRAWN = invoice_pdf(pages=3)
 async def client(tmp_path: Path) -> Any:
     """SQLite only: these tests are about documents, not the database."""
     settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         ingest=IngestSettings(max_bytes=2 * 1024 * 1024, max_pages=5, max_pixels=20_000_000),
         ocr=OcrSettings(executor="thread"),
     )
@@ -49,8 +50,11 @@ async def headers(client: Client) -> dict[str, str]:
 
 
 async def analyze(client: Client, headers: dict[str, str], data: bytes, query: str = "", **extra: str) -> Any:
-    return await client.post(f"/documents/analyze{query}", content=data,
-                             headers={**headers, "Content-Type": "application/octet-stream", **extra})
+    return await client.post(
+        f"/documents/analyze{query}",
+        content=data,
+        headers={**headers, "Content-Type": "application/octet-stream", **extra},
+    )
 
 
 async def test_born_digital_text_map(client: Client, headers: dict[str, str]) -> None:
@@ -68,11 +72,16 @@ async def test_born_digital_text_map(client: Client, headers: dict[str, str]) ->
 
 
 async def test_multipart_upload_and_options(client: Client, headers: dict[str, str]) -> None:
-    response = await client.post("/documents/analyze?layout=false", files={"file": ("inv.pdf", PDF, "application/pdf")},
-                                 headers=headers)
+    response = await client.post(
+        "/documents/analyze?layout=false",
+        files={"file": ("inv.pdf", PDF, "application/pdf")},
+        headers=headers,
+    )
     assert response.status_code == 200, response.text
     assert all(p["regions"] == [] for p in response.json()["pages"])
-    empty_form = await client.post("/documents/analyze", files={"other": ("x", b"x", "text/plain")}, headers=headers)
+    empty_form = await client.post(
+        "/documents/analyze", files={"other": ("x", b"x", "text/plain")}, headers=headers
+    )
     assert_problem(empty_form, 400, "bad-request")
 
 
@@ -93,7 +102,9 @@ async def test_scans_without_ocr_say_so(client: Client, headers: dict[str, str])
     response = await analyze(client, headers, rasterise(pdf, 72), "?ocr=false")
     body = response.json()
     assert body["pages"][0]["words"] == []
-    assert body["warnings"] == [{"code": "ocr_disabled", "pages": [1], "detail": body["warnings"][0]["detail"]}]
+    assert body["warnings"] == [
+        {"code": "ocr_disabled", "pages": [1], "detail": body["warnings"][0]["detail"]}
+    ]
 
 
 async def test_attachments_are_not_read(client: Client, headers: dict[str, str]) -> None:
@@ -106,26 +117,38 @@ async def test_attachments_are_not_read(client: Client, headers: dict[str, str])
 async def test_encrypted_pdf_with_password_header(client: Client, headers: dict[str, str]) -> None:
     locked = encrypted_pdf(PDF, "pw")
     assert_problem(await analyze(client, headers, locked), 422, "document-encrypted")
-    assert_problem(await analyze(client, headers, locked, **{"X-Document-Password": "no"}), 422,
-                   "document-password-incorrect")
+    assert_problem(
+        await analyze(client, headers, locked, **{"X-Document-Password": "no"}),
+        422,
+        "document-password-incorrect",
+    )
     ok = await analyze(client, headers, locked, "?pages=2", **{"X-Document-Password": "pw"})
     assert ok.status_code == 200 and ok.json()["pages"][0]["number"] == 2
 
 
-@pytest.mark.parametrize(("data", "query", "status", "slug"), [
-    (b"", "", 400, "bad-request"),
-    (b"just some text", "", 415, "unsupported-document-type"),
-    (ZERO_PAGE_PDF, "", 422, "document-empty"),
-    (PDF[:400], "", 422, "document-corrupt"),
-    (invoice_pdf(pages=6)[0], "", 413, "too-many-pages"),
-    (png_header_only(50_000, 50_000), "", 413, "image-too-large"),
-    (b"%PDF-1.7\n" + b"x" * (2 * 1024 * 1024), "", 413, "document-too-large"),
-    (b"%PDF-1.7\n" + b"x" * (3 * 1024 * 1024), "", 413, "document-too-large"),  # beyond the body limit too
-    (PDF, "?pages=4", 422, "invalid-page-selection"),
-    (PDF, "?pages=two", 422, "invalid-page-selection"),
-])
-async def test_refusals(client: Client, headers: dict[str, str], data: bytes, query: str, status: int,
-                        slug: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "query", "status", "slug"),
+    [
+        (b"", "", 400, "bad-request"),
+        (b"just some text", "", 415, "unsupported-document-type"),
+        (ZERO_PAGE_PDF, "", 422, "document-empty"),
+        (PDF[:400], "", 422, "document-corrupt"),
+        (invoice_pdf(pages=6)[0], "", 413, "too-many-pages"),
+        (png_header_only(50_000, 50_000), "", 413, "image-too-large"),
+        (b"%PDF-1.7\n" + b"x" * (2 * 1024 * 1024), "", 413, "document-too-large"),
+        (
+            b"%PDF-1.7\n" + b"x" * (3 * 1024 * 1024),
+            "",
+            413,
+            "document-too-large",
+        ),  # beyond the body limit too
+        (PDF, "?pages=4", 422, "invalid-page-selection"),
+        (PDF, "?pages=two", 422, "invalid-page-selection"),
+    ],
+)
+async def test_refusals(
+    client: Client, headers: dict[str, str], data: bytes, query: str, status: int, slug: str
+) -> None:
     assert_problem(await analyze(client, headers, data, query), status, slug)
 
 
@@ -133,7 +156,9 @@ async def test_needs_a_key(client: Client) -> None:
     assert_problem(await analyze(client, {}, PDF), 401, "unauthenticated")
 
 
-async def test_text_in_pictures_of_born_digital_pages_is_found(client: Client, headers: dict[str, str]) -> None:
+async def test_text_in_pictures_of_born_digital_pages_is_found(
+    client: Client, headers: dict[str, str]
+) -> None:
     pytest.importorskip("rapidocr_onnxruntime")
     response = await analyze(client, headers, pdf_with_text_picture("Issuer Picture Company"))
     words = response.json()["pages"][0]["words"]

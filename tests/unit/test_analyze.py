@@ -47,14 +47,19 @@ async def test_text_printed_over_a_picture_is_not_read_twice() -> None:
 async def test_which_pages_get_ocr() -> None:
     pdf, _ = invoice_pdf()
     ocr = FakeOcr()
-    plain = await analyze_document(pdf, AnalyzeOptions(), limits=IngestLimits(dpi=72), layout=AutoLayout(None),
-                                   ocr=ocr)
+    plain = await analyze_document(
+        pdf, AnalyzeOptions(), limits=IngestLimits(dpi=72), layout=AutoLayout(None), ocr=ocr
+    )
     assert ocr.calls == [] and plain.map.pages[0].kind == "born_digital"  # no pictures, no OCR
-    scan = await analyze_document(rasterise(pdf, 72), AnalyzeOptions(), limits=IngestLimits(), layout=None, ocr=ocr)
+    scan = await analyze_document(
+        rasterise(pdf, 72), AnalyzeOptions(), limits=IngestLimits(), layout=None, ocr=ocr
+    )
     assert len(ocr.calls) == 1 and [w.text for w in scan.map.pages[0].words] == ["PICTURED"]
-    skipped = await analyze_document(rasterise(pdf, 72), AnalyzeOptions(ocr=False), limits=IngestLimits(),
-                                     layout=None, ocr=ocr)
+    skipped = await analyze_document(
+        rasterise(pdf, 72), AnalyzeOptions(ocr=False), limits=IngestLimits(), layout=None, ocr=ocr
+    )
     assert skipped.ocr_skipped_pages == [1] and len(ocr.calls) == 1
-    no_engine = await analyze_document(rasterise(pdf, 72), AnalyzeOptions(), limits=IngestLimits(), layout=None,
-                                       ocr=None)
+    no_engine = await analyze_document(
+        rasterise(pdf, 72), AnalyzeOptions(), limits=IngestLimits(), layout=None, ocr=None
+    )
     assert no_engine.ocr_skipped_pages == [1]

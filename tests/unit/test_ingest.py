@@ -36,9 +36,8 @@ def pages_of(data: bytes, limits: IngestLimits = LIMITS, **kwargs: object) -> li
 
 
 def refusal(data: bytes, limits: IngestLimits = LIMITS, password: str | None = None) -> str:
-    with pytest.raises(Problem) as caught:
-        with open_document(data, limits, password) as document:
-            list(document.pages())
+    with pytest.raises(Problem) as caught, open_document(data, limits, password) as document:
+        list(document.pages())
     return caught.value.kind.slug
 
 
@@ -48,7 +47,10 @@ def test_text_layer_words_are_exact_and_where_they_were_drawn() -> None:
     assert page.kind == "born_digital" and (page.width, page.height) == (595, 842)
     assert [w.text for w in page.words] == [d.text for d in drawn]
     for word, expected in zip(page.words, drawn, strict=True):
-        assert all(abs(a - b) <= 0.02 for a, b in zip(word.bbox, expected.bbox, strict=True)), (word, expected)
+        assert all(abs(a - b) <= 0.02 for a, b in zip(word.bbox, expected.bbox, strict=True)), (
+            word,
+            expected,
+        )
         assert word.source == "pdf" and word.confidence == 1.0
     # Lines follow reading order: the words of one printed line share a line number.
     by_line: dict[int, list[str]] = {}
@@ -65,13 +67,16 @@ def test_rendering_respects_dpi_and_the_long_side_cap() -> None:
     assert max(capped.image.size) == 1000 and capped.dpi is not None and capped.dpi < 300
 
 
-@pytest.mark.parametrize(("make", "kind"), [
-    (lambda pdf: rasterise(pdf), "png"),
-    (lambda pdf: rasterise(pdf, fmt="JPEG"), "jpeg"),
-    (lambda pdf: rasterise(pdf, fmt="WEBP"), "webp"),
-    (lambda pdf: multipage_tiff(pdf), "tiff"),
-    (lambda pdf: pdf, "pdf"),
-])
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (rasterise, "png"),
+        (lambda pdf: rasterise(pdf, fmt="JPEG"), "jpeg"),
+        (lambda pdf: rasterise(pdf, fmt="WEBP"), "webp"),
+        (multipage_tiff, "tiff"),
+        (lambda pdf: pdf, "pdf"),
+    ],
+)
 def test_types_are_detected_by_content(make: object, kind: str) -> None:
     pdf, _ = invoice_pdf()
     data = make(pdf)  # type: ignore[operator]
@@ -104,11 +109,14 @@ def _ink(image: Image.Image) -> float:
     return sum(histogram[:128]) / max(1, sum(histogram))
 
 
-@pytest.mark.parametrize(("make", "kind"), [
-    (scanned_pdf, "scanned"),
-    (scanned_pdf_with_invisible_text, "scanned"),
-    (lambda _: garbage_text_pdf(), "scanned"),
-])
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (scanned_pdf, "scanned"),
+        (scanned_pdf_with_invisible_text, "scanned"),
+        (lambda _: garbage_text_pdf(), "scanned"),
+    ],
+)
 def test_pages_without_a_usable_text_layer_are_images(make: object, kind: str) -> None:
     pdf, _ = invoice_pdf()
     (page,) = pages_of(make(pdf))  # type: ignore[operator]
@@ -163,13 +171,16 @@ def test_pillow_bomb_guard_is_never_disabled() -> None:
     assert Image.MAX_IMAGE_PIXELS is not None
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (None, [1, 2, 3, 4, 5, 6, 7, 8]),
-    ("", [1, 2, 3, 4, 5, 6, 7, 8]),
-    ("1-3,7", [1, 2, 3, 7]),
-    (" 7 , 2-3, 3 ", [2, 3, 7]),
-    ("8", [8]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, [1, 2, 3, 4, 5, 6, 7, 8]),
+        ("", [1, 2, 3, 4, 5, 6, 7, 8]),
+        ("1-3,7", [1, 2, 3, 7]),
+        (" 7 , 2-3, 3 ", [2, 3, 7]),
+        ("8", [8]),
+    ],
+)
 def test_page_selection(text: str | None, expected: list[int]) -> None:
     assert parse_page_selection(text, 8) == expected
 

@@ -191,8 +191,8 @@ def _box(x: float, baseline: float, text: str, size: float, font: pymupdf.Font) 
 
 def render_invoice(dpi: int) -> tuple[Image.Image, list[Drawn], list[Drawn]]:
     """The page as an RGB image, and where each line and each word was drawn."""
-    font = pymupdf.Font(FONT)  # type: ignore[no-untyped-call]
-    doc = pymupdf.open()  # type: ignore[no-untyped-call]
+    font = pymupdf.Font(FONT)
+    doc = pymupdf.open()
     try:
         page = doc.new_page(width=PAGE_W, height=PAGE_H)
         lines: list[Drawn] = []
@@ -206,7 +206,7 @@ def render_invoice(dpi: int) -> tuple[Image.Image, list[Drawn], list[Drawn]]:
         pix = page.get_pixmap(dpi=dpi)
         image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     finally:
-        doc.close()  # type: ignore[no-untyped-call]
+        doc.close()
     return image, lines, words
 
 

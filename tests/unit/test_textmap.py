@@ -25,7 +25,9 @@ def ocr_page(*lines: str) -> PageMap:
     words = []
     for number, line in enumerate(lines):
         for i, text in enumerate(line.split()):
-            words.append(Word(text, (0.1 * i, 0.05 * number, 0.1 * i + 0.08, 0.05 * number + 0.03), 0.9, "ocr", number))
+            words.append(
+                Word(text, (0.1 * i, 0.05 * number, 0.1 * i + 0.08, 0.05 * number + 0.03), 0.9, "ocr", number)
+            )
     return PageMap(1, 1000, 1400, "image", words)
 
 
@@ -48,13 +50,16 @@ def test_every_page_is_searched_best_first(invoice_map: DocumentMap) -> None:
     assert [(m.page, m.method) for m in matches] == [(1, "exact"), (2, "exact")]
 
 
-@pytest.mark.parametrize(("value", "method"), [
-    ("globex corporation", "normalized"),
-    ("ACME SUPPLIES GMBH", "normalized"),
-    ("Hauptstrasse 12 10115 Berlin", "normalized"),  # comma missing in the value
-    ("DE89 3704 0044 0532 0130 00", "exact"),  # IBAN printed without spaces, asked with them
-    ("Globex Corporatoin", "fuzzy"),
-])
+@pytest.mark.parametrize(
+    ("value", "method"),
+    [
+        ("globex corporation", "normalized"),
+        ("ACME SUPPLIES GMBH", "normalized"),
+        ("Hauptstrasse 12 10115 Berlin", "normalized"),  # comma missing in the value
+        ("DE89 3704 0044 0532 0130 00", "exact"),  # IBAN printed without spaces, asked with them
+        ("Globex Corporatoin", "fuzzy"),
+    ],
+)
 def test_normalised_and_fuzzy_levels(invoice_map: DocumentMap, value: str, method: str) -> None:
     best = invoice_map.find(value)[0]
     assert best.method == method, best
