@@ -52,15 +52,16 @@ class _Index:
     boundary: list[bool]
 
     def cuts_token(self, start: int, end: int) -> bool:
-        """Whether [start, end) begins or ends inside a run of letters and digits."""
+        """Whether [start, end) begins or ends inside a run of letters or a run of digits. A change
+        between letters and digits counts as a boundary: OCR joins "TOTAL" and "RM12.50" that way."""
         text = self.text
-        inside_start = (
-            start > 0 and not self.boundary[start] and text[start - 1].isalnum() and text[start].isalnum()
+        return (start > 0 and not self.boundary[start] and _same_run(text[start - 1], text[start])) or (
+            end < len(text) and not self.boundary[end] and _same_run(text[end - 1], text[end])
         )
-        inside_end = (
-            end < len(text) and not self.boundary[end] and text[end].isalnum() and text[end - 1].isalnum()
-        )
-        return inside_start or inside_end
+
+
+def _same_run(a: str, b: str) -> bool:
+    return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
 
 
 def _build_index(words: list[Word], transform: Any) -> _Index:

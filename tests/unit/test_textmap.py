@@ -74,8 +74,10 @@ def test_ocr_words_joined_without_spaces() -> None:
     page = ocr_page("InvoiceNo.:INV-7731", "TOTALRM12.50")
     best = page.find("INV-7731")[0]
     assert (best.method, best.score) == ("exact", 1.0)  # ':' separates the tokens
-    weak = page.find("12.50")[0]
-    assert weak.score < 0.7  # "RM12.50" is one run of letters and digits: a weaker match
+    amount = page.find("12.50")[0]
+    assert amount.score == 1.0  # letters then digits: a boundary, as OCR joins "TOTAL RM 12.50"
+    assert page.find("ALRM")[0].score < 0.7  # starts inside the run of letters "TOTALRM"
+    assert page.find("2.5")[0].score < 0.7  # inside the digits of 12.50
 
 
 def test_a_number_inside_a_longer_number_is_weak() -> None:
