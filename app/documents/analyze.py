@@ -56,8 +56,8 @@ async def analyze_document(
     clock["ingest"] += time.perf_counter() - started
     try:
         selection = parse_page_selection(options.pages, document.page_count)
-        use_layout = options.layout and layout is not None
-        pages = document.pages(selection, native_layout=use_layout)
+        active_layout = layout if options.layout else None
+        pages = document.pages(selection, native_layout=active_layout is not None)
         analysis = Analysis(DocumentMap(page_count=document.page_count), document.type)
         batch: list[Page] = []
         while True:
@@ -78,8 +78,8 @@ async def analyze_document(
                     analysis.ocr_skipped_pages.append(page.number)
             batch.append(page)
             if len(batch) >= layout_batch:
-                clock["layout"] += await _flush(batch, analysis.map, layout if use_layout else None, on_page)
-        clock["layout"] += await _flush(batch, analysis.map, layout if use_layout else None, on_page)
+                clock["layout"] += await _flush(batch, analysis.map, active_layout, on_page)
+        clock["layout"] += await _flush(batch, analysis.map, active_layout, on_page)
     finally:
         await run_in_pdf_thread(document.close)
     analysis.timings_ms = {k: round(v * 1000, 1) for k, v in clock.items()}

@@ -1,0 +1,82 @@
+"""The extraction engine interface: a page image, a prompt and a decoding schema in; generated JSON
+text with per-token log-probabilities out. Every engine passes the same contract tests
+(``tests/contract/test_engines.py``).
+
+Token offsets are byte offsets into the UTF-8 encoding of ``EngineResult.text``: tokens can split a
+multi-byte character, and byte offsets are what both SGLang (``logprobs.content[].bytes``) and a
+byte-level tokenizer report exactly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from PIL import Image
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    token: str
+    start: int
+    """Byte offset of the token's first byte in the UTF-8 text."""
+    end: int
+    """Byte offset one past the token's last byte."""
+    logprob: float
+    """Natural log of the token's probability after the grammar mask (as SGLang reports it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    image: Image.Image
+    prompt: str
+    decoding_schema: dict[str, Any]
+    """The JSON Schema the grammar enforces (already translated: see app.extraction.decoding)."""
+    max_tokens: int = 4096
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    text: str
+    tokens: list[TokenLogprob]
+    finish_reason: FinishReason
+    usage: Usage
+    model: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineError(Exception):
+    """An engine failed. ``category`` is public (problem types map from it); ``retryable`` says whether
+    the same request may succeed later (overload, connection loss) or never will (bad schema)."""
+
+    def __init__(self, message: str, *, category: str, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.category = category
+        self.retryable = retryable
+        self.status = status
+
+
+class Engine(ABC):
+    name: str
+    model: str
+
+    @abstractmethod
+    async def generate(self, request: EngineRequest) -> EngineResult:
+        """One page. Raises ``EngineError``; a truncated generation (``finish_reason == "length"``) is
+        returned as such and the caller classifies it."""
+
+    async def ready(self) -> dict[str, Any]:
+        """Readiness details (reachable, model served). Raises ``EngineError`` when not ready."""
+        return {"engine": self.name, "model": self.model}
+
+    async def aclose(self) -> None:
+        """Release connections, models, workers."""
