@@ -1,0 +1,96 @@
+"""The decoding schema: what the grammar enforces while GLM-OCR generates.
+
+Translated from the registered schema so that constrained decoding helps and never invents:
+- keys in schema order, all emitted (``required`` = every property, no additional properties), so
+  the output mirrors the prompt's skeleton;
+- every leaf may be null: a value absent from the page comes back as null instead of being made up
+  to satisfy ``required``, a bound, or a pattern; missing values surface later as findings;
+- keywords the grammar backends do not enforce (``POST_DECODING_KEYWORDS``), numeric bounds,
+  ``minItems`` and length limits are dropped here and checked by jsonschema after decoding;
+- local ``$ref``s are inlined, annotations other than ``title``/``description`` removed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from app.extraction.grammar import POST_DECODING_KEYWORDS
+from app.lib.jsonpointer import unescape
+
+# Checked after decoding: forcing them during decoding would make the model invent a value.
+_DROPPED = set(POST_DECODING_KEYWORDS) | {
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "minProperties",
+    "maxProperties", "minLength", "maxLength", "required", "additionalProperties", "$defs", "definitions",
+    "$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "examples", "default", "deprecated",
+    "readOnly", "writeOnly", "contentEncoding", "contentMediaType", "contentSchema",
+}
+_LEAF_TYPES = {"string", "number", "integer", "boolean", "null"}
+MAX_INLINE_DEPTH = 8
+
+
+def resolve_local_refs(schema: Any, root: dict[str, Any], depth: int = 0) -> Any:
+    """Follow ``$ref: "#/..."`` (the registry only admits local references)."""
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and depth < MAX_INLINE_DEPTH:
+        target: Any = root
+        for token in schema["$ref"].lstrip("#").split("/")[1:]:
+            target = target[unescape(token)]
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**target, **rest} if isinstance(target, dict) else target
+        depth += 1
+    return schema
+
+
+def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return _translate(schema, schema, 0)
+
+
+def _translate(schema: Any, root: dict[str, Any], depth: int) -> Any:
+    schema = resolve_local_refs(schema, root)
+    if not isinstance(schema, dict):
+        return {} if schema is True else {"type": "null"}
+    if depth > MAX_INLINE_DEPTH:  # a recursive schema: stop where the model would never go
+        return {"type": "null"}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _DROPPED or key.startswith("x-") or key in ("properties", "items", "anyOf", "oneOf", "$ref"):
+            continue
+        out[key] = copy.deepcopy(value)
+    if "oneOf" in schema or "anyOf" in schema:
+        branches = schema.get("anyOf", []) + schema.get("oneOf", [])
+        out["anyOf"] = [_translate(b, root, depth + 1) for b in branches]
+    if "properties" in schema:
+        properties = {name: _translate(sub, root, depth + 1) for name, sub in schema["properties"].items()}
+        out["properties"] = properties
+        out["required"] = list(properties)
+        out["additionalProperties"] = False
+    if "items" in schema:
+        out["items"] = _translate(schema["items"], root, depth + 1)
+    return _nullable(out)
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """Let a leaf be null. Objects and arrays stay as they are: their leaves (or an empty list) say
+    that nothing was found."""
+    kind = schema.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    if "anyOf" in schema:
+        if not any(b.get("type") == "null" for b in schema["anyOf"] if isinstance(b, dict)):
+            schema["anyOf"].append({"type": "null"})
+        return schema
+    if kinds & {"object", "array"} or "properties" in schema or "items" in schema:
+        return schema
+    if "enum" in schema:
+        if None not in schema["enum"]:
+            schema["enum"] = [*schema["enum"], None]
+        if kinds:
+            schema["type"] = sorted(kinds | {"null"})
+        return schema
+    if "const" in schema:
+        const = schema.pop("const")
+        return {**schema, "anyOf": [{"const": const}, {"type": "null"}]} if const is not None else {"type": "null"}
+    if not kinds:  # unconstrained: any leaf value (the skeleton asks for a string)
+        return {**schema, "type": ["string", "number", "boolean", "null"]}
+    if kinds <= _LEAF_TYPES:
+        schema["type"] = [*[t for t in (kind if isinstance(kind, list) else [kind]) if t != "null"], "null"]
+    return schema
