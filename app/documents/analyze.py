@@ -18,7 +18,7 @@ from app.documents.textmap import DocumentMap
 from app.layout.base import LayoutBackend
 
 OcrFunction = Callable[[Page], Awaitable[list[Word]]]
-PageHook = Callable[[Page, list[Region]], None]
+PageHook = Callable[[Page, list[Region]], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,19 @@ async def analyze_document(
     ocr: OcrFunction | None,
     layout_batch: int = 4,
     on_page: PageHook | None = None,
+    on_open: Callable[[int], None] | None = None,
 ) -> Analysis:
-    """``on_page`` sees each page with its image and regions before the image is let go."""
+    """``on_open`` learns how many pages were selected; ``on_page`` sees each page with its image
+    and regions before the image is let go (when it returns an awaitable, the next page waits for
+    it: that is how a consumer holds the pipeline back)."""
     clock = {"ingest": 0.0, "ocr": 0.0, "layout": 0.0}
     started = time.perf_counter()
     document: Document = await run_in_pdf_thread(open_document, data, limits, options.password)
     clock["ingest"] += time.perf_counter() - started
     try:
         selection = parse_page_selection(options.pages, document.page_count)
+        if on_open is not None:
+            on_open(len(selection))
         active_layout = layout if options.layout else None
         pages = document.pages(selection, native_layout=active_layout is not None)
         analysis = Analysis(DocumentMap(page_count=document.page_count), document.type)
@@ -135,7 +140,7 @@ async def _flush(
     regions = await asyncio.to_thread(layout.analyze, batch) if layout else [[] for _ in batch]
     for page, page_regions in zip(batch, regions, strict=True):
         target.add(page, page_regions)
-        if on_page is not None:
-            on_page(page, page_regions)
+        if on_page is not None and (waiting := on_page(page, page_regions)) is not None:
+            await waiting
     batch.clear()
     return time.perf_counter() - started

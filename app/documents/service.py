@@ -4,6 +4,7 @@ per process from settings."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 
 import structlog
 
@@ -53,7 +54,11 @@ class DocumentAnalyzer:
             raise Problem(OCR_FAILED, f"OCR failed on page {page.number}.", retryable=True) from exc
 
     async def analyze(
-        self, data: bytes, options: AnalyzeOptions, on_page: PageHook | None = None
+        self,
+        data: bytes,
+        options: AnalyzeOptions,
+        on_page: PageHook | None = None,
+        on_open: Callable[[int], None] | None = None,
     ) -> Analysis:
         return await analyze_document(
             data,
@@ -63,6 +68,7 @@ class DocumentAnalyzer:
             ocr=self._ocr if self.ocr_pool is not None else None,
             layout_batch=self.layout_batch,
             on_page=on_page,
+            on_open=on_open,
         )
 
     def close(self) -> None:

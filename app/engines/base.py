@@ -78,5 +78,5 @@ class Engine(ABC):
         """Readiness details (reachable, model served). Raises ``EngineError`` when not ready."""
         return {"engine": self.name, "model": self.model}
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - most engines hold nothing to release
         """Release connections, models, workers."""

@@ -20,10 +20,32 @@ from app.lib.jsonpointer import unescape
 
 # Checked after decoding: forcing them during decoding would make the model invent a value.
 _DROPPED = set(POST_DECODING_KEYWORDS) | {
-    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "minProperties",
-    "maxProperties", "minLength", "maxLength", "required", "additionalProperties", "$defs", "definitions",
-    "$schema", "$id", "$anchor", "$dynamicAnchor", "$comment", "examples", "default", "deprecated",
-    "readOnly", "writeOnly", "contentEncoding", "contentMediaType", "contentSchema",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "required",
+    "additionalProperties",
+    "$defs",
+    "definitions",
+    "$schema",
+    "$id",
+    "$anchor",
+    "$dynamicAnchor",
+    "$comment",
+    "examples",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
 }
 _LEAF_TYPES = {"string", "number", "integer", "boolean", "null"}
 MAX_INLINE_DEPTH = 8
@@ -53,7 +75,11 @@ def _translate(schema: Any, root: dict[str, Any], depth: int) -> Any:
         return {"type": "null"}
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in _DROPPED or key.startswith("x-") or key in ("properties", "items", "anyOf", "oneOf", "$ref"):
+        if (
+            key in _DROPPED
+            or key.startswith("x-")
+            or key in ("properties", "items", "anyOf", "oneOf", "$ref")
+        ):
             continue
         out[key] = copy.deepcopy(value)
     if "oneOf" in schema or "anyOf" in schema:
@@ -88,7 +114,11 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
     if "const" in schema:
         const = schema.pop("const")
-        return {**schema, "anyOf": [{"const": const}, {"type": "null"}]} if const is not None else {"type": "null"}
+        return (
+            {**schema, "anyOf": [{"const": const}, {"type": "null"}]}
+            if const is not None
+            else {"type": "null"}
+        )
     if not kinds:  # unconstrained: any leaf value (the skeleton asks for a string)
         return {**schema, "type": ["string", "number", "boolean", "null"]}
     if kinds <= _LEAF_TYPES:

@@ -94,7 +94,9 @@ def _best_leaf(present: list[Candidate], pointer: str, sources: dict[str, FieldS
     return value
 
 
-def _record_all(output: PageOutput, value: Any, at: str, pointer: str, sources: dict[str, FieldSource | None]) -> None:
+def _record_all(
+    output: PageOutput, value: Any, at: str, pointer: str, sources: dict[str, FieldSource | None]
+) -> None:
     children = value.items() if isinstance(value, dict) else enumerate(value)
     for key, child in children:
         child_at, child_pointer = f"{at}/{escape(str(key))}", f"{pointer}/{escape(str(key))}"

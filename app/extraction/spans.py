@@ -51,42 +51,11 @@ def _skip(data: bytes, i: int) -> int:
 def _value(data: bytes, i: int, pointer: str, spans: dict[str, tuple[int, int]]) -> int:
     if i >= len(data):
         raise SpanError("unexpected end of JSON")
-    head = data[i]
-    if head == ord("{"):
-        i = _skip(data, i + 1)
-        if data[i : i + 1] == b"}":
-            return i + 1
-        while True:
-            key_start = i
-            i = _string_end(data, i)
-            key = data[key_start + 1 : i - 1].decode("utf-8")
-            key = _unescape_json(key)
-            i = _skip(data, i)
-            if data[i : i + 1] != b":":
-                raise SpanError(f"expected ':' at byte {i}")
-            i = _value(data, _skip(data, i + 1), f"{pointer}/{escape(key)}", spans)
-            i = _skip(data, i)
-            if data[i : i + 1] == b",":
-                i = _skip(data, i + 1)
-                continue
-            if data[i : i + 1] == b"}":
-                return i + 1
-            raise SpanError(f"expected ',' or '}}' at byte {i}")
-    if head == ord("["):
-        i = _skip(data, i + 1)
-        if data[i : i + 1] == b"]":
-            return i + 1
-        index = 0
-        while True:
-            i = _skip(data, _value(data, i, f"{pointer}/{index}", spans))
-            index += 1
-            if data[i : i + 1] == b",":
-                i = _skip(data, i + 1)
-                continue
-            if data[i : i + 1] == b"]":
-                return i + 1
-            raise SpanError(f"expected ',' or ']' at byte {i}")
-    if head == ord('"'):
+    if data[i] == ord("{"):
+        return _object(data, i, pointer, spans)
+    if data[i] == ord("["):
+        return _array(data, i, pointer, spans)
+    if data[i] == ord('"'):
         end = _string_end(data, i)
         spans[pointer] = (i + 1, end - 1)
         return end
@@ -94,9 +63,43 @@ def _value(data: bytes, i: int, pointer: str, spans: dict[str, tuple[int, int]])
     while end < len(data) and data[end] not in b",]} \t\r\n":
         end += 1
     if end == i:
-        raise SpanError(f"unexpected byte {data[i:i + 1]!r} at {i}")
+        raise SpanError(f"unexpected byte {data[i : i + 1]!r} at {i}")
     spans[pointer] = (i, end)
     return end
+
+
+def _object(data: bytes, i: int, pointer: str, spans: dict[str, tuple[int, int]]) -> int:
+    i = _skip(data, i + 1)
+    if data[i : i + 1] == b"}":
+        return i + 1
+    while True:
+        key_start = i
+        i = _string_end(data, i)
+        key = _unescape_json(data[key_start + 1 : i - 1].decode("utf-8"))
+        i = _skip(data, i)
+        if data[i : i + 1] != b":":
+            raise SpanError(f"expected ':' at byte {i}")
+        i = _skip(data, _value(data, _skip(data, i + 1), f"{pointer}/{escape(key)}", spans))
+        if data[i : i + 1] == b"}":
+            return i + 1
+        if data[i : i + 1] != b",":
+            raise SpanError(f"expected ',' or '}}' at byte {i}")
+        i = _skip(data, i + 1)
+
+
+def _array(data: bytes, i: int, pointer: str, spans: dict[str, tuple[int, int]]) -> int:
+    i = _skip(data, i + 1)
+    if data[i : i + 1] == b"]":
+        return i + 1
+    index = 0
+    while True:
+        i = _skip(data, _value(data, i, f"{pointer}/{index}", spans))
+        index += 1
+        if data[i : i + 1] == b"]":
+            return i + 1
+        if data[i : i + 1] != b",":
+            raise SpanError(f"expected ',' or ']' at byte {i}")
+        i = _skip(data, i + 1)
 
 
 def _string_end(data: bytes, i: int) -> int:

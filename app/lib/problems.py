@@ -201,6 +201,22 @@ OCR_FAILED = _define(
     "OCR failed",
     "The OCR worker failed on this document; nothing was stored. Retry; if it persists, check the logs.",
 )
+ENGINE_UNAVAILABLE = _define(
+    "engine-unavailable",
+    503,
+    "Extraction engine unavailable",
+    "No extraction engine is configured, or it cannot be reached; nothing was lost: retry later "
+    "(`Retry-After`), and see `/ready`.",
+)
+SCHEMA_NOT_SUPPORTED = _define(
+    "schema-not-supported",
+    422,
+    "Schema not supported by the engine",
+    "The engine's grammar cannot compile this schema; simplify it (see `post_decoding_keywords`).",
+)
+EXTRACTION_NOT_FOUND = _define(
+    "extraction-not-found", 404, "Extraction not found", "No extraction has this id (or it expired)."
+)
 NOT_READY = _define(
     "not-ready",
     503,

@@ -37,6 +37,8 @@ class AppSettings(BaseSettings):
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    """Extraction results and their stored documents are purged after this many days."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -159,6 +161,30 @@ class OcrSettings(BaseSettings):
     """Processes isolate the OCR runtime from the server; threads start faster."""
 
 
+class EngineSettings(BaseSettings):
+    """The extraction engine: GLM-OCR behind SGLang (production) or in process (transformers)."""
+
+    model_config = _config()
+
+    engine: Literal["sglang", "transformers"] = "sglang"
+    sglang_url: str | None = None
+    """Base URL of the SGLang server (or its router), e.g. http://127.0.0.1:30000."""
+    sglang_model: str = "glm-ocr"
+    """The served model name (SGLang's --served-model-name)."""
+    sglang_api_key: str | None = None
+    max_in_flight: int = Field(default=64, ge=1, le=4096)
+    """Requests in flight to SGLang from this process: enough to keep its batch full."""
+    engine_timeout_s: float = Field(default=120.0, gt=0)
+    max_tokens: int = Field(default=4096, ge=16, le=32768)
+    page_concurrency: int = Field(default=16, ge=1, le=256)
+    """Pages of one document sent at once."""
+    model: str = "zai-org/GLM-OCR"
+    """GLM-OCR weights for the transformers engine: a local folder or a hub id."""
+    model_device: str = "cpu"
+    model_local_files_only: bool = True
+    """Never download weights unless this is set to false."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every settings group. Build with ``load_settings()``; pass explicitly, never mutate."""
@@ -171,6 +197,7 @@ class Settings:
     ingest: IngestSettings
     layout: LayoutSettings
     ocr: OcrSettings
+    engine: EngineSettings
 
     @property
     def database_url(self) -> str:
@@ -193,6 +220,7 @@ _GROUP_PREFIXES = {
     IngestSettings: "INGEST_",
     LayoutSettings: "LAYOUT_",
     OcrSettings: "OCR_",
+    EngineSettings: "",
 }
 
 

@@ -3,10 +3,12 @@ plugin, controller, dependency, middleware, error handler and lifespan step."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -26,6 +28,10 @@ from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from app.db.engine import create_engine, create_session_maker
 from app.documents.controller import documents_router
 from app.documents.service import DocumentAnalyzer
+from app.engines.factory import build_engine
+from app.extraction.controller import extraction_router
+from app.extraction.service import Extractor
+from app.extraction.store import purge_expired
 from app.lib.logging import configure_logging
 from app.lib.problems import (
     http_exception_handler,
@@ -40,6 +46,8 @@ from app.server.middleware import request_id_middleware
 from app.server.startup import prepare, schema_limits
 from app.system.controller import SystemController
 
+logger = structlog.get_logger(__name__)
+
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = state.sessions
@@ -49,6 +57,22 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
 
 async def provide_registry(db_session: NamedDependency[AsyncSession], state: State) -> SchemaRegistry:
     return SchemaRegistry(db_session, schema_limits(state.settings))
+
+
+PURGE_INTERVAL_S = 3600
+
+
+async def purge_periodically(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Delete expired results and documents, hourly (every worker does it; it is idempotent)."""
+    while True:
+        try:
+            async with sessions() as session:
+                results, documents = await purge_expired(session)
+            if results or documents:
+                logger.info("purged", results=results, documents=documents)
+        except Exception:
+            logger.exception("purge_failed")
+        await asyncio.sleep(PURGE_INTERVAL_S)
 
 
 class ApplicationCore(InitPluginProtocol):
@@ -68,11 +92,18 @@ class ApplicationCore(InitPluginProtocol):
 
     def _configure_state(self, app_config: AppConfig) -> None:
         engine = create_engine(self.settings)
+        documents = DocumentAnalyzer(self.settings)
         app_config.state.update(
             settings=self.settings,
             engine=engine,
             sessions=create_session_maker(engine),
-            documents=DocumentAnalyzer(self.settings),
+            documents=documents,
+            extractor=Extractor(
+                build_engine(self.settings.engine),
+                documents,
+                max_tokens=self.settings.engine.max_tokens,
+                page_concurrency=self.settings.engine.page_concurrency,
+            ),
         )
         app_config.debug = False
         app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
@@ -89,6 +120,7 @@ class ApplicationCore(InitPluginProtocol):
                 SchemaController,
                 KeyController,
                 documents_router(self.settings.ingest.max_bytes),
+                extraction_router(self.settings.ingest.max_bytes),
             ]
         )
 
@@ -141,9 +173,13 @@ class ApplicationCore(InitPluginProtocol):
         @asynccontextmanager
         async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await prepare(settings, app.state.engine, app.state.sessions)
+            purger = asyncio.create_task(purge_periodically(app.state.sessions))
             try:
                 yield
             finally:
+                purger.cancel()
+                if app.state.extractor.engine is not None:
+                    await app.state.extractor.engine.aclose()
                 app.state.documents.close()
                 await app.state.engine.dispose()
 

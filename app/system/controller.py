@@ -34,21 +34,34 @@ class SystemController(Controller):
     async def health(self) -> Health:
         return Health("ok", __version__)
 
-    @get("/ready", summary="Readiness: database reachable and migrations current")
+    @get("/ready", summary="Readiness: database reachable, migrations current, engine reachable")
     async def ready(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         checks: dict[str, str] = {}
-        engine = request.app.state.engine
+        database = request.app.state.engine
         try:
-            async with engine.connect() as conn:
+            async with database.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-            state = await migration_state(engine)
+            state = await migration_state(database)
             checks["migrations"] = "current" if state.is_current else f"at {state.current}, need {state.head}"
         except DatabaseNewerThanCode as exc:
             checks["migrations"] = str(exc)
         except Exception as exc:  # any driver failure means "not ready", never a 500
             checks.setdefault("database", f"unreachable: {type(exc).__name__}")
-        if checks.get("database") != "ok" or checks.get("migrations") != "current":
+        engine = request.app.state.extractor.engine
+        if engine is None:
+            checks["engine"] = "not configured (extraction answers 503)"
+        else:
+            try:
+                await engine.ready()
+                checks["engine"] = "ok"
+            except Exception as exc:  # an unreachable engine makes the service not ready
+                checks["engine"] = f"unavailable: {exc}"
+        if (
+            checks.get("database") != "ok"
+            or checks.get("migrations") != "current"
+            or checks["engine"].startswith("unavailable")
+        ):
             raise Problem(NOT_READY, "The service is not ready.", checks=checks)
         return {"status": "ready", "checks": checks}
 

@@ -1,0 +1,223 @@
+"""Document + schema version in, result out: pages to the engine concurrently, outputs merged,
+validated against the registered schema, stored with the document.
+
+The result keeps the schema-valid data clean and puts everything else in a parallel map keyed by
+JSON Pointer (DESIGN.md §3). A result that fails validation is returned and stored as it is, with
+status ``needs_review`` and the findings; nothing is silently "fixed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from jsonschema import Draft202012Validator
+from PIL import Image
+
+from app.documents.analyze import AnalyzeOptions
+from app.documents.models import Page, Region
+from app.documents.service import DocumentAnalyzer
+from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
+from app.extraction.decoding import decoding_schema
+from app.extraction.merge import FieldSource, PageOutput, merge_pages
+from app.extraction.prompt import extraction_prompt
+from app.extraction.spans import SpanError, leaf_spans, token_evidence
+from app.lib.jsonpointer import pointer as to_pointer
+from app.lib.problems import ENGINE_UNAVAILABLE, SCHEMA_DEPRECATED, SCHEMA_NOT_SUPPORTED, Problem
+from app.registry.service import SchemaVersion
+
+logger = structlog.get_logger(__name__)
+ProgressHook = Callable[[int, int], None]
+RETRY_AFTER_S = 30
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    page: int
+    reason: str
+    """``truncated`` (the output hit max_tokens) or ``unreadable`` (not the JSON the grammar allows)."""
+
+
+@dataclass
+class Extraction:
+    result: dict[str, Any]
+    document: bytes
+    document_type: str
+
+
+class Extractor:
+    def __init__(
+        self, engine: Engine | None, analyzer: DocumentAnalyzer, *, max_tokens: int, page_concurrency: int
+    ) -> None:
+        self.engine = engine
+        self.analyzer = analyzer
+        self.max_tokens = max_tokens
+        self.page_concurrency = page_concurrency
+
+    async def extract(
+        self,
+        data: bytes,
+        schema: SchemaVersion,
+        *,
+        pages: str | None = None,
+        password: str | None = None,
+        on_progress: ProgressHook | None = None,
+    ) -> Extraction:
+        if schema.deprecated_at is not None:
+            raise Problem(
+                SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
+            )
+        engine = self.engine
+        if engine is None:
+            raise Problem(
+                ENGINE_UNAVAILABLE,
+                "No extraction engine is configured: set DOCEXTRACT_SGLANG_URL "
+                "(or DOCEXTRACT_ENGINE=transformers).",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        started = time.perf_counter()
+        prompt, grammar_schema = extraction_prompt(schema.schema), decoding_schema(schema.schema)
+        slots = asyncio.Semaphore(self.page_concurrency)
+        tasks: dict[int, asyncio.Task[EngineResult]] = {}
+        progress = {"done": 0, "total": 0}
+
+        def opened(total: int) -> None:
+            progress["total"] = total
+            if on_progress:
+                on_progress(0, total)
+
+        async def generate(image: Image.Image) -> EngineResult:
+            try:
+                return await engine.generate(EngineRequest(image, prompt, grammar_schema, self.max_tokens))
+            finally:
+                slots.release()
+                progress["done"] += 1
+                if on_progress:
+                    on_progress(progress["done"], progress["total"])
+
+        async def send(page: Page, _: list[Region]) -> None:
+            await slots.acquire()  # holds the pipeline back: at most page_concurrency images in memory
+            tasks[page.number] = asyncio.create_task(generate(page.image))
+
+        try:
+            analysis = await self.analyzer.analyze(
+                data,
+                AnalyzeOptions(pages=pages, password=password, ocr=False, layout=False),
+                on_page=send,
+                on_open=opened,
+            )
+            outputs = dict(zip(tasks, await asyncio.gather(*tasks.values()), strict=True))
+        except EngineError as exc:
+            raise _engine_problem(exc) from exc
+        finally:
+            for task in tasks.values():
+                task.cancel()
+        engine_ms = (time.perf_counter() - started) * 1000
+        result = self._result(schema, engine, outputs)
+        result["timings_ms"] = {**analysis.timings_ms, "total": round(engine_ms, 1)}
+        return Extraction(result, data, analysis.document_type)
+
+    def _result(
+        self, schema: SchemaVersion, engine: Engine, outputs: dict[int, EngineResult]
+    ) -> dict[str, Any]:
+        page_outputs: list[PageOutput] = []
+        failures: list[PageFailure] = []
+        for number, output in sorted(outputs.items()):
+            parsed = _parse(number, output)
+            if isinstance(parsed, PageFailure):
+                failures.append(parsed)
+            else:
+                page_outputs.append(parsed)
+        data, sources = merge_pages(page_outputs)
+        if not page_outputs:
+            data = None
+        findings = validation_findings(schema.schema, data)
+        reasons = [f"page_{f.reason}:{f.page}" for f in failures]
+        reasons += [f"invalid:{f['pointer']}:{f['keyword']}" for f in findings]
+        return {
+            "id": f"ext_{uuid.uuid4().hex}",
+            "status": "needs_review" if reasons else "succeeded",
+            "schema": {"name": schema.name, "version": schema.version, "sha256": schema.sha256},
+            "model": {"engine": engine.name, "name": engine.model},
+            "data": data,
+            "fields": _fields(sources),
+            "validation": findings,
+            "review": {"required": bool(reasons), "reasons": reasons},
+            "pages": [
+                {
+                    "page": n,
+                    "finish_reason": o.finish_reason,
+                    "prompt_tokens": o.usage.prompt_tokens,
+                    "completion_tokens": o.usage.completion_tokens,
+                }
+                for n, o in sorted(outputs.items())
+            ],
+            "confidence_calibrated": False,
+        }
+
+
+def _parse(page: int, output: EngineResult) -> PageOutput | PageFailure:
+    if output.finish_reason == "length":
+        return PageFailure(page, "truncated")
+    try:
+        data = orjson.loads(output.text)
+        spans = leaf_spans(output.text)
+    except (orjson.JSONDecodeError, SpanError):
+        logger.warning("engine_output_unreadable", page=page, text=output.text[:200])
+        return PageFailure(page, "unreadable")
+    return PageOutput(page, data, {ptr: token_evidence(span, output.tokens) for ptr, span in spans.items()})
+
+
+def _fields(sources: dict[str, FieldSource | None]) -> dict[str, Any]:
+    """Per leaf: the page it came from and its token evidence. ``confidence`` is, until the trust
+    layer calibrates it, the minimum token probability (``confidence_calibrated: false``)."""
+    fields: dict[str, Any] = {}
+    for pointer, source in sources.items():
+        evidence = source.evidence if source else None
+        fields[pointer] = {
+            "confidence": round(evidence.min, 4) if evidence else None,
+            "page": source.page if source else None,
+            "components": {
+                "token_prob": {
+                    "min": round(evidence.min, 4),
+                    "mean": round(evidence.mean, 4),
+                    "tokens": evidence.tokens,
+                }
+                if evidence
+                else None,
+            },
+        }
+    return fields
+
+
+def validation_findings(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
+    """Every place ``data`` breaks the registered schema (checked in full, including what decoding
+    could not enforce), by JSON Pointer."""
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [
+        {
+            "pointer": to_pointer(error.absolute_path),
+            "keyword": str(error.validator),
+            "message": error.message,
+        }
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def _engine_problem(exc: EngineError) -> Problem:
+    if exc.category == "schema_not_supported":
+        return Problem(SCHEMA_NOT_SUPPORTED, f"The engine cannot compile this schema's grammar: {exc}")
+    logger.error("engine_failed", category=exc.category, retryable=exc.retryable, error=str(exc))
+    return Problem(
+        ENGINE_UNAVAILABLE,
+        f"The extraction engine failed ({exc.category}); nothing was stored. Retry later.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+        category=exc.category,
+        retryable=exc.retryable,
+    )

@@ -1,0 +1,80 @@
+"""Results and documents at rest: documents content-addressed (stored once per SHA-256), results as
+the JSON the client got, both purged after the retention period."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import DocumentRecord, ExtractionRecord, utcnow
+from app.lib.problems import EXTRACTION_NOT_FOUND, Problem
+
+
+async def save_document(session: AsyncSession, data: bytes, media_type: str, retention: timedelta) -> str:
+    """Store the bytes once; a repeated upload extends the existing copy's retention."""
+    sha = hashlib.sha256(data).hexdigest()
+    expires = utcnow() + retention
+    existing = await session.get(DocumentRecord, sha)
+    if existing is None:
+        session.add(
+            DocumentRecord(
+                sha256=sha, content=data, size=len(data), media_type=media_type, expires_at=expires
+            )
+        )
+    else:
+        existing.expires_at = max(existing.expires_at, expires)
+    await session.flush()
+    return sha
+
+
+async def save_extraction(
+    session: AsyncSession,
+    result: dict[str, Any],
+    document_sha256: str,
+    created_by: str | None,
+    retention: timedelta,
+) -> None:
+    session.add(
+        ExtractionRecord(
+            id=result["id"],
+            schema_name=result["schema"]["name"],
+            schema_version=result["schema"]["version"],
+            status=result["status"],
+            document_sha256=document_sha256,
+            result=orjson.dumps(result).decode(),
+            created_by=created_by,
+            expires_at=utcnow() + retention,
+        )
+    )
+    await session.commit()
+
+
+async def get_extraction(session: AsyncSession, extraction_id: str) -> dict[str, Any]:
+    record = await session.get(ExtractionRecord, extraction_id)
+    if record is None or record.expires_at <= utcnow():
+        raise Problem(EXTRACTION_NOT_FOUND, f"No extraction has the id {extraction_id!r}.")
+    result: dict[str, Any] = orjson.loads(record.result)
+    return result
+
+
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> tuple[int, int]:
+    """Delete expired results, then documents that no live result refers to."""
+    now = now or utcnow()
+    results = await session.execute(delete(ExtractionRecord).where(ExtractionRecord.expires_at <= now))
+    live = select(ExtractionRecord.document_sha256)
+    documents = await session.execute(
+        delete(DocumentRecord).where(DocumentRecord.expires_at <= now, DocumentRecord.sha256.not_in(live))
+    )
+    # A document still used by a live result lives as long as that result.
+    await session.execute(
+        update(DocumentRecord)
+        .where(DocumentRecord.expires_at <= now)
+        .values(expires_at=now + timedelta(days=1))
+    )
+    await session.commit()
+    return results.rowcount or 0, documents.rowcount or 0  # type: ignore[attr-defined]
