@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +28,9 @@ from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.overlay import draw_overlay, page_text
 from app.documents.service import DocumentAnalyzer
+from app.engines.factory import build_engine
 from app.extraction.grammar import post_decoding_keywords
+from app.extraction.service import Extractor
 from app.layout.factory import build_layout
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
@@ -310,6 +313,63 @@ def analyze(
         drawn = [drawn[0].replace(overlay)]
     for path in drawn:
         click.echo(f"overlay: {path}", err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--schema", "schema_ref", required=True, help="Schema name, or name@version.")
+@click.option("--pages", help="Pages to read, e.g. 1-3,7 [default: all].")
+@click.option("--password", help="Password of an encrypted PDF.")
+@click.option(
+    "--engine", type=click.Choice(["sglang", "transformers"]), help="Override DOCEXTRACT_ENGINE for this run."
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+def extract(
+    file: Path, schema_ref: str, pages: str | None, password: str | None, engine: str | None, out: Path | None
+) -> None:
+    """Extract FILE against a registered schema and print the result JSON."""
+    settings = _settings()
+    if engine is not None:
+        settings = replace(settings, engine=settings.engine.model_copy(update={"engine": engine}))
+    try:
+        extractor = Extractor(
+            build_engine(settings.engine),
+            DocumentAnalyzer(settings),
+            max_tokens=settings.engine.max_tokens,
+            page_concurrency=settings.engine.page_concurrency,
+        )
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    version = _run(settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(schema_ref)))
+    data = file.read_bytes()
+    with click.progressbar(length=1, label=f"{file.name}: pages", file=sys.stderr, show_pos=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        async def run() -> dict[str, Any]:
+            try:
+                return (
+                    await extractor.extract(
+                        data, version, pages=pages, password=password, on_progress=progress
+                    )
+                ).result
+            finally:
+                if extractor.engine is not None:
+                    await extractor.engine.aclose()
+                extractor.analyzer.close()
+
+        try:
+            result = asyncio.run(run())
+        except Problem as exc:
+            raise click.ClickException(_problem_text(exc)) from exc
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+    if out is not None:
+        out.write_text(text + "\n")
+        click.echo(f"{result['status']}: wrote {out}", err=True)
+    else:
+        click.echo(text)
 
 
 def _problem_text(exc: Problem) -> str:
