@@ -10,6 +10,7 @@ Random weights say nothing about documents: these builders exist to drive the en
 from __future__ import annotations
 
 import functools
+import random
 from typing import Any
 
 import torch
@@ -177,3 +178,136 @@ def build_tiny_glm(seed: int = 0) -> tuple[GlmOcrForConditionalGeneration, Glm46
 
 def stop_token_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
     return [int(tokenizer.convert_tokens_to_ids(token)) for token in STOP_TOKENS]
+
+
+# -- a tokenizer with GLM-OCR's vocabulary size and special-token ids, for timing at full scale ----------
+
+GLM_VOCAB_SIZE = 59392
+"""Rows of GLM-OCR's embedding and lm_head (the tokenizer itself ends at 59,3xx; the rest is padding)."""
+GLM_SPECIAL_IDS = {
+    "<|endoftext|>": 59246,
+    "[MASK]": 59247,
+    "[gMASK]": 59248,
+    "[sMASK]": 59249,
+    "<sop>": 59250,
+    "<eop>": 59251,
+    "<|system|>": 59252,
+    "<|user|>": 59253,
+    "<|assistant|>": 59254,
+    "<|observation|>": 59255,
+    "<|begin_of_image|>": 59256,
+    "<|end_of_image|>": 59257,
+    "<|begin_of_video|>": 59258,
+    "<|end_of_video|>": 59259,
+    "<|image|>": 59280,
+    "<|video|>": 59281,
+}
+
+
+def _byte_to_unicode() -> dict[int, str]:
+    """GPT-2's printable stand-ins for the 256 byte values (what byte-level BPE vocabularies store)."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    mapping = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + extra)
+            extra += 1
+    return mapping
+
+
+def _synthetic_words(rng: random.Random) -> Any:
+    """An endless stream of word-like strings: Latin syllables (with a leading space, capitalised),
+    umlauts, digit groups, JSON punctuation runs and CJK pairs, roughly the mix of a real vocabulary."""
+    onsets = [
+        "",
+        "b",
+        "c",
+        "d",
+        "f",
+        "g",
+        "h",
+        "k",
+        "l",
+        "m",
+        "n",
+        "p",
+        "r",
+        "s",
+        "t",
+        "v",
+        "w",
+        "z",
+        "st",
+        "ch",
+    ]
+    vowels = ["a", "e", "i", "o", "u", "ä", "ö", "ü", "ei", "ou"]
+    codas = ["", "n", "r", "s", "t", "l", "m", "ng", "ck", "ß"]
+    punctuation = ['"', ":", ",", "{", "}", "[", "]", " ", "-", ".", "/", "\n"]
+    while True:
+        kind = rng.random()
+        if kind < 0.6:
+            word = "".join(
+                rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas) for _ in range(rng.randint(1, 3))
+            )
+            if rng.random() < 0.3:
+                word = word.capitalize()
+            yield (" " + word) if rng.random() < 0.6 else word
+        elif kind < 0.75:
+            yield "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 3)))
+        elif kind < 0.85:
+            yield "".join(rng.choice(punctuation) for _ in range(rng.randint(2, 4)))
+        else:
+            yield "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(1, 2)))
+
+
+@functools.cache
+def _glm_scale_backend_json() -> str:
+    """A byte-level BPE whose ordinary tokens fill ids 0..59245 and whose specials sit at GLM-OCR's ids.
+
+    Built directly (every token is a longer prefix of a synthetic word, merged from the prefix before it
+    and one byte), not trained: deterministic and well under a second, with a vocabulary as large and as
+    varied as the real one, which is what the grammar's mask cost and the lm_head size depend on."""
+    stand_in = _byte_to_unicode()
+    vocab: dict[str, int] = {stand_in[b]: b for b in range(256)}
+    merges: list[tuple[str, str]] = []
+    first_special = min(GLM_SPECIAL_IDS.values())
+    words = _synthetic_words(random.Random(0))
+    while len(vocab) < first_special:
+        encoded = "".join(stand_in[b] for b in next(words).encode("utf-8"))
+        for end in range(2, len(encoded) + 1):
+            if len(vocab) >= first_special:
+                break
+            token = encoded[:end]
+            if token not in vocab:
+                vocab[token] = len(vocab)
+                merges.append((encoded[: end - 1], encoded[end - 1 : end]))
+    # Prefix merges may split a multi-byte character, so both halves are in the vocabulary already.
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    by_id = {i: token for token, i in GLM_SPECIAL_IDS.items()}
+    last = max(GLM_SPECIAL_IDS.values())
+    specials = [by_id.get(i, f"<|reserved_{i}|>") for i in range(first_special, last + 1)]
+    tokenizer.add_special_tokens(specials)
+    return tokenizer.to_str()
+
+
+def build_glm_scale_tokenizer() -> PreTrainedTokenizerFast:
+    """A synthetic stand-in for GLM-OCR's tokenizer: 59,282 tokens, the GLM special tokens at their real
+    ids (``<|endoftext|>`` 59246, ``<|user|>`` 59253, ``<|image|>`` 59280, ...), and the chat template."""
+    backend = Tokenizer.from_str(_glm_scale_backend_json())
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHAT_TEMPLATE,
+        extra_special_tokens={},
+    )
+    for token, expected in GLM_SPECIAL_IDS.items():
+        assert tokenizer.convert_tokens_to_ids(token) == expected, token
+    return tokenizer

@@ -22,6 +22,7 @@ def build_engine(settings: EngineSettings) -> Engine | None:
                 api_key=settings.sglang_api_key,
                 max_in_flight=settings.max_in_flight,
                 timeout_s=settings.engine_timeout_s,
+                max_retries=settings.engine_retries,
             )
         )
     missing = [m for m in ("torch", "transformers", "llguidance") if importlib.util.find_spec(m) is None]

@@ -24,11 +24,12 @@ from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
-from app.extraction.decoding import decoding_schema
+from app.extraction.decoding import decoding_schema, resolve_local_refs
 from app.extraction.merge import FieldSource, PageOutput, merge_pages
 from app.extraction.prompt import extraction_prompt
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
 from app.lib.jsonpointer import pointer as to_pointer
+from app.lib.jsonpointer import unescape
 from app.lib.problems import ENGINE_UNAVAILABLE, SCHEMA_DEPRECATED, SCHEMA_NOT_SUPPORTED, Problem
 from app.registry.service import SchemaVersion
 
@@ -137,6 +138,8 @@ class Extractor:
         data, sources = merge_pages(page_outputs)
         if not page_outputs:
             data = None
+        data = drop_absent(schema.schema, data)
+        sources = {pointer: source for pointer, source in sources.items() if _present(data, pointer)}
         findings = validation_findings(schema.schema, data)
         reasons = [f"page_{f.reason}:{f.page}" for f in failures]
         reasons += [f"invalid:{f['pointer']}:{f['keyword']}" for f in findings]
@@ -196,18 +199,61 @@ def _fields(sources: dict[str, FieldSource | None]) -> dict[str, Any]:
     return fields
 
 
+def drop_absent(schema: dict[str, Any], data: Any) -> Any:
+    """Null means "not on the page". A property whose schema does not admit null is then absent:
+    its key is removed, so the data is what the registered schema describes, and a missing required
+    property is reported by ``required`` instead of as a wrong type."""
+    validator = Draft202012Validator(schema)
+
+    def walk(value: Any, sub: Any) -> Any:
+        sub = resolve_local_refs(sub, schema)
+        if isinstance(value, dict) and isinstance(sub, dict):
+            properties = sub.get("properties", {})
+            kept = {}
+            for key, child in value.items():
+                child_schema = properties.get(key, {})
+                if child is None and not validator.evolve(
+                    schema=resolve_local_refs(child_schema, schema)
+                ).is_valid(None):
+                    continue
+                kept[key] = walk(child, child_schema)
+            return kept
+        if isinstance(value, list) and isinstance(sub, dict):
+            return [walk(item, sub.get("items", {})) for item in value]
+        return value
+
+    return walk(data, schema)
+
+
+def _present(data: Any, pointer: str) -> bool:
+    target = data
+    for token in pointer.split("/")[1:]:
+        key = unescape(token)
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return False
+    return True
+
+
 def validation_findings(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
     """Every place ``data`` breaks the registered schema (checked in full, including what decoding
-    could not enforce), by JSON Pointer."""
+    could not enforce), by JSON Pointer; a missing required property points at where it belongs."""
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return [
-        {
-            "pointer": to_pointer(error.absolute_path),
-            "keyword": str(error.validator),
-            "message": error.message,
-        }
-        for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    findings = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [
+                p for p in error.validator_value if p not in error.instance and repr(p) in error.message
+            ]
+            path += missing[:1]
+        findings.append(
+            {"pointer": to_pointer(path), "keyword": str(error.validator), "message": error.message}
+        )
+    return findings
 
 
 def _engine_problem(exc: EngineError) -> Problem:

@@ -175,6 +175,8 @@ class EngineSettings(BaseSettings):
     max_in_flight: int = Field(default=64, ge=1, le=4096)
     """Requests in flight to SGLang from this process: enough to keep its batch full."""
     engine_timeout_s: float = Field(default=120.0, gt=0)
+    engine_retries: int = Field(default=4, ge=0, le=20)
+    """Retries (exponential backoff with jitter, Retry-After honoured) on overload and connection loss."""
     max_tokens: int = Field(default=4096, ge=16, le=32768)
     page_concurrency: int = Field(default=16, ge=1, le=256)
     """Pages of one document sent at once."""

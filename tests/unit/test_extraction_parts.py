@@ -20,15 +20,24 @@ from app.registry.builtins import default_builtin_dir, read_builtin_schemas
 INVOICE = read_builtin_schemas(default_builtin_dir())["invoice"]
 SCHEMA: dict[str, Any] = {
     "type": "object",
-    "$defs": {"party": {"type": "object", "properties": {"name": {"type": "string"}, "vat": {"type": "string"}}}},
+    "$defs": {
+        "party": {"type": "object", "properties": {"name": {"type": "string"}, "vat": {"type": "string"}}}
+    },
     "properties": {
         "number": {"type": "string", "pattern": "^INV", "maxLength": 20, "description": "Invoice number"},
         "seller": {"$ref": "#/$defs/party"},
         "currency": {"enum": ["EUR", "USD"]},
         "kind": {"const": "invoice"},
         "total": {"type": "number", "minimum": 0, "x-normalize": "amount"},
-        "lines": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["amount"],
-                  "properties": {"text": {"type": "string"}, "amount": {"type": "number"}}}},
+        "lines": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["amount"],
+                "properties": {"text": {"type": "string"}, "amount": {"type": "number"}},
+            },
+        },
         "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
         "paid": {"type": ["boolean", "null"]},
         "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
@@ -43,8 +52,15 @@ def test_prompt_is_glm_ocrs_trained_format() -> None:
     line, body = prompt.split("\n", 1)
     assert line == EXTRACTION_LINE
     assert json.loads(body) == {
-        "number": "", "seller": {"name": "", "vat": ""}, "currency": "", "kind": "", "total": "",
-        "lines": [{"text": "", "amount": ""}], "tags": [""], "paid": "", "either": "",
+        "number": "",
+        "seller": {"name": "", "vat": ""},
+        "currency": "",
+        "kind": "",
+        "total": "",
+        "lines": [{"text": "", "amount": ""}],
+        "tags": [""],
+        "paid": "",
+        "either": "",
     }
     assert list(json.loads(body)) == list(SCHEMA["properties"])  # schema order
 
@@ -70,7 +86,11 @@ def test_decoding_schema_lets_every_leaf_be_null_and_keeps_order() -> None:
     assert props["paid"]["type"] == ["boolean", "null"]
     assert {"type": "null"} in props["either"]["anyOf"] and "oneOf" not in props["either"]
     # Nulls everywhere are acceptable to the grammar; invented values are not forced.
-    everything_null = {k: None for k in props} | {"seller": {"name": None, "vat": None}, "lines": [], "tags": []}
+    everything_null = {k: None for k in props} | {
+        "seller": {"name": None, "vat": None},
+        "lines": [],
+        "tags": [],
+    }
     Draft202012Validator(decoded).validate(everything_null)
     with pytest.raises(Exception, match="Additional properties"):
         Draft202012Validator(decoded).validate({**everything_null, "invented": 1})
@@ -86,7 +106,10 @@ def test_leaf_spans_are_byte_exact() -> None:
     spans = leaf_spans(text)
     raw = text.encode()
     assert {p: raw[s:e].decode() for p, (s, e) in spans.items()} == {
-        "/name": 'Müller \\"GmbH\\"', "/lines/0/amount": "12.5", "/lines/1/amount": "null", "/ok": "true",
+        "/name": 'Müller \\"GmbH\\"',
+        "/lines/0/amount": "12.5",
+        "/lines/1/amount": "null",
+        "/ok": "true",
     }
     with pytest.raises(SpanError):
         leaf_spans('{"a": 1} trailing')
@@ -106,25 +129,43 @@ def _tokens(text: str, pieces: list[tuple[str, float]]) -> list[TokenLogprob]:
 
 def test_token_evidence_uses_the_values_free_tokens() -> None:
     text = '{"n": "INV-7", "t": null}'
-    tokens = _tokens(text, [('{"n": "', 1.0), ("INV", 0.9), ("-7", 0.6), ('", "t": ', 1.0), ("null", 0.8), ("}", 1.0)])
+    tokens = _tokens(
+        text, [('{"n": "', 1.0), ("INV", 0.9), ("-7", 0.6), ('", "t": ', 1.0), ("null", 0.8), ("}", 1.0)]
+    )
     spans = leaf_spans(text)
-    assert token_evidence(spans["/n"], tokens) == TokenEvidence(min=pytest.approx(0.6), mean=pytest.approx(0.75), tokens=2)
-    assert token_evidence(spans["/t"], tokens) == TokenEvidence(min=pytest.approx(0.8), mean=pytest.approx(0.8), tokens=1)
+    assert token_evidence(spans["/n"], tokens) == TokenEvidence(
+        min=pytest.approx(0.6), mean=pytest.approx(0.75), tokens=2
+    )
+    assert token_evidence(spans["/t"], tokens) == TokenEvidence(
+        min=pytest.approx(0.8), mean=pytest.approx(0.8), tokens=1
+    )
     forced = _tokens('{"n": "A"}', [('{"n": "', 1.0), ("A", 1.0), ('"}', 1.0)])
     assert token_evidence(leaf_spans('{"n": "A"}')["/n"], forced) == TokenEvidence(1.0, 1.0, 1)
 
 
 def test_merge_takes_the_surest_scalar_and_concatenates_items_once() -> None:
     header_row = {"text": "Description", "amount": None}
-    page1 = PageOutput(1, {"number": "INV-7", "total": None, "lines": [header_row, {"text": "A", "amount": 1}]},
-                       {"/number": TokenEvidence(0.6, 0.7, 2)})
-    page2 = PageOutput(2, {"number": "INV-1", "total": 9.5, "lines": [header_row, {"text": "B", "amount": 2}]},
-                       {"/number": TokenEvidence(0.95, 0.97, 2), "/total": TokenEvidence(0.9, 0.9, 1),
-                        "/lines/1/amount": TokenEvidence(0.8, 0.8, 1)})
+    page1 = PageOutput(
+        1,
+        {"number": "INV-7", "total": None, "lines": [header_row, {"text": "A", "amount": 1}]},
+        {"/number": TokenEvidence(0.6, 0.7, 2)},
+    )
+    page2 = PageOutput(
+        2,
+        {"number": "INV-1", "total": 9.5, "lines": [header_row, {"text": "B", "amount": 2}]},
+        {
+            "/number": TokenEvidence(0.95, 0.97, 2),
+            "/total": TokenEvidence(0.9, 0.9, 1),
+            "/lines/1/amount": TokenEvidence(0.8, 0.8, 1),
+        },
+    )
     page3 = PageOutput(3, {"number": None, "total": None, "lines": []}, {})
     data, sources = merge_pages([page1, page2, page3])
-    assert data == {"number": "INV-1", "total": 9.5, "lines": [header_row, {"text": "A", "amount": 1},
-                                                                 {"text": "B", "amount": 2}]}
+    assert data == {
+        "number": "INV-1",
+        "total": 9.5,
+        "lines": [header_row, {"text": "A", "amount": 1}, {"text": "B", "amount": 2}],
+    }
     assert sources["/number"].page == 2 and sources["/total"].page == 2  # type: ignore[union-attr]
     assert sources["/lines/2/amount"].page == 2 and sources["/lines/2/amount"].pointer == "/lines/1/amount"  # type: ignore[union-attr]
     assert sources["/lines/0/text"].page == 1  # type: ignore[union-attr]
@@ -134,5 +175,21 @@ def test_validation_findings_name_pointers_and_keywords() -> None:
     data = {"number": "X-1", "total": None, "seller": {"name": "A", "vat": None}, "lines": []}
     findings = {(f["pointer"], f["keyword"]) for f in validation_findings(SCHEMA, data)}
     assert ("/number", "pattern") in findings and ("/total", "type") in findings
+    missing = validation_findings(SCHEMA, {"seller": {}})
+    assert {(f["pointer"], f["keyword"]) for f in missing} >= {
+        ("/number", "required"),
+        ("/total", "required"),
+    }
     assert ("/lines", "minItems") in findings
     assert validation_findings({"type": "object"}, {}) == []
+
+
+def test_null_is_absent_unless_the_schema_admits_null() -> None:
+    schema = {"type": "object", "properties": {
+        "a": {"type": "string"}, "b": {"type": ["string", "null"]},
+        "items": {"type": "array", "items": {"$ref": "#/$defs/row"}}},
+        "$defs": {"row": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}}}
+    data = {"a": None, "b": None, "items": [{"x": None, "y": 2}]}
+    from app.extraction.service import drop_absent
+
+    assert drop_absent(schema, data) == {"b": None, "items": [{"y": 2}]}
