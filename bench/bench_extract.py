@@ -99,9 +99,7 @@ async def main(args: argparse.Namespace) -> None:
         fake.terminate()
     engine_rate, service_rate = base_pages / base_wall, pages / wall
     engine_cpu, service_cpu = base_cpu * 1000 / base_pages, cpu * 1000 / pages
-    print(
-        f"{args.documents} documents x {args.pages} pages, concurrency {args.concurrency}, fake SGLang instant"
-    )
+    print(f"{args.documents} documents x {args.pages} pages, concurrency {args.concurrency}, instant fake")
     print(f"  engine only     {engine_rate:6.1f} pages/s  {engine_cpu:6.1f} ms CPU/page")
     print(f"  POST /extract   {service_rate:6.1f} pages/s  {service_cpu:6.1f} ms CPU/page")
     print(f"  ratio service/engine-only pages/s: {service_rate / engine_rate:.2f}")
