@@ -210,12 +210,9 @@ def main(steps: int, hits: int, threads: int) -> None:
     print(f"  compile, cache hit          {hit * 1e6:8.1f} us   miss/hit = {miss / hit:,.0f}x")
     print(f"  mask + consume (median)     {tiny_mask:8.1f} us")
     print(f"  masked log_softmax (median) {tiny_softmax:8.1f} us")
-    print(
-        f"  tiny model forward (median) {forward:8.1f} us   grammar/forward = {(tiny_mask + tiny_softmax) / forward:.3f}"
-    )
-    print(
-        f"GLM-OCR-size vocabulary ({GLM_VOCAB_SIZE} logits, synthetic tokens; document = {len(glm_ids)} tokens):"
-    )
+    ratio = (tiny_mask + tiny_softmax) / forward
+    print(f"  tiny model forward (median) {forward:8.1f} us   grammar/forward = {ratio:.3f}")
+    print(f"GLM-OCR-size vocabulary ({GLM_VOCAB_SIZE} logits, synthetic; document = {len(glm_ids)} tokens):")
     print(f"  llguidance tokenizer setup  {glm_setup * 1e3:8.1f} ms (once per tokenizer)")
     print(f"  compile, cache miss         {glm_miss * 1e3:8.2f} ms")
     print(f"  compile, cache hit          {glm_hit * 1e6:8.1f} us   miss/hit = {glm_miss / glm_hit:,.0f}x")

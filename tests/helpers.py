@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import ApiKeyRecord, SchemaRecord, SchemaVersionRecord
+from app.lib.jsonpointer import escape
 
 
 def object_schema(**properties: Any) -> dict[str, Any]:
@@ -48,3 +49,12 @@ def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
     assert body["status"] == status
     assert body["title"] and body["detail"] and body["request_id"]
     return body
+
+
+def leaf_pointers(value: Any, at: str = "") -> list[str]:
+    """JSON Pointers of every non-container value in ``value``."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in leaf_pointers(v, f"{at}/{escape(k)}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in leaf_pointers(v, f"{at}/{i}")]
+    return [at]

@@ -1,6 +1,6 @@
 """A tiny, randomly initialised GLM-OCR built entirely in code: a byte-level BPE tokenizer with the GLM
 special tokens and GLM-OCR's chat template, the real ``Glm46VProcessor`` with small images, and a
-``GlmOcrForConditionalGeneration`` with a few thousand parameters. Nothing is read from disk or
+``GlmOcrForConditionalGeneration`` of about 120 thousand parameters. Nothing is read from disk or
 downloaded, so any test (or benchmark) can build the whole stack in about a second on a CPU.
 
 Random weights say nothing about documents: these builders exist to drive the engine's contract
@@ -98,7 +98,7 @@ def _backend_tokenizer_json() -> str:
 def build_tokenizer() -> PreTrainedTokenizerFast:
     """A fresh byte-level BPE tokenizer (every byte is a token, so any UTF-8 text can be encoded)."""
     backend = Tokenizer.from_str(_backend_tokenizer_json())
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
@@ -114,7 +114,7 @@ def build_processor(tokenizer: PreTrainedTokenizerFast | None = None) -> Glm46VP
     size = {"shortest_edge": 28 * 28, "longest_edge": 2 * 112 * 112}
     image_processor = Glm46VImageProcessor(size=size)
     video_processor = Glm46VVideoProcessor(size=size)
-    return Glm46VProcessor(
+    return Glm46VProcessor(  # type: ignore[no-untyped-call]
         image_processor=image_processor,
         tokenizer=tokenizer,
         video_processor=video_processor,
@@ -124,7 +124,7 @@ def build_processor(tokenizer: PreTrainedTokenizerFast | None = None) -> Glm46VP
 
 def build_config(tokenizer: PreTrainedTokenizerFast) -> GlmOcrConfig:
     """Smallest GLM-OCR the architecture allows (DESIGN.md §4), with the tokenizer's special-token ids."""
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+    ids = {token: token_id(tokenizer, token) for token in SPECIAL_TOKENS}
     hidden = 32
     text_config: dict[str, Any] = {
         "vocab_size": len(tokenizer),
@@ -166,8 +166,9 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> GlmOcrForC
     """Random weights from a fixed seed, in eval mode, float32 on the CPU."""
     torch.manual_seed(seed)
     model = GlmOcrForConditionalGeneration(build_config(tokenizer))
-    model.generation_config.eos_token_id = list(build_config(tokenizer).text_config.eos_token_id)
-    return model.eval()
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    model.eval()  # type: ignore[no-untyped-call]
+    return model
 
 
 def build_tiny_glm(seed: int = 0) -> tuple[GlmOcrForConditionalGeneration, Glm46VProcessor]:
@@ -176,8 +177,14 @@ def build_tiny_glm(seed: int = 0) -> tuple[GlmOcrForConditionalGeneration, Glm46
     return build_model(processor.tokenizer, seed=seed), processor
 
 
+def token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
+    found = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(found, int), token
+    return found
+
+
 def stop_token_ids(tokenizer: PreTrainedTokenizerFast) -> list[int]:
-    return [int(tokenizer.convert_tokens_to_ids(token)) for token in STOP_TOKENS]
+    return [token_id(tokenizer, token) for token in STOP_TOKENS]
 
 
 # -- a tokenizer with GLM-OCR's vocabulary size and special-token ids, for timing at full scale ----------
@@ -301,7 +308,7 @@ def build_glm_scale_tokenizer() -> PreTrainedTokenizerFast:
     """A synthetic stand-in for GLM-OCR's tokenizer: 59,282 tokens, the GLM special tokens at their real
     ids (``<|endoftext|>`` 59246, ``<|user|>`` 59253, ``<|image|>`` 59280, ...), and the chat template."""
     backend = Tokenizer.from_str(_glm_scale_backend_json())
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
@@ -309,5 +316,5 @@ def build_glm_scale_tokenizer() -> PreTrainedTokenizerFast:
         extra_special_tokens={},
     )
     for token, expected in GLM_SPECIAL_IDS.items():
-        assert tokenizer.convert_tokens_to_ids(token) == expected, token
+        assert token_id(tokenizer, token) == expected, token
     return tokenizer

@@ -35,6 +35,7 @@ from app.layout.factory import build_layout
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
 from app.lib.settings import ConfigurationError, Settings, load_settings
+from app.registry.builtins import default_builtin_dir, load_builtin_schemas
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry, SchemaVersion
 from app.server.startup import prepare, schema_limits
@@ -60,7 +61,11 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]], *, migrate: bo
             if not migrate:
                 return await work(engine)
             await ensure_current(engine, auto_migrate=settings.database.auto_migrate)
-            async with create_session_maker(engine)() as session:
+            sessions = create_session_maker(engine)
+            if settings.registry.load_builtins:  # `extract --schema invoice` works before any `serve`
+                directory = settings.registry.builtin_dir or default_builtin_dir()
+                await load_builtin_schemas(sessions, directory, schema_limits(settings))
+            async with sessions() as session:
                 return await work(session)
         finally:
             await engine.dispose()

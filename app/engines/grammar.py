@@ -47,7 +47,9 @@ def schema_key(schema: Mapping[str, Any] | str, whitespace_pattern: str | None =
     """The cache key of a schema: compact JSON that keeps key order. Not RFC 8785: sorting keys would
     merge schemas whose ``properties`` differ only in order, yet the grammar emits keys in schema
     order, so their grammars differ."""
-    text = schema if isinstance(schema, str) else json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+    text = (
+        schema if isinstance(schema, str) else json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+    )
     return text if whitespace_pattern is None else f"{text}\x00{whitespace_pattern}"
 
 
@@ -59,8 +61,8 @@ class CompiledGrammar:
         self.key = key
         self.grammar = grammar
         self._template = template
-        # The first mask of a large schema costs milliseconds (tens at GLM-OCR's vocabulary size, while
-        # later steps take well under one) and is the same for every generation: computed once, here.
+        # The initial mask is the same for every generation: computed once, here, which also moves the
+        # first mask's warm-up (building lexer states, milliseconds for a large schema) to the cache miss.
         self.initial_bitmask = torch.zeros((compiler.vocab_size + 31) // 32, dtype=torch.int32)
         template.unsafe_compute_mask_ptr(self.initial_bitmask.data_ptr(), self.initial_bitmask.numel() * 4)
         if template.is_error():
@@ -159,7 +161,9 @@ class GrammarCompiler:
         self._misses = 0
         self._shifts: dict[torch.device, torch.Tensor] = {}
 
-    def compile(self, schema: Mapping[str, Any] | str, *, whitespace_pattern: str | None = None) -> CompiledGrammar:
+    def compile(
+        self, schema: Mapping[str, Any] | str, *, whitespace_pattern: str | None = None
+    ) -> CompiledGrammar:
         """The compiled grammar of ``schema`` (JSON output without whitespace unless ``whitespace_pattern``
         allows some between tokens), from the cache when this tokenizer has seen the schema before."""
         key = schema_key(schema, whitespace_pattern)
@@ -178,7 +182,9 @@ class GrammarCompiler:
                 self._cache.popitem(last=False)
         return compiled
 
-    def _compile(self, schema: Mapping[str, Any] | str, key: str, whitespace_pattern: str | None) -> CompiledGrammar:
+    def _compile(
+        self, schema: Mapping[str, Any] | str, key: str, whitespace_pattern: str | None
+    ) -> CompiledGrammar:
         options: dict[str, Any] = {"whitespace_flexible": False}
         if whitespace_pattern is not None:
             options = {"whitespace_flexible": True, "whitespace_pattern": whitespace_pattern}

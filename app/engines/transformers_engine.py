@@ -4,7 +4,9 @@ For a laptop or a single-GPU box without SGLang, and the engine the tiny-model t
 decoding loop is written out (prefill, then one token at a time on the KV cache) rather than using
 ``model.generate``, so that every step applies, in SGLang's order, the repetition penalty over the
 generated tokens, the grammar mask, and takes the chosen token's log-probability from the masked
-distribution. One model serves one generation at a time: concurrent calls queue on a lock.
+distribution. One model serves one generation at a time: generations run off the event loop on the
+engine's own single worker thread, so concurrent calls queue there (in order, holding no other threads)
+and the model and its CUDA context are only ever used from that one thread.
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ import asyncio
 import codecs
 import inspect
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
-from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from app.engines.base import Engine, EngineError, EngineRequest, EngineResult, FinishReason, TokenLogprob, Usage
-from app.engines.grammar import GrammarCompiler, GrammarError, GrammarMatcher, masked_logprobs
+from app.engines.base import (
+    Engine,
+    EngineError,
+    EngineRequest,
+    EngineResult,
+    FinishReason,
+    TokenLogprob,
+    Usage,
+)
+from app.engines.grammar import GrammarCompiler, GrammarError, GrammarMatcher, compiler_for, masked_logprobs
+
+_T = TypeVar("_T")
 
 # GLM-OCR ends a turn with either token (generation_config eos_token_id = [59246, 59253]).
 STOP_TOKENS = ("<|endoftext|>", "<|user|>")
@@ -73,11 +86,15 @@ class TransformersEngine(Engine):
         self.model = self.config.model
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
-        self._generate_lock = threading.Lock()
+        self._generate_lock = threading.Lock()  # also serialises direct (synchronous) use
         self._load_error: EngineError | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
 
     @classmethod
-    def from_components(cls, model: Any, processor: Any, config: TransformersConfig | None = None) -> TransformersEngine:
+    def from_components(
+        cls, model: Any, processor: Any, config: TransformersConfig | None = None
+    ) -> TransformersEngine:
         """An engine around an already built model and processor (tests, benchmarks, notebooks)."""
         engine = cls(config)
         engine._loaded = engine._prepare(model, processor)
@@ -90,7 +107,7 @@ class TransformersEngine(Engine):
         dtype = resolve_dtype(self.config.dtype, self.config.device)
         model = model.to(device=device, dtype=dtype).eval()
         tokenizer = processor.tokenizer
-        compiler = GrammarCompiler(
+        compiler = compiler_for(
             tokenizer,
             vocab_size=int(model.get_output_embeddings().weight.shape[0]),
             stop_token_ids=_stop_token_ids(model, tokenizer),
@@ -115,12 +132,10 @@ class TransformersEngine(Engine):
             return self._loaded
 
     def _load(self) -> _Loaded:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         config = self.config
         options: dict[str, Any] = {"local_files_only": config.local_files_only, "revision": config.revision}
         try:
-            processor = AutoProcessor.from_pretrained(config.model, **options)
+            processor = AutoProcessor.from_pretrained(config.model, **options)  # type: ignore[no-untyped-call]
             model = AutoModelForImageTextToText.from_pretrained(
                 config.model, dtype=resolve_dtype(config.dtype, config.device), **options
             )
@@ -134,16 +149,24 @@ class TransformersEngine(Engine):
 
     async def load(self) -> None:
         """Load the model now (otherwise the first ``generate`` does), off the event loop."""
-        await asyncio.to_thread(self._ensure_loaded)
+        await self._run(self._ensure_loaded)
+
+    async def _run(self, function: Callable[[], _T]) -> _T:
+        """Run on the engine's worker thread. A call cancelled while queued never starts."""
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers-engine")
+            executor = self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, function)
 
     # -- Engine ----------------------------------------------------------------------------------
 
     async def generate(self, request: EngineRequest) -> EngineResult:
         cancel = threading.Event()
         try:
-            return await asyncio.to_thread(self._generate_blocking, request, cancel)
+            return await self._run(lambda: self._generate_blocking(request, cancel))
         except asyncio.CancelledError:
-            cancel.set()
+            cancel.set()  # a running generation stops at its next token
             raise
 
     async def ready(self) -> dict[str, Any]:
@@ -158,6 +181,10 @@ class TransformersEngine(Engine):
         }
 
     async def aclose(self) -> None:
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
         with self._load_lock:
             loaded, self._loaded = self._loaded, None
         if loaded is not None and loaded.device.type == "cuda":
@@ -174,7 +201,10 @@ class TransformersEngine(Engine):
             )
         except GrammarError as exc:
             raise EngineError(
-                f"Failed to compile JSON grammar: {exc}", category="schema_not_supported", retryable=False, status=400
+                f"Failed to compile JSON grammar: {exc}",
+                category="schema_not_supported",
+                retryable=False,
+                status=400,
             ) from exc
         with self._generate_lock:
             if cancel.is_set():
@@ -183,24 +213,30 @@ class TransformersEngine(Engine):
                 with torch.inference_mode():
                     return self._decode(loaded, request, compiled.matcher(), cancel)
             except GrammarError as exc:
-                raise EngineError(f"decoding left the grammar: {exc}", category="engine_error", retryable=False) from exc
+                raise EngineError(
+                    f"decoding left the grammar: {exc}", category="engine_error", retryable=False
+                ) from exc
             except torch.cuda.OutOfMemoryError as exc:
                 torch.cuda.empty_cache()
                 raise EngineError(f"out of GPU memory: {exc}", category="overloaded", retryable=True) from exc
+            except (RuntimeError, ValueError) as exc:  # the processor or the model refused the input
+                raise EngineError(
+                    f"generation failed: {exc}", category="engine_error", retryable=False
+                ) from exc
 
     def _inputs(self, loaded: _Loaded, request: EngineRequest) -> dict[str, Any]:
         """GLM-OCR's turn: the image first, then the prompt, through the processor's chat template."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": request.prompt}]}]
+        messages = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": request.prompt}]}
+        ]
         text = loaded.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         image = request.image if request.image.mode == "RGB" else request.image.convert("RGB")
         batch = loaded.processor(text=[text], images=[image], return_tensors="pt")
         inputs: dict[str, Any] = {}
         for key, value in batch.items():
-            if not isinstance(value, torch.Tensor):
-                continue
-            if value.is_floating_point():
-                value = value.to(loaded.device, dtype=loaded.dtype)
-            inputs[key] = value.to(loaded.device)
+            if isinstance(value, torch.Tensor):
+                dtype = loaded.dtype if value.is_floating_point() else value.dtype
+                inputs[key] = value.to(loaded.device, dtype=dtype)
         inputs.pop("token_type_ids", None)
         return inputs
 
@@ -287,8 +323,9 @@ def assemble(pieces: list[bytes]) -> tuple[str, list[tuple[str, int, int]]]:
 
 
 def _cache_of(output: Any) -> Any:
+    """The KV cache of a forward pass (``cache`` since transformers 5.2x, ``past_key_values`` before)."""
     cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
+    return cache if cache is not None else getattr(output, "past_key_values", None)
 
 
 def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -64,7 +64,8 @@ def resolve_local_refs(schema: Any, root: dict[str, Any], depth: int = 0) -> Any
 
 
 def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    return _translate(schema, schema, 0)
+    translated: dict[str, Any] = _translate(schema, schema, 0)
+    return translated
 
 
 def _translate(schema: Any, root: dict[str, Any], depth: int) -> Any:

@@ -4,6 +4,7 @@ plugin, controller, dependency, middleware, error handler and lifespan step."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -63,8 +64,10 @@ PURGE_INTERVAL_S = 3600
 
 
 async def purge_periodically(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """Delete expired results and documents, hourly (every worker does it; it is idempotent)."""
+    """Delete expired results and documents, hourly (every worker does it; it is idempotent). The
+    start-up purge runs in ``prepare``; this task sleeps first, so shutdown cancels it asleep."""
     while True:
+        await asyncio.sleep(PURGE_INTERVAL_S)
         try:
             async with sessions() as session:
                 results, documents = await purge_expired(session)
@@ -72,7 +75,6 @@ async def purge_periodically(sessions: async_sessionmaker[AsyncSession]) -> None
                 logger.info("purged", results=results, documents=documents)
         except Exception:
             logger.exception("purge_failed")
-        await asyncio.sleep(PURGE_INTERVAL_S)
 
 
 class ApplicationCore(InitPluginProtocol):
@@ -178,6 +180,8 @@ class ApplicationCore(InitPluginProtocol):
                 yield
             finally:
                 purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
                 if app.state.extractor.engine is not None:
                     await app.state.extractor.engine.aclose()
                 app.state.documents.close()

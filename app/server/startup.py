@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth.keys import ApiKeys
 from app.db.migrate import ensure_current
+from app.extraction.store import purge_expired
 from app.lib.settings import Settings
 from app.registry.builtins import default_builtin_dir, load_builtin_schemas
 from app.registry.validation import SchemaLimits
@@ -27,6 +28,10 @@ async def prepare(
     """Migrate (or refuse), load built-in schemas, issue the first admin key, warn about auth."""
     state = await ensure_current(engine, auto_migrate=settings.database.auto_migrate)
     logger.info("database_ready", dialect=engine.dialect.name, migration=state.current)
+    async with sessions() as session:
+        results, documents = await purge_expired(session)
+    if results or documents:
+        logger.info("purged", results=results, documents=documents)
     if settings.registry.load_builtins:
         directory = settings.registry.builtin_dir or default_builtin_dir()
         await load_builtin_schemas(sessions, directory, schema_limits(settings))

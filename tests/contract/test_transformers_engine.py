@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 from app.engines.base import EngineError, EngineRequest, EngineResult  # noqa: E402
 from app.engines.grammar import GrammarCompiler  # noqa: E402
 from app.engines.transformers_engine import TransformersConfig, TransformersEngine, assemble  # noqa: E402
+from app.extraction.spans import leaf_spans, token_evidence  # noqa: E402
+from tests.helpers import leaf_pointers  # noqa: E402
 from tests.tiny_glm import build_tiny_glm  # noqa: E402
 
 PROMPT = "请按下列JSON格式输出图中信息:"
@@ -172,6 +175,20 @@ async def test_concurrent_calls_are_serialised(engine: TransformersEngine) -> No
     assert [r.tokens for r in together] == [r.tokens for r in one_by_one]
 
 
+async def test_cancelled_generation_stops_and_frees_the_model(engine: TransformersEngine) -> None:
+    """A free string never closes under random weights: only cancellation ends this one early."""
+    endless = EngineRequest(page(), PROMPT, obj(text={"type": "string"}), max_tokens=1_000_000)
+    task = asyncio.create_task(engine.generate(endless))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    started = time.perf_counter()
+    result = await engine.generate(EngineRequest(page(), PROMPT, SCHEMA, max_tokens=64))
+    assert result.finish_reason == "stop"
+    assert time.perf_counter() - started < 10
+
+
 async def test_unsupported_schema_is_a_schema_error(engine: TransformersEngine) -> None:
     with pytest.raises(EngineError) as caught:
         await engine.generate(EngineRequest(page(), PROMPT, {"type": "array", "uniqueItems": True}))
@@ -302,11 +319,14 @@ def test_generated_schemas_give_valid_json(engine: TransformersEngine) -> None:
             value = json.loads(result.text)
             Draft202012Validator(schema).validate(value)
             assert all(DATE.match(d) for d in dates(schema, value)), result.text
+            # Every leaf maps to the tokens that produced it (what field confidence is made of).
+            spans = leaf_spans(result.text)
+            assert set(spans) == set(leaf_pointers(value)), result.text
+            assert all(token_evidence(span, result.tokens) is not None for span in spans.values())
 
     run()
     assert len(outcomes) >= 30
     stopped = sum(reason == "stop" for reason in outcomes.values())
-    print("STATS", stopped, len(outcomes))
     assert stopped >= 0.8 * len(outcomes), outcomes
 
 

@@ -253,3 +253,38 @@ async def test_no_engine_configured(tmp_path: Path, database_url: str, db: Any) 
         assert "DOCEXTRACT_SGLANG_URL" in response.json()["detail"]
         ready = (await client.get("/ready")).json()
         assert ready["checks"]["engine"].startswith("not configured")
+
+
+async def test_extract_command(tmp_path: Path, database_url: str, fake: FakeSGLang) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    document = tmp_path / "invoice.pdf"
+    document.write_bytes(three_page_pdf())
+    out = tmp_path / "result.json"
+    env = {
+        "DOCEXTRACT_DATABASE_URL": database_url,
+        "DOCEXTRACT_DATA_DIR": str(tmp_path),
+        "DOCEXTRACT_SGLANG_URL": fake.url,
+        "DOCEXTRACT_LOG_LEVEL": "WARNING",
+        "DOCEXTRACT_ENGINE_RETRIES": "0",
+    }
+    args = ["extract", str(document), "--schema", "invoice", "--pages", "1-3", "--out", str(out)]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "succeeded: wrote" in result.stderr and "pages" in result.stderr  # the progress bar
+    extracted = json.loads(out.read_text())
+    assert [row["description"] for row in extracted["data"]["line_items"]] == [
+        "Description",
+        "Widget",
+        "Gadget",
+        "Bolt",
+        "Nut",
+    ]
+    bad = await asyncio.to_thread(
+        CliRunner().invoke, main, ["extract", str(document), "--schema", "nope"], env=env
+    )
+    assert bad.exit_code == 1 and "No schema is named 'nope'" in bad.output

@@ -86,7 +86,7 @@ def test_decoding_schema_lets_every_leaf_be_null_and_keeps_order() -> None:
     assert props["paid"]["type"] == ["boolean", "null"]
     assert {"type": "null"} in props["either"]["anyOf"] and "oneOf" not in props["either"]
     # Nulls everywhere are acceptable to the grammar; invented values are not forced.
-    everything_null = {k: None for k in props} | {
+    everything_null = dict.fromkeys(props) | {
         "seller": {"name": None, "vat": None},
         "lines": [],
         "tags": [],
@@ -133,12 +133,12 @@ def test_token_evidence_uses_the_values_free_tokens() -> None:
         text, [('{"n": "', 1.0), ("INV", 0.9), ("-7", 0.6), ('", "t": ', 1.0), ("null", 0.8), ("}", 1.0)]
     )
     spans = leaf_spans(text)
-    assert token_evidence(spans["/n"], tokens) == TokenEvidence(
-        min=pytest.approx(0.6), mean=pytest.approx(0.75), tokens=2
-    )
-    assert token_evidence(spans["/t"], tokens) == TokenEvidence(
-        min=pytest.approx(0.8), mean=pytest.approx(0.8), tokens=1
-    )
+    value = token_evidence(spans["/n"], tokens)
+    assert value is not None and value.tokens == 2
+    assert (value.min, value.mean) == pytest.approx((0.6, 0.75))
+    null = token_evidence(spans["/t"], tokens)
+    assert null is not None and null.tokens == 1
+    assert (null.min, null.mean) == pytest.approx((0.8, 0.8))
     forced = _tokens('{"n": "A"}', [('{"n": "', 1.0), ("A", 1.0), ('"}', 1.0)])
     assert token_evidence(leaf_spans('{"n": "A"}')["/n"], forced) == TokenEvidence(1.0, 1.0, 1)
 
@@ -172,7 +172,7 @@ def test_merge_takes_the_surest_scalar_and_concatenates_items_once() -> None:
 
 
 def test_validation_findings_name_pointers_and_keywords() -> None:
-    data = {"number": "X-1", "total": None, "seller": {"name": "A", "vat": None}, "lines": []}
+    data: dict[str, Any] = {"number": "X-1", "total": None, "seller": {"name": "A", "vat": None}, "lines": []}
     findings = {(f["pointer"], f["keyword"]) for f in validation_findings(SCHEMA, data)}
     assert ("/number", "pattern") in findings and ("/total", "type") in findings
     missing = validation_findings(SCHEMA, {"seller": {}})
@@ -185,10 +185,17 @@ def test_validation_findings_name_pointers_and_keywords() -> None:
 
 
 def test_null_is_absent_unless_the_schema_admits_null() -> None:
-    schema = {"type": "object", "properties": {
-        "a": {"type": "string"}, "b": {"type": ["string", "null"]},
-        "items": {"type": "array", "items": {"$ref": "#/$defs/row"}}},
-        "$defs": {"row": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string"},
+            "b": {"type": ["string", "null"]},
+            "items": {"type": "array", "items": {"$ref": "#/$defs/row"}},
+        },
+        "$defs": {
+            "row": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}
+        },
+    }
     data = {"a": None, "b": None, "items": [{"x": None, "y": 2}]}
     from app.extraction.service import drop_absent
 
