@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from app.extraction.grammar import POST_DECODING_KEYWORDS
+from app.extraction.grammar import GRAMMAR_FORMATS, POST_DECODING_KEYWORDS
 from app.lib.jsonpointer import unescape
 
 # Checked after decoding: forcing them during decoding would make the model invent a value.
@@ -63,6 +63,21 @@ def resolve_local_refs(schema: Any, root: dict[str, Any], depth: int = 0) -> Any
     return schema
 
 
+def grammar_error(schema: dict[str, Any]) -> str | None:
+    """Why the grammar backend (llguidance, when installed) cannot compile this schema's decoding
+    schema, or None. Lets the registry refuse at registration what extraction would refuse later."""
+    try:
+        import llguidance  # noqa: PLC0415 - optional: the `local` extra
+    except ImportError:
+        return None
+    try:
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(decoding_schema(schema))
+        message = llguidance.LLMatcher.validate_grammar(grammar)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return message or None
+
+
 def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     translated: dict[str, Any] = _translate(schema, schema, 0)
     return translated
@@ -83,6 +98,8 @@ def _translate(schema: Any, root: dict[str, Any], depth: int) -> Any:
         ):
             continue
         out[key] = copy.deepcopy(value)
+    if out.get("format") not in GRAMMAR_FORMATS:
+        out.pop("format", None)
     if "oneOf" in schema or "anyOf" in schema:
         branches = schema.get("anyOf", []) + schema.get("oneOf", [])
         out["anyOf"] = [_translate(b, root, depth + 1) for b in branches]

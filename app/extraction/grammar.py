@@ -33,6 +33,10 @@ POST_DECODING_KEYWORDS: dict[str, str] = {
     "unevaluatedItems": "unevaluated* keywords are validated after decoding",
     "$dynamicRef": "dynamic references are validated after decoding",
 }
+# String formats the grammar backends compile; any other format is checked after decoding.
+GRAMMAR_FORMATS = frozenset(
+    {"date", "date-time", "time", "duration", "email", "uuid", "ipv4", "ipv6", "uri", "hostname"}
+)
 _LENGTH_KEYWORDS = ("minLength", "maxLength")
 _SHAPE_KEYWORDS = ("pattern", "format")
 
@@ -89,6 +93,14 @@ def post_decoding_keywords(schema: dict[str, Any]) -> list[PostDecodingKeyword]:
         for keyword, reason in POST_DECODING_KEYWORDS.items():
             if keyword in sub:
                 found.append({"pointer": pointer((*path, keyword)), "keyword": keyword, "reason": reason})
+        if isinstance(sub.get("format"), str) and sub["format"] not in GRAMMAR_FORMATS:
+            found.append(
+                {
+                    "pointer": pointer((*path, "format")),
+                    "keyword": "format",
+                    "reason": f"format {sub['format']!r} is not in the grammar; validated after decoding",
+                }
+            )
         if any(k in sub for k in _LENGTH_KEYWORDS):
             found.extend(
                 {

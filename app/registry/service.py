@@ -19,12 +19,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SchemaRecord, SchemaVersionRecord, utcnow
+from app.extraction.decoding import grammar_error
 from app.lib.canonical import NotCanonicalizable, canonical_sha256
 from app.lib.problems import (
     INVALID_SCHEMA,
     SCHEMA_DEPRECATED,
     SCHEMA_EXISTS,
     SCHEMA_NOT_FOUND,
+    SCHEMA_NOT_SUPPORTED,
     SCHEMA_VERSION_NOT_FOUND,
     Problem,
 )
@@ -81,6 +83,12 @@ class SchemaRegistry:
 
     def _checked(self, schema: Any, at: str) -> str:
         validate_schema(schema, self.limits, at=at)
+        if (reason := grammar_error(schema)) is not None:
+            raise Problem(
+                SCHEMA_NOT_SUPPORTED,
+                f"Constrained decoding cannot compile this schema: {reason}",
+                errors=[{"pointer": at, "detail": reason}],
+            )
         try:
             return canonical_sha256(schema)
         except NotCanonicalizable as exc:

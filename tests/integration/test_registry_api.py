@@ -334,3 +334,16 @@ async def test_json_routes_refuse_other_media_types(
         headers={**admin_headers, "Content-Type": "application/x-www-form-urlencoded"},
     )
     assert_problem(response, 415, "unsupported-media-type")
+
+
+async def test_a_schema_the_grammar_cannot_compile_is_refused_at_registration(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
+    pytest.importorskip("llguidance")
+    before = await stored_state(db)
+    response = await create(
+        client, admin_headers, schema=object_schema(code={"type": "string", "pattern": "(?<=A)B"})
+    )
+    problem = assert_problem(response, 422, "schema-not-supported")
+    assert problem["errors"][0]["pointer"] == "/schema"
+    assert await stored_state(db) == before

@@ -200,3 +200,32 @@ def test_null_is_absent_unless_the_schema_admits_null() -> None:
     from app.extraction.service import drop_absent
 
     assert drop_absent(schema, data) == {"b": None, "items": [{"y": 2}]}
+
+
+def test_formats_the_grammar_does_not_know_are_checked_after_decoding() -> None:
+    from app.extraction.grammar import post_decoding_keywords
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "iban": {"type": "string", "format": "iban"},
+            "day": {"type": "string", "format": "date"},
+        },
+    }
+    decoded = decoding_schema(schema)["properties"]
+    assert "format" not in decoded["iban"] and decoded["day"]["format"] == "date"
+    assert [(k["pointer"], k["keyword"]) for k in post_decoding_keywords(schema)] == [
+        ("/properties/iban/format", "format")
+    ]
+
+
+def test_grammar_errors_are_found_before_extraction() -> None:
+    pytest.importorskip("llguidance")
+    from app.extraction.decoding import grammar_error
+
+    assert grammar_error(INVOICE) is None
+    assert (
+        grammar_error({"type": "object", "properties": {"a": {"type": "string", "format": "iban"}}}) is None
+    )
+    reason = grammar_error({"type": "object", "properties": {"a": {"type": "string", "pattern": "(?<=x)y"}}})
+    assert reason is not None and "look-behind" in reason
