@@ -288,3 +288,11 @@ async def test_extract_command(tmp_path: Path, database_url: str, fake: FakeSGLa
         CliRunner().invoke, main, ["extract", str(document), "--schema", "nope"], env=env
     )
     assert bad.exit_code == 1 and "No schema is named 'nope'" in bad.output
+
+
+async def test_readiness_checks_the_engine(client: Client, fake: FakeSGLang) -> None:
+    ready = await client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["engine"] == "ok"
+    fake.served_model = "some-other-model"
+    body = assert_problem(await client.get("/ready"), 503, "not-ready")
+    assert body["checks"]["engine"].startswith("unavailable") and "glm-ocr" in body["checks"]["engine"]
