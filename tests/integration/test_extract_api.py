@@ -296,3 +296,16 @@ async def test_readiness_checks_the_engine(client: Client, fake: FakeSGLang) -> 
     fake.served_model = "some-other-model"
     body = assert_problem(await client.get("/ready"), 503, "not-ready")
     assert body["checks"]["engine"].startswith("unavailable") and "glm-ocr" in body["checks"]["engine"]
+
+
+async def test_server_dying_mid_document_is_retried(
+    client: Client, headers: dict[str, str], fake: FakeSGLang
+) -> None:
+    from tests.fake_sglang import drop
+
+    fake.script(drop())  # one of the three pages loses its connection without an answer
+    response = await post(client, headers, "/extract/invoice", three_page_pdf())
+    assert response.status_code == 200, response.text
+    rows = [row["description"] for row in response.json()["data"]["line_items"]]
+    assert rows == ["Description", "Widget", "Gadget", "Bolt", "Nut"]
+    assert [entry[2] for entry in fake.log if entry[1] == "/v1/chat/completions"].count(None) == 1
