@@ -28,8 +28,8 @@ from app.extraction.decoding import decoding_schema, resolve_local_refs
 from app.extraction.merge import FieldSource, PageOutput, merge_pages
 from app.extraction.prompt import extraction_prompt
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
+from app.lib.jsonpointer import PointerNotFound, resolve
 from app.lib.jsonpointer import pointer as to_pointer
-from app.lib.jsonpointer import unescape
 from app.lib.problems import ENGINE_UNAVAILABLE, SCHEMA_DEPRECATED, SCHEMA_NOT_SUPPORTED, Problem
 from app.registry.service import SchemaVersion
 
@@ -226,15 +226,10 @@ def drop_absent(schema: dict[str, Any], data: Any) -> Any:
 
 
 def _present(data: Any, pointer: str) -> bool:
-    target = data
-    for token in pointer.split("/")[1:]:
-        key = unescape(token)
-        if isinstance(target, dict) and key in target:
-            target = target[key]
-        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
-            target = target[int(key)]
-        else:
-            return False
+    try:
+        resolve(data, pointer)
+    except PointerNotFound:
+        return False
     return True
 
 

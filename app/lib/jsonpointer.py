@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 def escape(part: str | int) -> str:
@@ -15,3 +16,21 @@ def pointer(parts: Iterable[str | int]) -> str:
 
 def unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
+
+
+class PointerNotFound(LookupError):
+    """The pointer names no value in the document."""
+
+
+def resolve(document: Any, pointer: str) -> Any:
+    """The value ``pointer`` names in ``document`` (``""`` is the whole document)."""
+    target = document
+    for token in pointer.split("/")[1:]:
+        key = unescape(token)
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            raise PointerNotFound(pointer)
+    return target

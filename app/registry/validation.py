@@ -16,7 +16,7 @@ import orjson
 from jsonschema import Draft202012Validator
 
 from app.extraction.grammar import iter_subschemas
-from app.lib.jsonpointer import pointer, unescape
+from app.lib.jsonpointer import PointerNotFound, pointer, resolve
 from app.lib.problems import (
     INVALID_SCHEMA,
     INVALID_SCHEMA_NAME,
@@ -184,13 +184,7 @@ def _resolves(schema: dict[str, Any], ref: str, anchors: set[str]) -> bool:
     fragment = unquote(ref[1:])
     if not fragment.startswith("/"):
         return fragment == "" or fragment in anchors
-    target: Any = schema
-    for token in fragment[1:].split("/"):
-        key = unescape(token)
-        if isinstance(target, dict) and key in target:
-            target = target[key]
-        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
-            target = target[int(key)]
-        else:
-            return False
-    return isinstance(target, dict | bool)
+    try:
+        return isinstance(resolve(schema, fragment), dict | bool)
+    except PointerNotFound:
+        return False
