@@ -42,6 +42,9 @@ class EngineRequest:
     decoding_schema: dict[str, Any]
     """The JSON Schema the grammar enforces (already translated: see app.extraction.decoding)."""
     max_tokens: int = 4096
+    document_id: str | None = None
+    """Which document the page belongs to (the replay engine looks recordings up by it)."""
+    page: int = 1
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import importlib.util
 
 from app.engines.base import Engine
+from app.engines.replay import ReplayEngine
 from app.lib.settings import ConfigurationError, EngineSettings
 
 
 def build_engine(settings: EngineSettings) -> Engine | None:
     """``None`` when no engine is configured (extraction then answers 503 engine-unavailable)."""
+    if settings.engine == "replay":
+        if settings.replay_dir is None:
+            raise ConfigurationError(
+                "DOCEXTRACT_ENGINE=replay needs DOCEXTRACT_REPLAY_DIR (a folder of <id>.json)"
+            )
+        return ReplayEngine(settings.replay_dir)
     if settings.engine == "sglang":
         if not settings.sglang_url:
             return None

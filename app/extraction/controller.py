@@ -62,6 +62,12 @@ class ExtractionController(Controller):
         password: Annotated[
             str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")
         ] = None,
+        min_confidence: Annotated[
+            float | None,
+            Parameter(
+                ge=0, le=1, description="Fields below this confidence need review (default: x-review)."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """The document (raw body or the `file` part of a multipart form) read against the schema
         version: `data` (validated by the schema; findings in `validation`), per-field token
@@ -70,7 +76,9 @@ class ExtractionController(Controller):
         version = await registry.get(parse_ref(schema))
         extractor: Extractor = request.app.state.extractor
         data = await read_document(request, extractor.analyzer.limits.max_bytes)
-        extraction = await extractor.extract(data, version, pages=pages, password=password)
+        extraction = await extractor.extract(
+            data, version, pages=pages, password=password, min_confidence=min_confidence
+        )
         keep = timedelta(days=request.app.state.settings.app.retention_days)
         sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
         await save_extraction(db_session, extraction.result, sha, request.user.key_id, keep)

@@ -9,10 +9,12 @@ status ``needs_review`` and the findings; nothing is silently "fixed".
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,15 +25,17 @@ from PIL import Image
 from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
+from app.documents.textmap import DocumentMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
 from app.extraction.decoding import decoding_schema, resolve_local_refs
-from app.extraction.merge import FieldSource, PageOutput, merge_pages
+from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import extraction_prompt
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
-from app.lib.jsonpointer import PointerNotFound, resolve
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import ENGINE_UNAVAILABLE, SCHEMA_DEPRECATED, SCHEMA_NOT_SUPPORTED, Problem
 from app.registry.service import SchemaVersion
+from app.trust.assess import ReviewPolicy, assess
+from app.trust.confidence import Calibration
 
 logger = structlog.get_logger(__name__)
 ProgressHook = Callable[[int, int], None]
@@ -54,12 +58,21 @@ class Extraction:
 
 class Extractor:
     def __init__(
-        self, engine: Engine | None, analyzer: DocumentAnalyzer, *, max_tokens: int, page_concurrency: int
+        self,
+        engine: Engine | None,
+        analyzer: DocumentAnalyzer,
+        *,
+        max_tokens: int,
+        page_concurrency: int,
+        calibration_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.analyzer = analyzer
         self.max_tokens = max_tokens
         self.page_concurrency = page_concurrency
+        self.calibration = (
+            Calibration.load(calibration_dir / f"{engine.name}.json") if engine and calibration_dir else None
+        )
 
     async def extract(
         self,
@@ -69,7 +82,11 @@ class Extractor:
         pages: str | None = None,
         password: str | None = None,
         on_progress: ProgressHook | None = None,
+        document_id: str | None = None,
+        min_confidence: float | None = None,
     ) -> Extraction:
+        """``document_id`` names the document for engines that need it (replay; default: its
+        SHA-256); ``min_confidence`` overrides the schema's ``x-review`` threshold."""
         if schema.deprecated_at is not None:
             raise Problem(
                 SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
@@ -93,9 +110,14 @@ class Extractor:
             if on_progress:
                 on_progress(0, total)
 
-        async def generate(image: Image.Image) -> EngineResult:
+        name = document_id or hashlib.sha256(data).hexdigest()
+
+        async def generate(image: Image.Image, number: int) -> EngineResult:
             try:
-                return await engine.generate(EngineRequest(image, prompt, grammar_schema, self.max_tokens))
+                request = EngineRequest(
+                    image, prompt, grammar_schema, self.max_tokens, document_id=name, page=number
+                )
+                return await engine.generate(request)
             finally:
                 slots.release()
                 progress["done"] += 1
@@ -104,12 +126,12 @@ class Extractor:
 
         async def send(page: Page, _: list[Region]) -> None:
             await slots.acquire()  # holds the pipeline back: at most page_concurrency images in memory
-            tasks[page.number] = asyncio.create_task(generate(page.image))
+            tasks[page.number] = asyncio.create_task(generate(page.image, page.number))
 
         try:
             analysis = await self.analyzer.analyze(
                 data,
-                AnalyzeOptions(pages=pages, password=password, ocr=False, layout=False),
+                AnalyzeOptions(pages=pages, password=password, ocr=True, layout=False),  # words ground values
                 on_page=send,
                 on_open=opened,
             )
@@ -120,12 +142,24 @@ class Extractor:
             for task in tasks.values():
                 task.cancel()
         engine_ms = (time.perf_counter() - started) * 1000
-        result = self._result(schema, engine, outputs)
-        result["timings_ms"] = {**analysis.timings_ms, "total": round(engine_ms, 1)}
+        trust_started = time.perf_counter()
+        policy = ReviewPolicy.of(schema.schema, min_confidence)
+        result = self._result(schema, engine, outputs, analysis.map, policy)
+        trust_ms = (time.perf_counter() - trust_started) * 1000
+        result["timings_ms"] = {
+            **analysis.timings_ms,
+            "trust": round(trust_ms, 1),
+            "total": round(engine_ms, 1),
+        }
         return Extraction(result, data, analysis.document_type)
 
     def _result(
-        self, schema: SchemaVersion, engine: Engine, outputs: dict[int, EngineResult]
+        self,
+        schema: SchemaVersion,
+        engine: Engine,
+        outputs: dict[int, EngineResult],
+        document: DocumentMap,
+        policy: ReviewPolicy,
     ) -> dict[str, Any]:
         page_outputs: list[PageOutput] = []
         failures: list[PageFailure] = []
@@ -136,22 +170,28 @@ class Extractor:
             else:
                 page_outputs.append(parsed)
         data, sources = merge_pages(page_outputs)
-        if not page_outputs:
-            data = None
-        data = drop_absent(schema.schema, data)
-        sources = {pointer: source for pointer, source in sources.items() if _present(data, pointer)}
-        findings = validation_findings(schema.schema, data)
+        data = drop_absent(schema.schema, data if page_outputs else None)
+        trust = assess(schema.schema, data, sources, document, policy=policy, calibration=self.calibration)
+        findings = validation_findings(schema.schema, trust.data)
         reasons = [f"page_{f.reason}:{f.page}" for f in failures]
         reasons += [f"invalid:{f['pointer']}:{f['keyword']}" for f in findings]
+        reasons += trust.reasons
         return {
             "id": f"ext_{uuid.uuid4().hex}",
             "status": "needs_review" if reasons else "succeeded",
             "schema": {"name": schema.name, "version": schema.version, "sha256": schema.sha256},
             "model": {"engine": engine.name, "name": engine.model},
-            "data": data,
-            "fields": _fields(sources),
+            "data": trust.data,
+            "confidence": trust.confidence,
+            "confidence_calibrated": trust.calibrated,
+            "fields": trust.fields,
+            "checks": trust.checks,
             "validation": findings,
-            "review": {"required": bool(reasons), "reasons": reasons},
+            "review": {
+                "required": bool(reasons),
+                "reasons": reasons,
+                "min_confidence": policy.min_confidence,
+            },
             "pages": [
                 {
                     "page": n,
@@ -161,7 +201,6 @@ class Extractor:
                 }
                 for n, o in sorted(outputs.items())
             ],
-            "confidence_calibrated": False,
         }
 
 
@@ -175,28 +214,6 @@ def _parse(page: int, output: EngineResult) -> PageOutput | PageFailure:
         logger.warning("engine_output_unreadable", page=page, text=output.text[:200])
         return PageFailure(page, "unreadable")
     return PageOutput(page, data, {ptr: token_evidence(span, output.tokens) for ptr, span in spans.items()})
-
-
-def _fields(sources: dict[str, FieldSource | None]) -> dict[str, Any]:
-    """Per leaf: the page it came from and its token evidence. ``confidence`` is, until the trust
-    layer calibrates it, the minimum token probability (``confidence_calibrated: false``)."""
-    fields: dict[str, Any] = {}
-    for pointer, source in sources.items():
-        evidence = source.evidence if source else None
-        fields[pointer] = {
-            "confidence": round(evidence.min, 4) if evidence else None,
-            "page": source.page if source else None,
-            "components": {
-                "token_prob": {
-                    "min": round(evidence.min, 4),
-                    "mean": round(evidence.mean, 4),
-                    "tokens": evidence.tokens,
-                }
-                if evidence
-                else None,
-            },
-        }
-    return fields
 
 
 def drop_absent(schema: dict[str, Any], data: Any) -> Any:
@@ -223,14 +240,6 @@ def drop_absent(schema: dict[str, Any], data: Any) -> Any:
         return value
 
     return walk(data, schema)
-
-
-def _present(data: Any, pointer: str) -> bool:
-    try:
-        resolve(data, pointer)
-    except PointerNotFound:
-        return False
-    return True
 
 
 def validation_findings(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:

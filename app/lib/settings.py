@@ -166,7 +166,9 @@ class EngineSettings(BaseSettings):
 
     model_config = _config()
 
-    engine: Literal["sglang", "transformers"] = "sglang"
+    engine: Literal["sglang", "transformers", "replay"] = "sglang"
+    replay_dir: Path | None = None
+    """For DOCEXTRACT_ENGINE=replay: recorded outputs, one <document id>.json each."""
     sglang_url: str | None = None
     """Base URL of the SGLang server (or its router), e.g. http://127.0.0.1:30000."""
     sglang_model: str = "glm-ocr"

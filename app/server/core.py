@@ -105,6 +105,7 @@ class ApplicationCore(InitPluginProtocol):
                 documents,
                 max_tokens=self.settings.engine.max_tokens,
                 page_concurrency=self.settings.engine.page_concurrency,
+                calibration_dir=self.settings.app.data_dir / "calibration",
             ),
         )
         app_config.debug = False
