@@ -33,7 +33,7 @@ ITEMS = [
 
 def render_page(index: int, dpi: int) -> Image.Image:
     """One invoice-like page (header, parties, a table of items, totals, terms); ``index`` seeds it."""
-    rng = random.Random(index)  # noqa: S311 - varied text, not security
+    rng = random.Random(index)
     doc = pymupdf.open()
     try:
         page = doc.new_page(width=612, height=792)

@@ -24,6 +24,7 @@ from app.db.migrate import (
     migration_state,
     upgrade,
 )
+from app.db.models import utcnow
 from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.overlay import draw_overlay, page_text
@@ -32,13 +33,18 @@ from app.engines.factory import build_engine
 from app.extraction.grammar import post_decoding_keywords
 from app.extraction.service import Extractor
 from app.layout.factory import build_layout
+from app.lib.canonical import canonical_sha256
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
 from app.lib.settings import ConfigurationError, Settings, load_settings
 from app.registry.builtins import default_builtin_dir, load_builtin_schemas
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry, SchemaVersion
+from app.registry.validation import validate_schema
 from app.server.startup import prepare, schema_limits
+from app.trust.assess import ReviewPolicy
+from app.trust.confidence import expected_calibration_error, fit_isotonic
+from app.trust.evaluate import Report, documents_in, record, reliability_diagram
 
 T = TypeVar("T")
 
@@ -337,12 +343,7 @@ def extract(
     if engine is not None:
         settings = replace(settings, engine=settings.engine.model_copy(update={"engine": engine}))
     try:
-        extractor = Extractor(
-            build_engine(settings.engine),
-            DocumentAnalyzer(settings),
-            max_tokens=settings.engine.max_tokens,
-            page_concurrency=settings.engine.page_concurrency,
-        )
+        extractor = _extractor(settings)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     version = _run(settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(schema_ref)))
@@ -357,7 +358,12 @@ def extract(
             try:
                 return (
                     await extractor.extract(
-                        data, version, pages=pages, password=password, on_progress=progress
+                        data,
+                        version,
+                        pages=pages,
+                        password=password,
+                        on_progress=progress,
+                        document_id=file.stem,
                     )
                 ).result
             finally:
@@ -375,6 +381,156 @@ def extract(
         click.echo(f"{result['status']}: wrote {out}", err=True)
     else:
         click.echo(text)
+
+
+@main.command("eval")
+@click.argument("docs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--schema",
+    "schema_ref",
+    required=True,
+    help="A registered schema (name or name@version), or a JSON Schema file.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["sglang", "transformers", "replay"]),
+    help="Override DOCEXTRACT_ENGINE for this run.",
+)
+@click.option(
+    "--replay-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --engine replay: recorded outputs (default: DOCS_DIR, i.e. replay the ground truth).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval-report.json"),
+    show_default=True,
+    help="The JSON report.",
+)
+@click.option(
+    "--diagram",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("reliability.png"),
+    show_default=True,
+    help="The reliability diagram.",
+)
+@click.option("--limit", type=int, help="Only the first N documents.")
+def evaluate_command(
+    docs_dir: Path,
+    schema_ref: str,
+    engine: str | None,
+    replay_dir: Path | None,
+    out: Path,
+    diagram: Path,
+    limit: int | None,
+) -> None:
+    """Extract every document in DOCS_DIR that has <id>.json ground truth beside it, and report
+    accuracy, evidence recall, calibration (ECE) and the error rate of auto-accepted fields."""
+    settings = _settings()
+    updates: dict[str, Any] = {}
+    if engine is not None:
+        updates["engine"] = engine
+    if (engine or settings.engine.engine) == "replay":
+        updates["replay_dir"] = replay_dir or settings.engine.replay_dir or docs_dir
+    if updates:
+        settings = replace(settings, engine=settings.engine.model_copy(update=updates))
+    try:
+        extractor = _extractor(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    version = _schema_for_eval(settings, schema_ref)
+    documents = documents_in(docs_dir)[:limit]
+    report = Report()
+
+    async def run() -> None:
+        try:
+            with click.progressbar(documents, label="documents", file=sys.stderr) as bar:
+                for path in bar:
+                    extraction = await extractor.extract(path.read_bytes(), version, document_id=path.stem)
+                    truth = orjson.loads(path.with_suffix(".json").read_bytes())
+                    record(report, path.stem, truth, extraction.result, version.schema)
+        finally:
+            if extractor.engine is not None:
+                await extractor.engine.aclose()
+            extractor.analyzer.close()
+
+    try:
+        asyncio.run(run())
+    except Problem as exc:
+        raise click.ClickException(_problem_text(exc)) from exc
+    summary = report.summary(ReviewPolicy.of(version.schema).min_confidence)
+    out.write_bytes(
+        orjson.dumps(
+            {
+                "summary": summary,
+                "engine": extractor.engine.name if extractor.engine else None,
+                "fields": [o.__dict__ for o in report.outcomes],
+                "documents": report.documents,
+            },
+            option=orjson.OPT_INDENT_2,
+            default=str,
+        )
+    )
+    reliability_diagram(report.outcomes, diagram)
+    click.echo(
+        orjson.dumps(
+            {k: v for k, v in summary.items() if k != "per_field"}, option=orjson.OPT_INDENT_2
+        ).decode()
+    )
+    click.echo(f"report: {out}  diagram: {diagram}", err=True)
+
+
+@main.command()
+@click.argument("report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def calibrate(report_file: Path) -> None:
+    """Fit the confidence calibration of an engine from a `docextract eval` report (isotonic)."""
+    settings = _settings()
+    report = orjson.loads(report_file.read_bytes())
+    engine = report.get("engine") or "unknown"
+    pairs = [(f["score"], f["correct"]) for f in report["fields"] if f.get("score") is not None]
+    if len(pairs) < 20:
+        raise click.ClickException(
+            f"{len(pairs)} scored fields in the report; calibration needs at least 20."
+        )
+    calibration = fit_isotonic([s for s, _ in pairs], [c for _, c in pairs], engine)
+    target = settings.app.data_dir / "calibration" / f"{engine}.json"
+    calibration.save(target)
+    before = expected_calibration_error([s for s, _ in pairs], [c for _, c in pairs])
+    after = expected_calibration_error([calibration(s) for s, _ in pairs], [c for _, c in pairs])
+    click.echo(
+        f"calibration for {engine!r} from {len(pairs)} fields: ECE {before:.3f} -> {after:.3f} "
+        f"(on the fitted data); saved {target}"
+    )
+
+
+def _extractor(settings: Settings) -> Extractor:
+    return Extractor(
+        build_engine(settings.engine),
+        DocumentAnalyzer(settings),
+        max_tokens=settings.engine.max_tokens,
+        page_concurrency=settings.engine.page_concurrency,
+        calibration_dir=settings.app.data_dir / "calibration",
+    )
+
+
+def _schema_for_eval(settings: Settings, ref: str) -> SchemaVersion:
+    path = Path(ref)
+    if path.is_file():
+        schema = orjson.loads(path.read_bytes())
+        validate_schema(schema, schema_limits(settings))
+        return SchemaVersion(
+            name=path.stem.split(".")[0],
+            version=0,
+            description=None,
+            schema=schema,
+            sha256=canonical_sha256(schema),
+            source="file",
+            created_at=utcnow(),
+            deprecated_at=None,
+            latest_version=0,
+        )
+    return _run(settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref)))
 
 
 def _problem_text(exc: Problem) -> str:

@@ -26,6 +26,7 @@ from app.lib.problems import (
     ErrorItem,
     Problem,
 )
+from app.trust.checks import CheckError, parse_checks
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -73,6 +74,7 @@ def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -
     _check_meta_schema(schema, at)
     _check_object_root(schema, at)
     _check_references(schema, at)
+    _check_extensions(schema, at)
 
 
 def _check_depth(schema: Any, max_depth: int, at: str) -> None:
@@ -178,6 +180,48 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
         raise Problem(SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote)
     if broken:
         raise Problem(INVALID_SCHEMA, "The schema has references that do not resolve.", errors=broken)
+
+
+def _check_extensions(schema: dict[str, Any], at: str) -> None:
+    """``x-checks`` must parse (safely: limits on size, depth, numbers; known functions and fields)
+    and ``x-review`` must name a threshold in 0..1, pointers and declared checks."""
+    try:
+        checks = parse_checks(schema)
+    except CheckError as exc:
+        raise Problem(
+            INVALID_SCHEMA,
+            f"x-checks: {exc.message}",
+            errors=[{"pointer": at + exc.pointer, "detail": exc.message}],
+        ) from exc
+    review = schema.get("x-review")
+    if review is None:
+        return
+    errors: list[ErrorItem] = []
+    if not isinstance(review, dict):
+        errors.append({"pointer": f"{at}/x-review", "detail": "must be an object"})
+    else:
+        errors.extend(
+            {"pointer": f"{at}/x-review/{key}", "detail": "unknown key"}
+            for key in sorted(set(review) - {"min_confidence", "require", "checks"})
+        )
+        threshold = review.get("min_confidence", 0.5)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            errors.append({"pointer": f"{at}/x-review/min_confidence", "detail": "a number from 0 to 1"})
+        require = review.get("require", [])
+        if not isinstance(require, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in require
+        ):
+            errors.append(
+                {"pointer": f"{at}/x-review/require", "detail": "a list of JSON Pointers like /total"}
+            )
+        names = {c.name for c in checks}
+        wanted = review.get("checks", [])
+        if not isinstance(wanted, list) or not all(isinstance(n, str) and n in names for n in wanted):
+            errors.append(
+                {"pointer": f"{at}/x-review/checks", "detail": f"names of declared checks {sorted(names)}"}
+            )
+    if errors:
+        raise Problem(INVALID_SCHEMA, "x-review is not valid.", errors=errors)
 
 
 def _resolves(schema: dict[str, Any], ref: str, anchors: set[str]) -> bool:

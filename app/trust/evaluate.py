@@ -1,0 +1,221 @@
+"""``docextract eval``: extraction over a folder of documents with ground truth beside them.
+
+For every document ``<id>.<pdf|png|jpg|...>`` with ``<id>.json`` (a flat or nested object of true
+values), the extracted data is compared field by field with the truth after normalisation (dates,
+amounts, currencies, ... by the field's kind; identifiers marked ``"$comment": "compare=id"`` on
+letters and digits only). Reported per field and overall: exact-match accuracy, document accuracy
+(every field right), schema-valid rate, evidence recall (right values with a place on the page),
+expected calibration error, and among fields auto-accepted (confidence at or above the review
+threshold and no review reason on them) the share accepted and their error rate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from app.lib.jsonpointer import escape
+from app.trust.confidence import expected_calibration_error
+from app.trust.normalize import kind_for, normalize
+
+DOCUMENT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class FieldOutcome:
+    document: str
+    pointer: str
+    truth: Any
+    value: Any
+    correct: bool
+    confidence: float | None
+    score: float | None
+    grounded: bool
+    flagged: bool
+
+
+@dataclass
+class Report:
+    outcomes: list[FieldOutcome] = field(default_factory=list)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def summary(self, threshold: float) -> dict[str, Any]:
+        per_field: dict[str, list[FieldOutcome]] = defaultdict(list)
+        for outcome in self.outcomes:
+            per_field[re.sub(r"/\d+", "/*", outcome.pointer)].append(outcome)
+        scored = [o for o in self.outcomes if o.confidence is not None]
+        accepted = [o for o in scored if not o.flagged and (o.confidence or 0) >= threshold]
+        right = [o for o in self.outcomes if o.correct]
+        return {
+            "documents": len(self.documents),
+            "fields": len(self.outcomes),
+            "accuracy": _share(right, self.outcomes),
+            "document_accuracy": _share(
+                [d for d in self.documents.values() if d["all_correct"]], list(self.documents.values())
+            ),
+            "schema_valid_rate": _share(
+                [d for d in self.documents.values() if d["schema_valid"]], list(self.documents.values())
+            ),
+            "evidence_recall": _share([o for o in right if o.grounded], right),
+            "ece": round(
+                expected_calibration_error(
+                    [o.confidence or 0.0 for o in scored], [o.correct for o in scored]
+                ),
+                4,
+            ),
+            "auto_accepted_share": _share(accepted, scored),
+            "auto_accepted_error_rate": _share([o for o in accepted if not o.correct], accepted),
+            "review_threshold": threshold,
+            "per_field": {
+                name: {
+                    "accuracy": _share([o for o in items if o.correct], items),
+                    "count": len(items),
+                    "evidence_recall": _share(
+                        [o for o in items if o.correct and o.grounded], [o for o in items if o.correct]
+                    ),
+                }
+                for name, items in sorted(per_field.items())
+            },
+        }
+
+
+def _share(part: list[Any], whole: list[Any]) -> float | None:
+    return round(len(part) / len(whole), 4) if whole else None
+
+
+def documents_in(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in DOCUMENT_SUFFIXES and p.with_suffix(".json").is_file()
+    )
+
+
+def truth_leaves(truth: Any, pointer: str = "") -> list[tuple[str, Any]]:
+    if isinstance(truth, dict):
+        return [
+            leaf
+            for k, v in truth.items()
+            if not k.startswith("$")
+            for leaf in truth_leaves(v, f"{pointer}/{escape(k)}")
+        ]
+    if isinstance(truth, list):
+        return [leaf for i, v in enumerate(truth) for leaf in truth_leaves(v, f"{pointer}/{i}")]
+    return [(pointer, truth)]
+
+
+def same(truth: Any, value: Any, name: str, schema: dict[str, Any]) -> bool:
+    """Equal after normalising both by the field's kind."""
+    if value is None:
+        return truth is None
+    if "compare=id" in str(schema.get("$comment", "")):
+        return _alnum(truth) == _alnum(value)
+    kind = kind_for(name, schema)
+    a, b = normalize(truth, kind), normalize(value, kind)
+    if a.status == "ok" and b.status == "ok":
+        return bool(a.value == b.value) if kind != "text" else _text(a.value) == _text(b.value)
+    return _text(truth) == _text(value)
+
+
+def _alnum(value: Any) -> str:
+    return "".join(c for c in str(value).casefold() if c.isalnum())
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value).casefold().split())
+
+
+def leaf_schema(schema: dict[str, Any], pointer: str) -> dict[str, Any]:
+    from app.extraction.decoding import resolve_local_refs  # noqa: PLC0415 - avoids an import cycle
+
+    current: Any = schema
+    for part in pointer.split("/")[1:]:
+        current = resolve_local_refs(current, schema)
+        if not isinstance(current, dict):
+            return {}
+        current = current.get("items", {}) if part.isdigit() else current.get("properties", {}).get(part, {})
+    resolved = resolve_local_refs(current, schema)
+    return resolved if isinstance(resolved, dict) else {}
+
+
+def record(
+    report: Report, document: str, truth: dict[str, Any], result: dict[str, Any], schema: dict[str, Any]
+) -> None:
+    """Compare one document's result with its truth and add the outcomes to ``report``."""
+    flagged = {
+        reason.split(":", 1)[1].split(":")[0] for reason in result["review"]["reasons"] if ":" in reason
+    }
+    data = result.get("data") or {}
+    outcomes = []
+    for pointer, true_value in truth_leaves(truth):
+        if true_value is None:
+            continue
+        value = _get(data, pointer)
+        entry = result["fields"].get(pointer, {})
+        name = next((p for p in reversed(pointer.split("/")) if p and not p.isdigit()), "")
+        outcomes.append(
+            FieldOutcome(
+                document=document,
+                pointer=pointer,
+                truth=true_value,
+                value=value,
+                correct=same(true_value, value, name, leaf_schema(schema, pointer)),
+                confidence=entry.get("confidence"),
+                score=entry.get("components", {}).get("score"),
+                grounded=bool(entry.get("evidence")),
+                flagged=pointer in flagged,
+            )
+        )
+    report.outcomes += outcomes
+    report.documents[document] = {
+        "all_correct": all(o.correct for o in outcomes),
+        "schema_valid": not result["validation"],
+        "status": result["status"],
+        "reasons": result["review"]["reasons"],
+    }
+
+
+def _get(data: Any, pointer: str) -> Any:
+    current = data
+    for part in pointer.split("/")[1:]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(current, dict):
+            current = current.get(key)
+        elif isinstance(current, list) and key.isdigit() and int(key) < len(current):
+            current = current[int(key)]
+        else:
+            return None
+    return current
+
+
+def reliability_diagram(outcomes: list[FieldOutcome], path: Path, bins: int = 10) -> None:
+    """Accuracy per confidence bin against the diagonal, as a PNG (no plotting library needed)."""
+    size, margin = 400, 40
+    image = Image.new("RGB", (size + 2 * margin, size + 2 * margin), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((margin, margin, margin + size, margin + size), outline="black")
+    draw.line((margin, margin + size, margin + size, margin), fill=(150, 150, 150))
+    scored = [o for o in outcomes if o.confidence is not None]
+    for b in range(bins):
+        members = [
+            o
+            for o in scored
+            if b / bins <= (o.confidence or 0) < (b + 1) / bins or (b == bins - 1 and o.confidence == 1.0)
+        ]
+        if not members:
+            continue
+        accuracy = sum(o.correct for o in members) / len(members)
+        x0 = margin + b * size / bins
+        draw.rectangle(
+            (x0 + 2, margin + size * (1 - accuracy), x0 + size / bins - 2, margin + size),
+            fill=(70, 130, 180),
+            outline="black",
+        )
+        draw.text((x0 + 4, margin + size + 4), str(len(members)), fill="black")
+    draw.text((margin, 10), "reliability: accuracy per confidence bin (n below)", fill="black")
+    image.save(path)
