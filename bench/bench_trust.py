@@ -134,7 +134,7 @@ async def corpus(root: Path, datasets: list[str], limit: int | None) -> None:
 
 
 def speed(repeat: int = 20) -> None:
-    lines = [(60, 40 + 14 * i, f"Item {i:02d} steel bolt {i}.50") for i in range(50)]
+    lines = [(60.0, 40.0 + 14 * i, f"Item {i:02d} steel bolt {i}.50") for i in range(50)]
     pdf, _ = invoice_pdf(pages=3, lines=lines)
     analysis = asyncio.run(
         analyze_document(

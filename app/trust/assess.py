@@ -38,7 +38,8 @@ class ReviewPolicy:
 
     @classmethod
     def of(cls, schema: dict[str, Any], min_confidence: float | None = None) -> ReviewPolicy:
-        declared = schema.get("x-review") if isinstance(schema.get("x-review"), dict) else {}
+        review = schema.get("x-review")
+        declared: dict[str, Any] = review if isinstance(review, dict) else {}
         require = declared.get("require", [f"/{escape(name)}" for name in schema.get("required", [])])
         checks = declared.get("checks")
         return cls(

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 Kind = Literal["date", "amount", "currency", "percent", "iban", "vat_id", "text"]
 Status = Literal["ok", "unparsed", "absent"]
@@ -55,27 +55,28 @@ def kind_for(name: str, schema: dict[str, Any]) -> Kind:
     ignored rather than failing a running extraction), then format, type and name conventions."""
     explicit = schema.get("x-normalize")
     if isinstance(explicit, str) and explicit in KINDS:
-        return cast(Kind, explicit)
+        return explicit
     lowered = name.lower()
     types = _types(schema)
+    kind: Kind = "text"
     if schema.get("format") == "date":
-        return "date"
-    if types & {"number", "integer"}:
-        return "percent" if "rate" in lowered or "percent" in lowered else "amount"
-    if types and "string" not in types:
-        return "text"
-    if (
+        kind = "date"
+    elif types & {"number", "integer"}:
+        kind = "percent" if "rate" in lowered or "percent" in lowered else "amount"
+    elif types and "string" not in types:
+        kind = "text"
+    elif (
         lowered == "currency"
         or lowered.endswith(("currency", "currency_code"))
         or schema.get("pattern") == "^[A-Z]{3}$"
     ):
-        return "currency"
-    if "iban" in lowered:
-        return "iban"
+        kind = "currency"
+    elif "iban" in lowered:
+        kind = "iban"
     # "vat_rate"/"vat_amount" typed as strings are numbers about VAT, not VAT ids.
-    if "vat" in lowered and not any(word in lowered for word in ("rate", "percent", "amount", "total")):
-        return "vat_id"
-    return "text"
+    elif "vat" in lowered and not any(word in lowered for word in ("rate", "percent", "amount", "total")):
+        kind = "vat_id"
+    return kind
 
 
 def _types(schema: dict[str, Any]) -> set[str]:
@@ -121,21 +122,21 @@ def json_value(n: Normalized, schema: dict[str, Any]) -> Any:
     value, ``integer`` allowed) or float (``number``) or a plain decimal string (``string``); dates the ISO
     string. The raw is returned when the value is not ok or does not fit the leaf's declared type, so
     writing back never turns valid data invalid."""
-    if n.status != "ok":
-        return n.raw
     types = _types(schema)
     value = n.value
-    if isinstance(value, Decimal):
+    result: Any = n.raw
+    if n.status != "ok":
+        pass
+    elif isinstance(value, Decimal):
         if "integer" in types and value == value.to_integral_value():
-            return int(value)
-        if "number" in types:
-            return float(value)
-        if "string" in types or not types:
-            return format(value, "f")
-        return n.raw
-    if isinstance(value, str) and (not types or "string" in types):
-        return value
-    return n.raw
+            result = int(value)
+        elif "number" in types:
+            result = float(value)
+        elif "string" in types or not types:
+            result = format(value, "f")
+    elif isinstance(value, str) and (not types or "string" in types):
+        result = value
+    return result
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -282,9 +283,9 @@ _MONTH_NUMBER: dict[str, int] = {
 
 _WEEKDAYS = frozenset(
     _fold(w)
-    for w in (
-        "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun "
-        "montag dienstag mittwoch donnerstag freitag samstag sonnabend sonntag mo di mi do fr sa so "
+    for w in (  # noqa: SIM905  # a word list reads best as words
+        "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat "
+        "sun montag dienstag mittwoch donnerstag freitag samstag sonnabend sonntag mo di mi do fr sa so "
         "lundi mardi mercredi jeudi vendredi samedi dimanche lun mer jeu ven sam dim "
         "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag ma wo vr za zo "
         "lunes martes miércoles jueves viernes sábado domingo "
@@ -342,13 +343,14 @@ def _day_month(first: int, second: int, day_first: bool | None) -> tuple[int, in
 
 
 def _date(raw: Any, day_first: bool | None) -> str | None:
-    if isinstance(raw, datetime):
-        return raw.date().isoformat()
     if isinstance(raw, date):
-        return raw.isoformat()
+        return (raw.date() if isinstance(raw, datetime) else raw).isoformat()
     if not isinstance(raw, str | int):
         return None
-    text = _clean_date_text(str(raw))
+    return _date_text(_clean_date_text(str(raw)), day_first)
+
+
+def _date_text(text: str, day_first: bool | None) -> str | None:
     if m := _ISO.fullmatch(text):
         return _make_date(int(m[1]), int(m[3]), int(m[4]))
     if m := _COMPACT.fullmatch(text):
@@ -425,27 +427,10 @@ def _parse_number(core: str) -> Decimal | None:
     Indian 12,34,567; 12,34 with a thousands reading is refused."""
     if not re.fullmatch(r"\d[\d.,' \u2019]*", core) or not core[-1].isdigit():
         return None
-    dots, commas = core.count("."), core.count(",")
-    decimal_sep: str | None = None
-    if dots and commas:
-        decimal_sep = "." if core.rfind(".") > core.rfind(",") else ","
-        if core.count(decimal_sep) != 1:
-            return None
-    elif dots + commas == 1:
-        sep = "." if dots else ","
-        int_part, frac = core.split(sep)
-        if len(frac) != 3 or any(c in _GROUPING for c in int_part):
-            decimal_sep = sep
-        else:
-            digits = int_part
-            if digits == "0" or len(digits) > 3:
-                decimal_sep = sep
-    if decimal_sep is not None:
-        int_part, frac = core.split(decimal_sep)
-        if not frac.isdigit():
-            return None
-    else:
-        int_part, frac = core, ""
+    decimal_sep = _decimal_separator(core)
+    int_part, frac = core.split(decimal_sep) if decimal_sep else (core, "")
+    if (decimal_sep and (core.count(decimal_sep) != 1 or not frac.isdigit())) or not int_part[-1].isdigit():
+        return None
     grouping = {c for c in int_part if not c.isdigit()}
     if len(grouping) > 1:
         return None
@@ -458,6 +443,21 @@ def _parse_number(core: str) -> Decimal | None:
         return Decimal(f"{int_part}.{frac}" if frac else int_part)
     except InvalidOperation:  # pragma: no cover  # only digits reach here
         return None
+
+
+def _decimal_separator(core: str) -> str | None:
+    """Which of ``.``/``,`` is the decimal separator, if any: the last one when both occur; a single one
+    unless exactly three digits follow it and it could be a group (the module docstring has the rule)."""
+    dots, commas = core.count("."), core.count(",")
+    if dots and commas:
+        return "." if core.rfind(".") > core.rfind(",") else ","
+    if dots + commas != 1:
+        return None  # none, or repeated: 1.234.567
+    sep = "." if dots else ","
+    int_part, frac = core.split(sep)
+    if len(frac) != 3 or any(c in _GROUPING for c in int_part) or int_part == "0" or len(int_part) > 3:
+        return sep
+    return None
 
 
 def _well_grouped(groups: list[str]) -> bool:
@@ -486,28 +486,33 @@ def _amount(raw: Any) -> Decimal | None:
         return _number_input(raw)
     text = _SPACES.sub(" ", unicodedata.normalize("NFC", raw)).strip()
     m = _NUMBER_CORE.search(text)
-    if m is None:
+    value = _parse_number(m.group()) if m else None
+    if m is None or value is None:
         return None
-    value = _parse_number(m.group())
-    if value is None:
+    negative = _negative(text[: m.start()], text[m.end() :])
+    if negative is None:
         return None
-    prefix, suffix = text[: m.start()], text[m.end() :]
+    return -value if negative else value
+
+
+def _negative(prefix: str, suffix: str) -> bool | None:
+    """Whether the text around an amount makes it negative; None when it is not a sign/currency affix."""
     credit = False
-    if cr := re.fullmatch(r"(.*?)\s*\b(cr|dr)\.?", suffix, re.IGNORECASE):
-        suffix, credit = cr[1], cr[2].lower() == "cr"
+    if cr := re.search(r"(?<![^\W\d_])(cr|dr)\.?(?![^\W\d_])", suffix, re.IGNORECASE):
+        suffix, credit = suffix[: cr.start()] + " " + suffix[cr.end() :], cr[1].lower() == "cr"
     pre = re.fullmatch(r"([-\u2212+(\s]*)(.*?)([-\u2212+(\s]*)", prefix)
     post = re.fullmatch(r"([-\u2212)\s]*)(.*?)([-\u2212)\s]*)", suffix)
     if pre is None or post is None:  # pragma: no cover  # both patterns match any string
         return None
+    currencies = [c for c in (pre[2].strip(), post[2].strip()) if c]
     signs = pre[1] + pre[3] + post[1] + post[3]
     minus = signs.count("-") + signs.count("\u2212")
     opened, closed = signs.count("("), signs.count(")")
     if opened != closed or opened > 1 or signs.count("+") > 1 or minus + opened + credit > 1:
         return None
-    for currency in (pre[2].strip(), post[2].strip()):
-        if currency and _currency(currency) is None:
-            return None
-    return -value if minus or opened or credit else value
+    if any(_currency(c) is None for c in currencies):
+        return None
+    return bool(minus or opened or credit)
 
 
 def _percent(raw: Any) -> Decimal | None:
@@ -529,7 +534,7 @@ def _percent(raw: Any) -> Decimal | None:
 # currency
 
 _ISO_CODES = frozenset(
-    (
+    (  # noqa: SIM905  # a code list reads best as words
         "EUR USD GBP JPY CNY CHF CAD AUD NZD SEK NOK DKK ISK PLN CZK HUF RON BGN HRK RSD RUB UAH TRY ILS AED "
         "SAR QAR KWD BHD OMR EGP MAD NGN KES ZAR INR PKR LKR BDT IDR MYR SGD HKD THB PHP VND KRW TWD BRL MXN "
         "ARS CLP COP PEN"
@@ -601,7 +606,7 @@ def _iban(raw: Any) -> str | None:
 
 
 _VAT_PREFIXES = frozenset(
-    "AT BE BG CY CZ DE DK EE EL GR ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI GB CH NO".split()
+    "AT BE BG CY CZ DE DK EE EL GR ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI GB CH NO".split()  # noqa: SIM905
 )
 
 
@@ -685,7 +690,8 @@ def _date_forms(iso: str) -> list[str]:
         elif language == "de":
             forms += [f"{d}. {name} {y4}", f"{dd}. {name} {y4}", f"{d}. {short}. {y4}"]
         elif language == "fr":
-            forms += [f"{'1er' if day == 1 else d} {name} {y4}", f"{dd} {name} {y4}", f"{d} {short}. {y4}"]
+            forms += [f"{'1er' if day == 1 else d} {name} {y4}", f"{dd} {name} {y4}"]
+            forms += [f"{d} {short}. {y4}"] if short != name else []
         elif language == "es":
             forms += [f"{d} de {name} de {y4}", f"{d} {name} {y4}", f"{dd}-{short}-{y4}"]
         else:
@@ -718,7 +724,7 @@ def _amount_forms(value: Decimal) -> list[str]:
         for frac in fracs
     ]
     if len(int_part) > 5:  # Indian lakh grouping: 12,34,567.00
-        head, pairs = int_part[:-3], []
+        head, pairs = int_part[:-3], list[str]()
         while head:
             head, pairs = head[:-2], [head[-2:], *pairs]
         numbers += [",".join([*pairs, int_part[-3:]]) + (f".{f}" if f else "") for f in fracs]
