@@ -9,9 +9,10 @@ across lines. Each page keeps a precomputed index, so a search costs a substring
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from rapidfuzz import fuzz
@@ -19,10 +20,13 @@ from rapidfuzz import fuzz
 from app.documents.models import BBox, Page, PageKind, Region, Word, union_box
 
 MatchMethod = Literal["exact", "normalized", "fuzzy"]
+_LETTERS = re.compile(r"[a-z]+")
 METHOD_SCORE: dict[MatchMethod, float] = {"exact": 1.0, "normalized": 0.95, "fuzzy": 0.9}
 # A match that starts or ends inside a run of letters/digits ("42" in "2042") is a weak one.
 PARTIAL_TOKEN_FACTOR = 0.6
 DEFAULT_FUZZY_THRESHOLD = 0.85
+# A short value ("1") can be printed hundreds of times; beyond this many per page, the rest add nothing.
+MAX_MATCHES_PER_PAGE = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,7 @@ class Match:
     """Index of the first and one past the last matched word on the page."""
 
 
+@lru_cache(maxsize=4096)
 def _normalize_char(ch: str) -> str:
     """Case- and form-insensitive; punctuation and symbols dropped, letters and digits kept."""
     return "".join(c for c in unicodedata.normalize("NFKC", ch).casefold() if c.isalnum())
@@ -98,6 +103,11 @@ class PageMap:
     regions: list[Region] = field(default_factory=list)
 
     @cached_property
+    def tokens(self) -> list[frozenset[str]]:
+        """Lower-case letter runs of each word (labels are searched by these)."""
+        return [frozenset(_LETTERS.findall(w.text.lower())) for w in self.words]
+
+    @cached_property
     def _exact(self) -> _Index:
         return _build_index(self.words, _exact_chars)
 
@@ -105,7 +115,9 @@ class PageMap:
     def _normalized(self) -> _Index:
         return _build_index(self.words, _normalize_char)
 
-    def find(self, value: str, *, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> list[Match]:
+    def find(
+        self, value: str, *, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD, fuzzy: bool = True
+    ) -> list[Match]:
         """Every place ``value`` is printed, best first; fuzzy only when nothing matches better."""
         exact_value = "".join(_exact_chars(c) for c in value)
         if not exact_value:
@@ -117,7 +129,11 @@ class PageMap:
             found += [
                 m for m in self._scan(self._normalized, normalized_value, "normalized") if m.words not in seen
             ]
-        if not any(m.score >= METHOD_SCORE["normalized"] for m in found) and len(normalized_value) >= 4:
+        if (
+            fuzzy
+            and not any(m.score >= METHOD_SCORE["normalized"] for m in found)
+            and len(normalized_value) >= 4
+        ):
             found += [
                 m
                 for m in self._fuzzy(normalized_value, fuzzy_threshold)
@@ -126,9 +142,9 @@ class PageMap:
         return sorted(found, key=lambda m: (-m.score, m.words))
 
     def _scan(self, index: _Index, needle: str, method: MatchMethod) -> list[Match]:
-        matches = []
+        matches: list[Match] = []
         start = index.text.find(needle)
-        while start != -1:
+        while start != -1 and len(matches) < MAX_MATCHES_PER_PAGE:
             end = start + len(needle)
             score = METHOD_SCORE[method]
             if index.cuts_token(start, end):
@@ -211,10 +227,17 @@ class DocumentMap:
         return page_map
 
     def find(
-        self, value: str, *, limit: int = 5, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
+        self,
+        value: str,
+        *,
+        limit: int = 5,
+        fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+        fuzzy: bool = True,
     ) -> list[Match]:
         """Where ``value`` appears in the document, best first (then by page and position)."""
-        found = [m for page in self.pages for m in page.find(value, fuzzy_threshold=fuzzy_threshold)]
+        found = [
+            m for page in self.pages for m in page.find(value, fuzzy_threshold=fuzzy_threshold, fuzzy=fuzzy)
+        ]
         return sorted(found, key=lambda m: (-m.score, m.page, m.words))[:limit]
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,7 +40,8 @@ class ReplayEngine(Engine):
         if isinstance(recorded.get("pages"), dict):
             text = recorded["pages"].get(str(request.page), "{}")
         else:
-            text = json.dumps(recorded, ensure_ascii=False) if request.page == 1 else "{}"
+            data = recorded if request.page == 1 else {}
+            text = json.dumps(complete(data, request.decoding_schema), ensure_ascii=False)
         return EngineResult(
             text=text,
             tokens=_tokens(text),
@@ -55,6 +56,23 @@ class ReplayEngine(Engine):
                 f"{self.folder} is not a folder", category="engine_unavailable", retryable=False
             )
         return {"engine": self.name, "model": self.model}
+
+
+def complete(data: Any, schema: Any) -> Any:
+    """The data in the shape the grammar would force: every declared key present, null when the
+    recording has no value for it (a ground-truth file omits what the document does not show)."""
+    if not isinstance(schema, dict) or not isinstance(data, dict | type(None)):
+        return data
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return data
+    data = data or {}
+    out = {
+        key: complete(data.get(key), sub) if isinstance(data.get(key), dict) else data.get(key)
+        for key, sub in properties.items()
+    }
+    out.update({k: v for k, v in data.items() if k not in properties and not k.startswith("$")})
+    return out
 
 
 def _tokens(text: str) -> list[TokenLogprob]:

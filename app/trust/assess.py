@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from app.documents.textmap import DocumentMap
 from app.extraction.decoding import resolve_local_refs
 from app.extraction.merge import FieldSource
 from app.lib.jsonpointer import escape
 from app.trust.checks import CheckResult, evaluate, parse_checks
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
-from app.trust.grounding import Evidence, ground
+from app.trust.grounding import Evidence, LabelCache, ground
 from app.trust.normalize import Normalized, infer_day_first, json_value, kind_for, normalize, printed_forms
 
 DEFAULT_MIN_CONFIDENCE = 0.7
@@ -40,7 +42,7 @@ class ReviewPolicy:
     def of(cls, schema: dict[str, Any], min_confidence: float | None = None) -> ReviewPolicy:
         review = schema.get("x-review")
         declared: dict[str, Any] = review if isinstance(review, dict) else {}
-        require = declared.get("require", [f"/{escape(name)}" for name in schema.get("required", [])])
+        require = declared.get("require", _required_not_nullable(schema))
         checks = declared.get("checks")
         return cls(
             min_confidence=min_confidence
@@ -49,6 +51,17 @@ class ReviewPolicy:
             require=tuple(require),
             checks=tuple(checks) if checks is not None else None,
         )
+
+
+def _required_not_nullable(schema: dict[str, Any]) -> list[str]:
+    """By default a field must be present when the schema requires it and does not admit null."""
+    validator = Draft202012Validator(schema)
+    properties = schema.get("properties", {})
+    return [
+        f"/{escape(name)}"
+        for name in schema.get("required", [])
+        if not validator.evolve(schema=resolve_local_refs(properties.get(name, {}), schema)).is_valid(None)
+    ]
 
 
 @dataclass
@@ -122,8 +135,10 @@ def assess(
         for pointer in check.pointers:
             by_pointer.setdefault(pointer, []).append(check)
 
+    labels_cache: LabelCache = {}
     fields = {
         pointer: _field(
+            labels_cache,
             pointer,
             raw,
             normalized[pointer],
@@ -183,6 +198,7 @@ def _reasons(
 
 
 def _field(
+    labels_cache: LabelCache,
     pointer: str,
     raw: Any,
     normalized: Normalized,
@@ -196,7 +212,7 @@ def _field(
         forms = [str(raw)]
         if normalized.status == "ok":
             forms += printed_forms(normalized.value, normalized.kind)
-        evidence = ground(document, forms, pointer)
+        evidence = ground(document, forms, pointer, labels_cache)
     token = source.evidence.min if source and source.evidence else 1.0
     components = Components(
         token_prob=token,

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from app.documents.models import BBox
-from app.documents.textmap import DocumentMap, Match, PageMap
+from app.documents.textmap import METHOD_SCORE, DocumentMap, Match, PageMap
 
 MIN_GROUNDED_SCORE = 0.5
 _WORD = re.compile(r"[a-z]+")
@@ -45,23 +45,42 @@ def label_words(pointer: str) -> set[str]:
     return {w for w in _WORD.findall(last.lower()) if len(w) > 1}
 
 
-def ground(document: DocumentMap, forms: list[str], pointer: str) -> Evidence | None:
-    """The best place one of ``forms`` is printed, or None."""
+LabelCache = dict[tuple[int, frozenset[str]], list[tuple[float, float, int]]]
+
+
+def ground(
+    document: DocumentMap, forms: list[str], pointer: str, labels_cache: LabelCache | None = None
+) -> Evidence | None:
+    """The best place one of ``forms`` is printed, or None. Forms are tried in order, and an exact
+    match of an earlier form ends the search (the raw text first: it is what the model read)."""
     best: list[Match] = []
-    for form in dict.fromkeys(f for f in forms if f and f.strip()):
-        found = document.find(form, limit=10)
+    candidates = list(dict.fromkeys(f for f in forms if f and f.strip()))
+    for form in candidates:
+        found = document.find(form, limit=10, fuzzy=False)
         if not found:
             continue
         if not best or found[0].score > best[0].score:
             best = [m for m in found if m.score == found[0].score]
         elif found[0].score == best[0].score:
             best += [m for m in found if m.score == found[0].score]
+        if best[0].score >= METHOD_SCORE["exact"]:
+            break
+    if not best or best[0].score < METHOD_SCORE["normalized"]:  # fuzzy, once, on the value as given
+        fuzzy = document.find(candidates[0], limit=10) if candidates else []
+        if fuzzy and (not best or fuzzy[0].score > best[0].score):
+            best = [m for m in fuzzy if m.score == fuzzy[0].score]
     best = [m for m in best if m.score >= MIN_GROUNDED_SCORE]
     if not best:
         return None
     labels = label_words(pointer)
     pages = {p.number: p for p in document.pages}
-    chosen = min(best, key=lambda m: (_label_distance(pages[m.page], m, labels), m.page, m.words))
+    cache: LabelCache = labels_cache if labels_cache is not None else {}
+    key = frozenset(labels)
+    for number in {m.page for m in best}:
+        if (number, key) not in cache:
+            cache[(number, key)] = _label_centres(pages[number], labels)
+    anchors = {number: cache[(number, key)] for number in {m.page for m in best}}
+    chosen = min(best, key=lambda m: (_distance(anchors[m.page], m), m.page, m.words))
     words = pages[chosen.page].words[chosen.words[0] : chosen.words[1]]
     ocr = [w.confidence for w in words if w.source == "ocr"]
     return Evidence(
@@ -74,15 +93,27 @@ def ground(document: DocumentMap, forms: list[str], pointer: str) -> Evidence | 
     )
 
 
-def _label_distance(page: PageMap, match: Match, labels: set[str]) -> float:
-    """Distance from the match to the nearest word of a label naming the field (inf without one)."""
+def _label_centres(page: PageMap, labels: set[str]) -> list[tuple[float, float, int]]:
+    """Centres of the words on the page that could be a label naming the field."""
     if not labels:
-        return 0.0
+        return []
+    return [
+        ((w.bbox[0] + w.bbox[2]) / 2, (w.bbox[1] + w.bbox[3]) / 2, index)
+        for index, (w, tokens) in enumerate(zip(page.words, page.tokens, strict=True))
+        if labels & tokens
+    ]
+
+
+def _distance(anchors: list[tuple[float, float, int]], match: Match) -> float:
+    """From the match to the nearest label word outside it (vertical distance counts double: a label
+    sits left of its value on the same line, or above it); inf without one."""
     x0, y0, x1, y1 = match.bbox
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    distances = [
-        abs((w.bbox[0] + w.bbox[2]) / 2 - cx) + 2 * abs((w.bbox[1] + w.bbox[3]) / 2 - cy)
-        for index, w in enumerate(page.words)
-        if not (match.words[0] <= index < match.words[1]) and labels & set(_WORD.findall(w.text.lower()))
-    ]
-    return min(distances, default=float("inf"))
+    return min(
+        (
+            abs(ax - cx) + 2 * abs(ay - cy)
+            for ax, ay, index in anchors
+            if not match.words[0] <= index < match.words[1]
+        ),
+        default=float("inf"),
+    )
