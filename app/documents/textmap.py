@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz
 
@@ -89,6 +89,18 @@ def _build_index(words: list[Word], transform: Any) -> _Index:
     return _Index("".join(chars), owner, boundary)
 
 
+class _Span(NamedTuple):
+    """An occurrence located but not yet built into a Match (most are never returned)."""
+
+    score: float
+    first: int
+    last: int
+    source: _Index
+    start: int
+    end: int
+    method: MatchMethod
+
+
 def _exact_chars(ch: str) -> str:
     return "" if ch.isspace() else ch
 
@@ -116,19 +128,29 @@ class PageMap:
         return _build_index(self.words, _normalize_char)
 
     def find(
-        self, value: str, *, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD, fuzzy: bool = True
+        self,
+        value: str,
+        *,
+        fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+        fuzzy: bool = True,
+        limit: int | None = None,
     ) -> list[Match]:
-        """Every place ``value`` is printed, best first; fuzzy only when nothing matches better."""
+        """Every place ``value`` is printed (the best ``limit``), best first; fuzzy only when nothing
+        matches better. Matches are located cheaply and built only for those returned."""
         exact_value = "".join(_exact_chars(c) for c in value)
         if not exact_value:
             return []
-        found = self._scan(self._exact, exact_value, "exact")
+        spans = self._scan(self._exact, exact_value, "exact")
         normalized_value = "".join(_normalize_char(c) for c in value)
         if normalized_value:
-            seen = {m.words for m in found}
-            found += [
-                m for m in self._scan(self._normalized, normalized_value, "normalized") if m.words not in seen
+            seen = {(s.first, s.last) for s in spans}
+            spans += [
+                s
+                for s in self._scan(self._normalized, normalized_value, "normalized")
+                if (s.first, s.last) not in seen
             ]
+        spans.sort(key=lambda s: (-s.score, s.first))
+        found = [self._match(s.source, s.start, s.end, s.score, s.method) for s in spans[:limit]]
         if (
             fuzzy
             and not any(m.score >= METHOD_SCORE["normalized"] for m in found)
@@ -141,17 +163,18 @@ class PageMap:
             ]
         return sorted(found, key=lambda m: (-m.score, m.words))
 
-    def _scan(self, index: _Index, needle: str, method: MatchMethod) -> list[Match]:
-        matches: list[Match] = []
+    def _scan(self, index: _Index, needle: str, method: MatchMethod) -> list[_Span]:
+        """Each occurrence of ``needle`` in ``index``, up to a cap."""
+        spans: list[_Span] = []
         start = index.text.find(needle)
-        while start != -1 and len(matches) < MAX_MATCHES_PER_PAGE:
+        while start != -1 and len(spans) < MAX_MATCHES_PER_PAGE:
             end = start + len(needle)
-            score = METHOD_SCORE[method]
-            if index.cuts_token(start, end):
-                score *= PARTIAL_TOKEN_FACTOR
-            matches.append(self._match(index, start, end, score, method))
+            score = METHOD_SCORE[method] * (PARTIAL_TOKEN_FACTOR if index.cuts_token(start, end) else 1.0)
+            spans.append(
+                _Span(score, index.owner[start], index.owner[end - 1] + 1, index, start, end, method)
+            )
             start = index.text.find(needle, start + 1)
-        return matches
+        return spans
 
     def _fuzzy(self, needle: str, threshold: float) -> list[Match]:
         index = self._normalized
@@ -236,7 +259,9 @@ class DocumentMap:
     ) -> list[Match]:
         """Where ``value`` appears in the document, best first (then by page and position)."""
         found = [
-            m for page in self.pages for m in page.find(value, fuzzy_threshold=fuzzy_threshold, fuzzy=fuzzy)
+            m
+            for page in self.pages
+            for m in page.find(value, fuzzy_threshold=fuzzy_threshold, fuzzy=fuzzy, limit=limit)
         ]
         return sorted(found, key=lambda m: (-m.score, m.page, m.words))[:limit]
 

@@ -209,10 +209,14 @@ def _field(
 ) -> dict[str, Any]:
     evidence: Evidence | None = None
     if raw is not None:
-        forms = [str(raw)]
-        if normalized.status == "ok":
-            forms += printed_forms(normalized.value, normalized.kind)
-        evidence = ground(document, forms, pointer, labels_cache)
+        # The text as read first (most values are printed exactly so); the printed forms of the
+        # normalised value, and fuzzy search, only when that is not found exactly.
+        evidence = ground(document, [str(raw)], pointer, labels_cache, fuzzy=False)
+        if evidence is None or evidence.score < 1.0:
+            forms = [str(raw)]
+            if normalized.status == "ok":
+                forms += printed_forms(normalized.value, normalized.kind)
+            evidence = ground(document, forms, pointer, labels_cache)
     token = source.evidence.min if source and source.evidence else 1.0
     components = Components(
         token_prob=token,

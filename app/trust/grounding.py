@@ -49,7 +49,12 @@ LabelCache = dict[tuple[int, frozenset[str]], list[tuple[float, float, int]]]
 
 
 def ground(
-    document: DocumentMap, forms: list[str], pointer: str, labels_cache: LabelCache | None = None
+    document: DocumentMap,
+    forms: list[str],
+    pointer: str,
+    labels_cache: LabelCache | None = None,
+    *,
+    fuzzy: bool = True,
 ) -> Evidence | None:
     """The best place one of ``forms`` is printed, or None. Forms are tried in order, and an exact
     match of an earlier form ends the search (the raw text first: it is what the model read)."""
@@ -65,10 +70,10 @@ def ground(
             best += [m for m in found if m.score == found[0].score]
         if best[0].score >= METHOD_SCORE["exact"]:
             break
-    if not best or best[0].score < METHOD_SCORE["normalized"]:  # fuzzy, once, on the value as given
-        fuzzy = document.find(candidates[0], limit=10) if candidates else []
-        if fuzzy and (not best or fuzzy[0].score > best[0].score):
-            best = [m for m in fuzzy if m.score == fuzzy[0].score]
+    if fuzzy and (not best or best[0].score < METHOD_SCORE["normalized"]):  # once, on the value as given
+        loose = document.find(candidates[0], limit=10) if candidates else []
+        if loose and (not best or loose[0].score > best[0].score):
+            best = [m for m in loose if m.score == loose[0].score]
     best = [m for m in best if m.score >= MIN_GROUNDED_SCORE]
     if not best:
         return None
