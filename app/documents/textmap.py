@@ -24,6 +24,9 @@ _LETTERS = re.compile(r"[a-z]+")
 METHOD_SCORE: dict[MatchMethod, float] = {"exact": 1.0, "normalized": 0.95, "fuzzy": 0.9}
 # A match that starts or ends inside a run of letters/digits ("42" in "2042") is a weak one.
 PARTIAL_TOKEN_FACTOR = 0.6
+# OCR drops spaces between words ("15/01/20181:48PM"), so a cut inside a run of OCR text is much more
+# often a lost boundary than a wrong match: a milder penalty there.
+PARTIAL_TOKEN_FACTOR_OCR = 0.85
 DEFAULT_FUZZY_THRESHOLD = 0.85
 # A short value ("1") can be printed hundreds of times; beyond this many per page, the rest add nothing.
 MAX_MATCHES_PER_PAGE = 12
@@ -114,6 +117,10 @@ class PageMap:
     words: list[Word] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
 
+    @property
+    def _partial_factor(self) -> float:
+        return PARTIAL_TOKEN_FACTOR if self.kind == "born_digital" else PARTIAL_TOKEN_FACTOR_OCR
+
     @cached_property
     def tokens(self) -> list[frozenset[str]]:
         """Lower-case letter runs of each word (labels are searched by these)."""
@@ -169,7 +176,7 @@ class PageMap:
         start = index.text.find(needle)
         while start != -1 and len(spans) < MAX_MATCHES_PER_PAGE:
             end = start + len(needle)
-            score = METHOD_SCORE[method] * (PARTIAL_TOKEN_FACTOR if index.cuts_token(start, end) else 1.0)
+            score = METHOD_SCORE[method] * (self._partial_factor if index.cuts_token(start, end) else 1.0)
             spans.append(
                 _Span(score, index.owner[start], index.owner[end - 1] + 1, index, start, end, method)
             )
@@ -185,7 +192,7 @@ class PageMap:
             return []
         score = METHOD_SCORE["fuzzy"] * result.score / 100
         if index.cuts_token(result.dest_start, result.dest_end):
-            score *= PARTIAL_TOKEN_FACTOR
+            score *= self._partial_factor
         return [self._match(index, result.dest_start, result.dest_end, score, "fuzzy")]
 
     def _match(self, index: _Index, start: int, end: int, score: float, method: MatchMethod) -> Match:
