@@ -21,7 +21,7 @@ from app.extraction.merge import FieldSource
 from app.lib.jsonpointer import escape
 from app.trust.checks import CheckResult, evaluate, parse_checks
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
-from app.trust.grounding import Evidence, LabelCache, ground
+from app.trust.grounding import Evidence, Grounder
 from app.trust.normalize import Normalized, infer_day_first, json_value, kind_for, normalize, printed_forms
 
 DEFAULT_MIN_CONFIDENCE = 0.7
@@ -135,15 +135,14 @@ def assess(
         for pointer in check.pointers:
             by_pointer.setdefault(pointer, []).append(check)
 
-    labels_cache: LabelCache = {}
+    grounder = Grounder(document)
     fields = {
         pointer: _field(
-            labels_cache,
+            grounder,
             pointer,
             raw,
             normalized[pointer],
             sources.get(pointer),
-            document,
             by_pointer.get(pointer, []),
             calibration,
         )
@@ -198,12 +197,11 @@ def _reasons(
 
 
 def _field(
-    labels_cache: LabelCache,
+    grounder: Grounder,
     pointer: str,
     raw: Any,
     normalized: Normalized,
     source: FieldSource | None,
-    document: DocumentMap,
     checks: list[CheckResult],
     calibration: Calibration | None,
 ) -> dict[str, Any]:
@@ -211,12 +209,12 @@ def _field(
     if raw is not None:
         # The text as read first (most values are printed exactly so); the printed forms of the
         # normalised value, and fuzzy search, only when that is not found exactly.
-        evidence = ground(document, [str(raw)], pointer, labels_cache, fuzzy=False)
+        evidence = grounder.ground([str(raw)], pointer, fuzzy=False)
         if evidence is None or evidence.score < 1.0:
             forms = [str(raw)]
             if normalized.status == "ok":
                 forms += printed_forms(normalized.value, normalized.kind)
-            evidence = ground(document, forms, pointer, labels_cache)
+            evidence = grounder.ground(forms, pointer)
     token = source.evidence.min if source and source.evidence else 1.0
     components = Components(
         token_prob=token,

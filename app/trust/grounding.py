@@ -45,60 +45,70 @@ def label_words(pointer: str) -> set[str]:
     return {w for w in _WORD.findall(last.lower()) if len(w) > 1}
 
 
-LabelCache = dict[tuple[int, frozenset[str]], list[tuple[float, float, int]]]
+class Grounder:
+    """Grounds values in one document, remembering searches and label positions: line items repeat
+    values ("1", "19%") and fields, so most lookups are answered from memory."""
+
+    def __init__(self, document: DocumentMap) -> None:
+        self.document = document
+        self.pages = {p.number: p for p in document.pages}
+        self._found: dict[tuple[str, bool], list[Match]] = {}
+        self._labels: dict[tuple[int, frozenset[str]], list[tuple[float, float, int]]] = {}
+
+    def _find(self, form: str, fuzzy: bool) -> list[Match]:
+        key = (form, fuzzy)
+        if key not in self._found:
+            self._found[key] = self.document.find(form, limit=10, fuzzy=fuzzy)
+        return self._found[key]
+
+    def ground(self, forms: list[str], pointer: str, *, fuzzy: bool = True) -> Evidence | None:
+        """The best place one of ``forms`` is printed, or None. Forms are tried in order, and an
+        exact match of an earlier form ends the search (the raw text first: it is what the model
+        read); fuzzy search, once, on the first form when nothing matched well."""
+        best: list[Match] = []
+        candidates = list(dict.fromkeys(f for f in forms if f and f.strip()))
+        for form in candidates:
+            found = self._find(form, False)
+            if not found:
+                continue
+            if not best or found[0].score > best[0].score:
+                best = [m for m in found if m.score == found[0].score]
+            elif found[0].score == best[0].score:
+                best += [m for m in found if m.score == found[0].score]
+            if best[0].score >= METHOD_SCORE["exact"]:
+                break
+        if fuzzy and candidates and (not best or best[0].score < METHOD_SCORE["normalized"]):
+            loose = self._find(candidates[0], True)
+            if loose and (not best or loose[0].score > best[0].score):
+                best = [m for m in loose if m.score == loose[0].score]
+        best = [m for m in best if m.score >= MIN_GROUNDED_SCORE]
+        if not best:
+            return None
+        labels = frozenset(label_words(pointer))
+        chosen = min(best, key=lambda m: (_distance(self._label_centres(m.page, labels), m), m.page, m.words))
+        words = self.pages[chosen.page].words[chosen.words[0] : chosen.words[1]]
+        ocr = [w.confidence for w in words if w.source == "ocr"]
+        return Evidence(
+            chosen.page,
+            chosen.bbox,
+            chosen.text,
+            chosen.score,
+            chosen.method,
+            sum(ocr) / len(ocr) if ocr else None,
+        )
+
+    def _label_centres(self, page: int, labels: frozenset[str]) -> list[tuple[float, float, int]]:
+        if (page, labels) not in self._labels:
+            self._labels[(page, labels)] = _label_centres(self.pages[page], labels)
+        return self._labels[(page, labels)]
 
 
-def ground(
-    document: DocumentMap,
-    forms: list[str],
-    pointer: str,
-    labels_cache: LabelCache | None = None,
-    *,
-    fuzzy: bool = True,
-) -> Evidence | None:
-    """The best place one of ``forms`` is printed, or None. Forms are tried in order, and an exact
-    match of an earlier form ends the search (the raw text first: it is what the model read)."""
-    best: list[Match] = []
-    candidates = list(dict.fromkeys(f for f in forms if f and f.strip()))
-    for form in candidates:
-        found = document.find(form, limit=10, fuzzy=False)
-        if not found:
-            continue
-        if not best or found[0].score > best[0].score:
-            best = [m for m in found if m.score == found[0].score]
-        elif found[0].score == best[0].score:
-            best += [m for m in found if m.score == found[0].score]
-        if best[0].score >= METHOD_SCORE["exact"]:
-            break
-    if fuzzy and (not best or best[0].score < METHOD_SCORE["normalized"]):  # once, on the value as given
-        loose = document.find(candidates[0], limit=10) if candidates else []
-        if loose and (not best or loose[0].score > best[0].score):
-            best = [m for m in loose if m.score == loose[0].score]
-    best = [m for m in best if m.score >= MIN_GROUNDED_SCORE]
-    if not best:
-        return None
-    labels = label_words(pointer)
-    pages = {p.number: p for p in document.pages}
-    cache: LabelCache = labels_cache if labels_cache is not None else {}
-    key = frozenset(labels)
-    for number in {m.page for m in best}:
-        if (number, key) not in cache:
-            cache[(number, key)] = _label_centres(pages[number], labels)
-    anchors = {number: cache[(number, key)] for number in {m.page for m in best}}
-    chosen = min(best, key=lambda m: (_distance(anchors[m.page], m), m.page, m.words))
-    words = pages[chosen.page].words[chosen.words[0] : chosen.words[1]]
-    ocr = [w.confidence for w in words if w.source == "ocr"]
-    return Evidence(
-        chosen.page,
-        chosen.bbox,
-        chosen.text,
-        chosen.score,
-        chosen.method,
-        sum(ocr) / len(ocr) if ocr else None,
-    )
+def ground(document: DocumentMap, forms: list[str], pointer: str) -> Evidence | None:
+    """One value, without memory across calls (see ``Grounder`` for a whole document)."""
+    return Grounder(document).ground(forms, pointer)
 
 
-def _label_centres(page: PageMap, labels: set[str]) -> list[tuple[float, float, int]]:
+def _label_centres(page: PageMap, labels: frozenset[str]) -> list[tuple[float, float, int]]:
     """Centres of the words on the page that could be a label naming the field."""
     if not labels:
         return []
