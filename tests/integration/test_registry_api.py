@@ -347,3 +347,37 @@ async def test_a_schema_the_grammar_cannot_compile_is_refused_at_registration(
     problem = assert_problem(response, 422, "schema-not-supported")
     assert problem["errors"][0]["pointer"] == "/schema"
     assert await stored_state(db) == before
+
+
+@pytest.mark.parametrize(
+    ("checks", "pointer"),
+    [
+        ([{"name": "bad", "expr": "__import__('os') == 1"}], "/schema/x-checks/0/expr"),
+        ([{"name": "deep", "expr": "(" * 40 + "total" + ")" * 40 + " == 1"}], "/schema/x-checks/0/expr"),
+        ([{"name": "huge", "expr": "total == " + "9" * 100}], "/schema/x-checks/0/expr"),
+        ([{"name": "ghost", "expr": "missing_field == 1"}], "/schema/x-checks/0/expr"),
+        ([{"name": "ok", "expr": "total == 1", "run": "rm -rf /"}], "/schema/x-checks/0/run"),
+    ],
+)
+async def test_unsafe_or_invalid_checks_are_refused_at_registration(
+    client: Client, db: Sessions, admin_headers: dict[str, str], checks: list[Any], pointer: str
+) -> None:
+    before = await stored_state(db)
+    schema = {**object_schema(total={"type": "number"}), "x-checks": checks}
+    problem = assert_problem(await create(client, admin_headers, schema=schema), 422, "invalid-schema")
+    assert problem["errors"][0]["pointer"] == pointer
+    assert await stored_state(db) == before
+
+
+async def test_invalid_review_policy_is_refused(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
+    schema = {
+        **object_schema(total={"type": "number"}),
+        "x-review": {"min_confidence": 2, "checks": ["nope"]},
+    }
+    problem = assert_problem(await create(client, admin_headers, schema=schema), 422, "invalid-schema")
+    assert {e["pointer"] for e in problem["errors"]} == {
+        "/schema/x-review/min_confidence",
+        "/schema/x-review/checks",
+    }
