@@ -154,14 +154,17 @@ def speed(repeat: int = 20) -> None:
         "total": sum(i + 0.5 for i in range(50)),
     }
     outputs = [PageOutput(1, data, {})]
-    best = float("inf")
-    for _ in range(repeat):
+    best, first = float("inf"), 0.0
+    for run in range(repeat):
         merged, sources = merge_pages(outputs)
         started = time.perf_counter()
         assess(schema, merged, sources, analysis.map, policy=ReviewPolicy.of(schema))
-        best = min(best, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        first = elapsed if run == 0 else first
+        best = min(best, elapsed)
     print(
-        f"trust layer, 3-page invoice, 50 line items: {best * 1000:.1f} ms (best of {repeat}; goal < 20 ms)"
+        f"trust layer, 3-page invoice, 50 line items: {first * 1000:.1f} ms first run (cold caches), "
+        f"{best * 1000:.1f} ms best of {repeat} (goal < 20 ms)"
     )
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 Kind = Literal["date", "amount", "currency", "percent", "iban", "vat_id", "text"]
@@ -639,6 +640,20 @@ def _text(raw: Any) -> str | None:
 
 
 def printed_forms(value: Any, kind: Kind, *, day_first: bool | None = None) -> list[str]:
+    """The strings ``value`` may be printed as (see ``_printed_forms``); cached, since line items
+    repeat values and each form is verified by reading it back."""
+    try:
+        return list(_cached_forms(value, kind, day_first))
+    except TypeError:  # an unhashable value
+        return _printed_forms(value, kind, day_first=day_first)
+
+
+@lru_cache(maxsize=8192)
+def _cached_forms(value: Any, kind: Kind, day_first: bool | None) -> tuple[str, ...]:
+    return tuple(_printed_forms(value, kind, day_first=day_first))
+
+
+def _printed_forms(value: Any, kind: Kind, *, day_first: bool | None = None) -> list[str]:
     """The strings ``value`` may be printed as, for grounding it on the page. Every form reads back as
     the value (forms that would not, such as 1.234 for 1.234 with its thousands reading, are left out).
     For dates, ``day_first`` True/False keeps numeric forms that read back under that flag; None (the
