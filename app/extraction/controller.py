@@ -19,14 +19,17 @@ from app.lib.api import problem_responses
 from app.lib.problems import (
     ENGINE_UNAVAILABLE,
     EXTRACTION_NOT_FOUND,
+    INVALID_REQUEST,
     INVALID_SCHEMA_REFERENCE,
     SCHEMA_DEPRECATED,
     SCHEMA_NOT_FOUND,
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_VERSION_NOT_FOUND,
+    Problem,
 )
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry
+from app.trust.assess import ReviewPolicy
 
 Registry = NamedDependency[SchemaRegistry]
 DbSession = NamedDependency[AsyncSession]
@@ -68,6 +71,16 @@ class ExtractionController(Controller):
                 ge=0, le=1, description="Fields below this confidence need review (default: x-review)."
             ),
         ] = None,
+        require: Annotated[
+            str | None,
+            Parameter(description="Comma-separated JSON Pointers that must be present (default: x-review)."),
+        ] = None,
+        checks: Annotated[
+            str | None,
+            Parameter(
+                description="Comma-separated names of checks that must pass (default: all / x-review)."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """The document (raw body or the `file` part of a multipart form) read against the schema
         version: `data` (validated by the schema; findings in `validation`), per-field token
@@ -76,9 +89,14 @@ class ExtractionController(Controller):
         version = await registry.get(parse_ref(schema))
         extractor: Extractor = request.app.state.extractor
         data = await read_document(request, extractor.analyzer.limits.max_bytes)
-        extraction = await extractor.extract(
-            data, version, pages=pages, password=password, min_confidence=min_confidence
-        )
+        review = ReviewPolicy.of(version.schema, min_confidence, _listed(require), _listed(checks))
+        if any(not pointer.startswith("/") for pointer in review.require):
+            raise Problem(
+                INVALID_REQUEST,
+                "`require` takes JSON Pointers such as /total.",
+                errors=[{"pointer": "/require", "detail": "JSON Pointers starting with /"}],
+            )
+        extraction = await extractor.extract(data, version, pages=pages, password=password, review=review)
         keep = timedelta(days=request.app.state.settings.app.retention_days)
         sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
         await save_extraction(db_session, extraction.result, sha, request.user.key_id, keep)
@@ -93,6 +111,10 @@ class ExtractionController(Controller):
         self, db_session: DbSession, extraction_id: Annotated[str, Parameter(description="`ext_...`")]
     ) -> dict[str, Any]:
         return await get_extraction(db_session, extraction_id)
+
+
+def _listed(text: str | None) -> list[str] | None:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
 
 
 def extraction_router(max_bytes: int) -> Router:

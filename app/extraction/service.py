@@ -83,10 +83,10 @@ class Extractor:
         password: str | None = None,
         on_progress: ProgressHook | None = None,
         document_id: str | None = None,
-        min_confidence: float | None = None,
+        review: ReviewPolicy | None = None,
     ) -> Extraction:
         """``document_id`` names the document for engines that need it (replay; default: its
-        SHA-256); ``min_confidence`` overrides the schema's ``x-review`` threshold."""
+        SHA-256); ``review`` replaces the schema's ``x-review`` (see ``ReviewPolicy.of``)."""
         if schema.deprecated_at is not None:
             raise Problem(
                 SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
@@ -143,7 +143,7 @@ class Extractor:
                 task.cancel()
         engine_ms = (time.perf_counter() - started) * 1000
         trust_started = time.perf_counter()
-        policy = ReviewPolicy.of(schema.schema, min_confidence)
+        policy = review or ReviewPolicy.of(schema.schema)
         result = self._result(schema, engine, outputs, analysis.map, policy)
         trust_ms = (time.perf_counter() - trust_started) * 1000
         result["timings_ms"] = {

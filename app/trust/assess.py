@@ -39,17 +39,23 @@ class ReviewPolicy:
     """None: every declared check must pass."""
 
     @classmethod
-    def of(cls, schema: dict[str, Any], min_confidence: float | None = None) -> ReviewPolicy:
+    def of(
+        cls,
+        schema: dict[str, Any],
+        min_confidence: float | None = None,
+        require: list[str] | None = None,
+        checks: list[str] | None = None,
+    ) -> ReviewPolicy:
+        """The schema's ``x-review``, with what a request overrides."""
         review = schema.get("x-review")
         declared: dict[str, Any] = review if isinstance(review, dict) else {}
-        require = declared.get("require", _required_not_nullable(schema))
-        checks = declared.get("checks")
+        threshold = min_confidence if min_confidence is not None else declared.get("min_confidence")
+        required = require if require is not None else declared.get("require", _required_not_nullable(schema))
+        must_pass = checks if checks is not None else declared.get("checks")
         return cls(
-            min_confidence=min_confidence
-            if min_confidence is not None
-            else float(declared.get("min_confidence", DEFAULT_MIN_CONFIDENCE)),
-            require=tuple(require),
-            checks=tuple(checks) if checks is not None else None,
+            min_confidence=float(threshold) if threshold is not None else DEFAULT_MIN_CONFIDENCE,
+            require=tuple(required),
+            checks=tuple(must_pass) if must_pass is not None else None,
         )
 
 

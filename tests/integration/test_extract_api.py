@@ -346,3 +346,31 @@ async def test_server_dying_mid_document_is_retried(
     rows = [row["description"] for row in response.json()["data"]["line_items"]]
     assert rows == ["Description", "Widget", "Gadget", "Bolt", "Nut"]
     assert [entry[2] for entry in fake.log if entry[1] == "/v1/chat/completions"].count(None) == 1
+
+
+async def test_review_policy_overrides_per_request(
+    client: Client, headers: dict[str, str], fake: FakeSGLang
+) -> None:
+    fake.answer = lambda request: json.dumps(
+        {
+            "invoice_number": "INV-2024-0042",
+            "issue_date": "2024-03-15",
+            "total": 55.34,
+            "subtotal": 46.5,
+            "tax_total": 9.0,
+        }
+    )
+    pdf = three_page_pdf()
+    strict = (
+        await post(client, headers, "/extract/invoice?pages=1&require=/invoice_number,/iban", pdf)
+    ).json()
+    assert "missing:/iban" in strict["review"]["reasons"]
+    assert "check_failed:subtotal_plus_tax_is_total" in strict["review"]["reasons"]
+    lenient = (
+        await post(
+            client, headers, "/extract/invoice?pages=1&checks=due_not_before_issue&min_confidence=0", pdf
+        )
+    ).json()
+    assert not any(r.startswith(("check_failed", "low_confidence")) for r in lenient["review"]["reasons"])
+    assert lenient["review"]["min_confidence"] == 0
+    assert_problem(await post(client, headers, "/extract/invoice?require=total", pdf), 422, "invalid-request")
