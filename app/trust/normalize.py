@@ -690,8 +690,9 @@ def _date_forms(iso: str) -> list[str]:
     y4, y2 = f"{year:04d}", f"{year % 100:02d}"
     d, dd, m, mm = str(day), f"{day:02d}", str(month), f"{month:02d}"
     forms = [iso, f"{y4}/{mm}/{dd}", f"{y4}.{mm}.{dd}", f"{y4}{mm}{dd}"]
-    for sep in ("/", ".", "-"):
-        for a, b in ((dd, mm), (d, m), (mm, dd), (m, d)):
+    for sep in ("/", ".", "-", " "):
+        # Padding is not always consistent: US forms such as 1/02/02 (M/DD/YY) are common.
+        for a, b in ((dd, mm), (d, m), (mm, dd), (m, d), (m, dd), (d, mm)):
             forms += [f"{a}{sep}{b}{sep}{y4}", f"{a}{sep}{b}{sep}{y2}"]
     ordinal = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}.get(day, "th")
     for language, (full, abbr) in _MONTHS.items():
