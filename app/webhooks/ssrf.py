@@ -67,7 +67,7 @@ def resolve_callback(
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeCallback(f"{parts.hostname!r} does not resolve") from exc
-    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     refused = [a for a in addresses if not allowed(a, allow)]
     if refused:
         raise UnsafeCallback(f"{parts.hostname!r} resolves to refused addresses {[str(a) for a in refused]}")
