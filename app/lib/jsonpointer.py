@@ -34,3 +34,13 @@ def resolve(document: Any, pointer: str) -> Any:
         else:
             raise PointerNotFound(pointer)
     return target
+
+
+def assign(document: Any, pointer: str, value: Any) -> None:
+    """Replace the value ``pointer`` names (it must exist) in ``document``."""
+    parent_pointer, _, last = pointer.rpartition("/")
+    parent = resolve(document, parent_pointer)
+    if isinstance(parent, list):
+        parent[int(last)] = value
+    else:
+        parent[unescape(last)] = value

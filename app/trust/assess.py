@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from app.documents.textmap import DocumentMap
 from app.extraction.decoding import resolve_local_refs
 from app.extraction.merge import FieldSource
-from app.lib.jsonpointer import escape
+from app.lib.jsonpointer import assign, escape
 from app.trust.checks import CheckResult, evaluate, parse_checks
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
 from app.trust.grounding import Evidence, Grounder
@@ -97,22 +97,6 @@ def _leaves(
         yield pointer, name, schema, data
 
 
-def _set(data: Any, pointer: str, value: Any) -> None:
-    parts = pointer.split("/")[1:]
-    target = data
-    for part in parts[:-1]:
-        target = (
-            target[int(part)]
-            if isinstance(target, list)
-            else target[part.replace("~1", "/").replace("~0", "~")]
-        )
-    last = parts[-1].replace("~1", "/").replace("~0", "~")
-    if isinstance(target, list):
-        target[int(last)] = value
-    else:
-        target[last] = value
-
-
 def assess(
     schema: dict[str, Any],
     data: Any,
@@ -133,7 +117,7 @@ def assess(
         result = normalize(raw, kinds[pointer], day_first=day_first)
         normalized[pointer] = result
         if result.status == "ok":
-            _set(data, pointer, json_value(result, sub))
+            assign(data, pointer, json_value(result, sub))
 
     check_results: list[CheckResult] = evaluate(parse_checks(schema), data) if isinstance(data, dict) else []
     by_pointer: dict[str, list[CheckResult]] = {}

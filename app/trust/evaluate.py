@@ -19,7 +19,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from app.lib.jsonpointer import escape
+from app.extraction.decoding import resolve_local_refs
+from app.lib.jsonpointer import PointerNotFound, escape, resolve
 from app.trust.confidence import expected_calibration_error
 from app.trust.normalize import kind_for, normalize
 
@@ -131,8 +132,6 @@ def _text(value: Any) -> str:
 
 
 def leaf_schema(schema: dict[str, Any], pointer: str) -> dict[str, Any]:
-    from app.extraction.decoding import resolve_local_refs  # noqa: PLC0415 - avoids an import cycle
-
     current: Any = schema
     for part in pointer.split("/")[1:]:
         current = resolve_local_refs(current, schema)
@@ -181,16 +180,10 @@ def record(
 
 
 def _get(data: Any, pointer: str) -> Any:
-    current = data
-    for part in pointer.split("/")[1:]:
-        key = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(current, dict):
-            current = current.get(key)
-        elif isinstance(current, list) and key.isdigit() and int(key) < len(current):
-            current = current[int(key)]
-        else:
-            return None
-    return current
+    try:
+        return resolve(data, pointer)
+    except PointerNotFound:
+        return None
 
 
 def reliability_diagram(outcomes: list[FieldOutcome], path: Path, bins: int = 10) -> None:
