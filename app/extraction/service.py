@@ -141,7 +141,7 @@ class Extractor:
         finally:
             for task in tasks.values():
                 task.cancel()
-        engine_ms = (time.perf_counter() - started) * 1000
+        total_ms = (time.perf_counter() - started) * 1000
         trust_started = time.perf_counter()
         policy = review or ReviewPolicy.of(schema.schema)
         result = self._result(schema, engine, outputs, analysis.map, policy)
@@ -149,7 +149,7 @@ class Extractor:
         result["timings_ms"] = {
             **analysis.timings_ms,
             "trust": round(trust_ms, 1),
-            "total": round(engine_ms, 1),
+            "total": round(total_ms, 1),
         }
         return Extraction(result, data, analysis.document_type)
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pymupdf
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from PIL import Image
 
 from app.cli import main
@@ -58,35 +58,39 @@ def make_document(folder: Path, number: int) -> None:
     (folder / f"inv{number}.json").write_text(json.dumps(truth))
 
 
-def test_eval_and_calibrate_with_the_replay_engine(tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for number in range(1, 4):
-        make_document(docs, number)
-    schema = tmp_path / "invoice.schema.json"
-    schema.write_text(json.dumps(SCHEMA))
+def schema_file(tmp_path: Path) -> Path:
+    path = tmp_path / "invoice.schema.json"
+    path.write_text(json.dumps(SCHEMA))
+    return path
+
+
+def run(tmp_path: Path, *args: str) -> Result:
     env = {
         "DOCEXTRACT_DATA_DIR": str(tmp_path / "data"),
         "DOCEXTRACT_LOG_LEVEL": "WARNING",
         "DOCEXTRACT_OCR_EXECUTOR": "thread",
     }
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_eval_and_calibrate_with_the_replay_engine(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for number in range(1, 4):
+        make_document(docs, number)
     out, diagram = tmp_path / "report.json", tmp_path / "reliability.png"
-    result = CliRunner().invoke(
-        main,
-        [
-            "eval",
-            str(docs),
-            "--schema",
-            str(schema),
-            "--engine",
-            "replay",
-            "--out",
-            str(out),
-            "--diagram",
-            str(diagram),
-        ],
-        env=env,
-        catch_exceptions=False,
+    result = run(
+        tmp_path,
+        "eval",
+        str(docs),
+        "--schema",
+        str(schema_file(tmp_path)),
+        "--engine",
+        "replay",
+        "--out",
+        str(out),
+        "--diagram",
+        str(diagram),
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -103,7 +107,7 @@ def test_eval_and_calibrate_with_the_replay_engine(tmp_path: Path) -> None:
     assert all(d["status"] == "succeeded" for d in report["documents"].values())
     with Image.open(diagram) as image:
         assert image.size[0] > 100
-    calibrated = CliRunner().invoke(main, ["calibrate", str(out)], env=env, catch_exceptions=False)
+    calibrated = run(tmp_path, "calibrate", str(out))
     assert calibrated.exit_code == 0, calibrated.output
     assert (tmp_path / "data" / "calibration" / "replay.json").is_file()
     assert "ECE" in calibrated.output
@@ -117,27 +121,20 @@ def test_eval_catches_a_corrupted_value(tmp_path: Path) -> None:
     recordings = tmp_path / "recorded"
     recordings.mkdir()
     (recordings / "inv1.json").write_text(json.dumps({**truth, "total": 109.0}))  # printed: 101.00
-    schema = tmp_path / "s.json"
-    schema.write_text(json.dumps(SCHEMA))
-    env = {"DOCEXTRACT_DATA_DIR": str(tmp_path / "data"), "DOCEXTRACT_LOG_LEVEL": "WARNING"}
-    result = CliRunner().invoke(
-        main,
-        [
-            "eval",
-            str(docs),
-            "--schema",
-            str(schema),
-            "--engine",
-            "replay",
-            "--replay-dir",
-            str(recordings),
-            "--out",
-            str(tmp_path / "r.json"),
-            "--diagram",
-            str(tmp_path / "d.png"),
-        ],
-        env=env,
-        catch_exceptions=False,
+    result = run(
+        tmp_path,
+        "eval",
+        str(docs),
+        "--schema",
+        str(schema_file(tmp_path)),
+        "--engine",
+        "replay",
+        "--replay-dir",
+        str(recordings),
+        "--out",
+        str(tmp_path / "r.json"),
+        "--diagram",
+        str(tmp_path / "d.png"),
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
