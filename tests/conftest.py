@@ -3,6 +3,7 @@ per test on SQLite and on PostgreSQL, an app started through its real lifespan, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis
+import redis.asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
@@ -29,13 +32,14 @@ from app.lib.settings import (
 from app.server.core import create_app
 
 PG_ENV = "DOCEXTRACT_TEST_DATABASE_URL"
+REDIS_ENV = "DOCEXTRACT_TEST_REDIS_URL"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def _unavailable(reason: str) -> None:
     """Skip on a developer machine; fail in CI, where the PostgreSQL tests must run."""
     if IN_CI:
-        pytest.fail(f"{reason} (CI=true: PostgreSQL tests may not be skipped)")
+        pytest.fail(f"{reason} (CI=true: PostgreSQL and Redis tests may not be skipped)")
     pytest.skip(reason)
 
 
@@ -48,10 +52,10 @@ async def _pg_admin(url: str) -> asyncpg.Connection:
         raise
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A brand-new, empty database for one test."""
-    if request.param == "sqlite":
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A brand-new, empty database: a SQLite file, or a PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
         return
     base = os.environ.get(PG_ENV)
@@ -70,6 +74,26 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A brand-new, empty database for one test."""
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+async def redis_available() -> str:
+    """The test Redis URL, after checking it answers (skip, or fail in CI, when it does not)."""
+    url = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/0")
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as exc:
+        _unavailable(f"Redis at {url} is unreachable: {exc}")
+    finally:
+        await client.aclose()
+    return url
 
 
 def make_settings(data_dir: Path, database_url: str | None, **groups: Any) -> Settings:

@@ -32,6 +32,7 @@ from app.documents.service import DocumentAnalyzer
 from app.engines.factory import build_engine
 from app.extraction.grammar import post_decoding_keywords
 from app.extraction.service import Extractor
+from app.jobs.worker import run_worker
 from app.layout.factory import build_layout
 from app.lib.canonical import canonical_sha256
 from app.lib.logging import configure_logging
@@ -121,6 +122,21 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         access_log=False,
         proxy_headers=True,
     )
+
+
+@main.command()
+def worker() -> None:
+    """Run jobs from the Redis queue (DOCEXTRACT_JOBS_RUNNER=redis) and deliver webhooks.
+
+    Stops on SIGTERM/SIGINT after the jobs in hand finish (or their leases let another worker
+    take them over)."""
+    settings = _settings()
+    try:
+        asyncio.run(run_worker(settings))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (DatabaseNewerThanCode, DatabaseBehind) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group()

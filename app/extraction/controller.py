@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Router, get, post
+from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,21 +16,34 @@ from app.auth.middleware import requires
 from app.documents.controller import DOCUMENT_PROBLEMS, MULTIPART_OVERHEAD, read_document
 from app.extraction.service import Extractor
 from app.extraction.store import get_extraction, save_document, save_extraction
+from app.jobs.controller import POLL_AFTER_S
+from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
+from app.jobs.views import job_view
 from app.lib.api import problem_responses
+from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
+    CALLBACK_SECRET_MISSING,
     ENGINE_UNAVAILABLE,
     EXTRACTION_NOT_FOUND,
+    IDEMPOTENCY_KEY_IN_USE,
+    IDEMPOTENCY_KEY_REUSED,
+    INVALID_IDEMPOTENCY_KEY,
     INVALID_REQUEST,
     INVALID_SCHEMA_REFERENCE,
+    QUEUE_FULL,
     SCHEMA_DEPRECATED,
     SCHEMA_NOT_FOUND,
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_VERSION_NOT_FOUND,
+    TOO_MANY_JOBS_IN_FLIGHT,
+    UNSAFE_CALLBACK_URL,
     Problem,
 )
+from app.lib.settings import Settings
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry
 from app.trust.assess import ReviewPolicy
+from app.webhooks.events import require_callback
 
 Registry = NamedDependency[SchemaRegistry]
 DbSession = NamedDependency[AsyncSession]
@@ -51,6 +65,13 @@ class ExtractionController(Controller):
             SCHEMA_DEPRECATED,
             SCHEMA_NOT_SUPPORTED,
             ENGINE_UNAVAILABLE,
+            QUEUE_FULL,
+            TOO_MANY_JOBS_IN_FLIGHT,
+            UNSAFE_CALLBACK_URL,
+            CALLBACK_SECRET_MISSING,
+            IDEMPOTENCY_KEY_REUSED,
+            IDEMPOTENCY_KEY_IN_USE,
+            INVALID_IDEMPOTENCY_KEY,
         ),
     )
     async def extract(
@@ -81,13 +102,42 @@ class ExtractionController(Controller):
                 description="Comma-separated names of checks that must pass (default: all / x-review)."
             ),
         ] = None,
-    ) -> dict[str, Any]:
+        run_async: Annotated[
+            bool,
+            Parameter(
+                query="async",
+                description="Answer 202 with a job at once (same as `Prefer: respond-async`).",
+            ),
+        ] = False,
+        prefer: Annotated[
+            str | None,
+            HeaderParameter(name="Prefer", description="`respond-async` for a 202 with a job (RFC 7240)."),
+        ] = None,
+        callback_url: Annotated[
+            str | None,
+            Parameter(
+                description="Where to send this job's webhooks (implies async); signed with the key's "
+                "callback secret (`POST /webhooks/callback-secret`)."
+            ),
+        ] = None,
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                description="Retries with the same key and request get the original response or job.",
+            ),
+        ] = None,
+    ) -> Response[Any]:
         """The document (raw body or the `file` part of a multipart form) read against the schema
         version: `data` (validated by the schema; findings in `validation`), per-field token
         evidence and page in `fields`, and `status` `succeeded` or `needs_review`. The result is
-        stored (`GET /extractions/{id}`) with the document, for the retention period."""
+        stored (`GET /extractions/{id}`) with the document, for the retention period.
+
+        Asynchronously (`Prefer: respond-async`, `?async=true` or a `callback_url`): 202 with the
+        job and `Location: /jobs/{id}`; the job is stored before the answer is sent."""
         version = await registry.get(parse_ref(schema))
         extractor: Extractor = request.app.state.extractor
+        settings: Settings = request.app.state.settings
         data = await read_document(request, extractor.analyzer.limits.max_bytes)
         review = ReviewPolicy.of(version.schema, min_confidence, _listed(require), _listed(checks))
         if any(not pointer.startswith("/") for pointer in review.require):
@@ -96,11 +146,57 @@ class ExtractionController(Controller):
                 "`require` takes JSON Pointers such as /total.",
                 errors=[{"pointer": "/require", "detail": "JSON Pointers starting with /"}],
             )
-        extraction = await extractor.extract(data, version, pages=pages, password=password, review=review)
-        keep = timedelta(days=request.app.state.settings.app.retention_days)
-        sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
-        await save_extraction(db_session, extraction.result, sha, request.user.key_id, keep)
-        return extraction.result
+        owner = request.user.key_id
+        is_async = run_async or callback_url is not None or "respond-async" in (prefer or "").lower()
+        params = {
+            "pages": pages,
+            "password": password,
+            "min_confidence": min_confidence,
+            "require": _listed(require),
+            "checks": _listed(checks),
+        }
+        request_print = fingerprint(
+            "extract",
+            version.ref,
+            hashlib.sha256(data).hexdigest(),
+            {**params, "password": _digest(password)},
+            callback_url,
+            is_async,
+        )
+
+        async def run_now() -> Response[Any]:
+            extraction = await extractor.extract(data, version, pages=pages, password=password, review=review)
+            keep = timedelta(days=settings.app.retention_days)
+            sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
+            await save_extraction(db_session, extraction.result, sha, owner, keep)
+            return Response(extraction.result, status_code=200)
+
+        async def submit() -> Response[Any]:
+            if version.deprecated_at is not None:
+                raise Problem(
+                    SCHEMA_DEPRECATED, f"The schema {version.name!r} is deprecated; restore it to extract."
+                )
+            extractor.require_engine()
+            kind = require_media_type(data)
+            if callback_url is not None:
+                await require_callback(db_session, owner, callback_url, settings.webhooks)
+            await check_capacity(db_session, settings, owner)
+            options = JobOptions(version, owner, callback_url, params)
+            job = await add_job(db_session, settings, options, data, kind)
+            await db_session.commit()
+            await request.app.state.runner.submitted([job.id])
+            return Response(
+                job_view(job, settings.webhooks.public_url),
+                status_code=202,
+                headers={
+                    "Location": f"/jobs/{job.id}",
+                    "Preference-Applied": "respond-async",
+                    "Retry-After": str(POLL_AFTER_S),
+                },
+            )
+
+        del idempotency_key  # read by ``idempotent`` from the headers; declared for the OpenAPI spec
+        return await idempotent(request, owner, request_print, submit if is_async else run_now)
 
     @get(
         "/extractions/{extraction_id:str}",
@@ -111,6 +207,10 @@ class ExtractionController(Controller):
         self, db_session: DbSession, extraction_id: Annotated[str, Parameter(description="`ext_...`")]
     ) -> dict[str, Any]:
         return await get_extraction(db_session, extraction_id)
+
+
+def _digest(secret: str | None) -> str | None:
+    return None if secret is None else hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _listed(text: str | None) -> list[str] | None:

@@ -74,6 +74,16 @@ class Extractor:
             Calibration.load(calibration_dir / f"{engine.name}.json") if engine and calibration_dir else None
         )
 
+    def require_engine(self) -> Engine:
+        if self.engine is None:
+            raise Problem(
+                ENGINE_UNAVAILABLE,
+                "No extraction engine is configured: set DOCEXTRACT_SGLANG_URL "
+                "(or DOCEXTRACT_ENGINE=transformers).",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        return self.engine
+
     async def extract(
         self,
         data: bytes,
@@ -91,14 +101,7 @@ class Extractor:
             raise Problem(
                 SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
             )
-        engine = self.engine
-        if engine is None:
-            raise Problem(
-                ENGINE_UNAVAILABLE,
-                "No extraction engine is configured: set DOCEXTRACT_SGLANG_URL "
-                "(or DOCEXTRACT_ENGINE=transformers).",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+        engine = self.require_engine()
         started = time.perf_counter()
         prompt, grammar_schema = extraction_prompt(schema.schema), decoding_schema(schema.schema)
         slots = asyncio.Semaphore(self.page_concurrency)

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DocumentRecord, ExtractionRecord, utcnow
+from app.db.models import DocumentRecord, ExtractionRecord, JobRecord, utcnow
 from app.lib.problems import EXTRACTION_NOT_FOUND, Problem
 
 
@@ -63,10 +63,10 @@ async def get_extraction(session: AsyncSession, extraction_id: str) -> dict[str,
 
 
 async def purge_expired(session: AsyncSession, now: datetime | None = None) -> tuple[int, int]:
-    """Delete expired results, then documents that no live result refers to."""
+    """Delete expired results, then documents that no live result or job refers to."""
     now = now or utcnow()
     results = await session.execute(delete(ExtractionRecord).where(ExtractionRecord.expires_at <= now))
-    live = select(ExtractionRecord.document_sha256)
+    live = select(ExtractionRecord.document_sha256).union(select(JobRecord.document_sha256))
     documents = await session.execute(
         delete(DocumentRecord).where(DocumentRecord.expires_at <= now, DocumentRecord.sha256.not_in(live))
     )

@@ -223,6 +223,105 @@ NOT_READY = _define(
     "Service not ready",
     "A dependency is unreachable or the database is not migrated; see `checks`.",
 )
+JOB_NOT_FOUND = _define("job-not-found", 404, "Job not found", "No job has this id (or it expired).")
+JOB_NOT_FINISHED = _define(
+    "job-not-finished",
+    409,
+    "Job not finished",
+    "The job is still queued or running; poll `GET /jobs/{id}` (see `Retry-After`) or wait for the webhook.",
+)
+JOB_FAILED = _define(
+    "job-failed",
+    409,
+    "Job failed",
+    "The job ended without a result; `error` says in which phase, why, and whether submitting again "
+    "may succeed (`retryable`).",
+)
+JOB_CANCELLED = _define("job-cancelled", 409, "Job cancelled", "The job was cancelled; it has no result.")
+JOB_FINISHED = _define(
+    "job-finished", 409, "Job already finished", "A finished job cannot be cancelled; its result stays."
+)
+QUEUE_FULL = _define(
+    "queue-full",
+    429,
+    "Too many jobs waiting",
+    "The queue is at its limit (DOCEXTRACT_JOBS_MAX_QUEUED); nothing was stored. Retry after "
+    "`Retry-After` seconds.",
+)
+TOO_MANY_JOBS_IN_FLIGHT = _define(
+    "too-many-jobs-in-flight",
+    429,
+    "Too many jobs in flight for this key",
+    "This API key has as many queued or running jobs as allowed (DOCEXTRACT_JOBS_MAX_IN_FLIGHT_PER_KEY); "
+    "nothing was stored. Retry when some have finished.",
+)
+BATCH_NOT_FOUND = _define("batch-not-found", 404, "Batch not found", "No batch has this id (or it expired).")
+INVALID_BATCH = _define(
+    "invalid-batch",
+    422,
+    "Invalid batch",
+    "A batch is several `file` parts of a multipart form, or one zip archive; it needs at least one "
+    "document. `errors` names the offending files.",
+)
+BATCH_TOO_LARGE = _define(
+    "batch-too-large",
+    413,
+    "Batch too large",
+    "The batch has more documents or bytes than allowed (DOCEXTRACT_JOBS_MAX_BATCH_DOCUMENTS, "
+    "DOCEXTRACT_JOBS_MAX_BATCH_BYTES), or a zip entry unpacks far beyond its compressed size.",
+)
+UNSAFE_ARCHIVE = _define(
+    "unsafe-archive",
+    422,
+    "Unsafe archive",
+    "The zip has absolute paths, `..` components, links, encrypted or nested archives; nothing was stored.",
+)
+UNSAFE_CALLBACK_URL = _define(
+    "unsafe-callback-url",
+    422,
+    "Callback URL refused",
+    "Callbacks are http(s) URLs whose host resolves only to public addresses (no loopback, private, "
+    "link-local, multicast or reserved ones) unless DOCEXTRACT_WEBHOOKS_ALLOW_NETWORKS admits them.",
+)
+CALLBACK_SECRET_MISSING = _define(
+    "callback-secret-missing",
+    422,
+    "No callback signing secret",
+    "A `callback_url` is signed with this API key's callback secret: create it once with "
+    "`POST /webhooks/callback-secret` and keep it to verify the signatures.",
+)
+WEBHOOK_NOT_FOUND = _define(
+    "webhook-not-found", 404, "Webhook endpoint not found", "No webhook endpoint has this id."
+)
+DELIVERY_NOT_FOUND = _define(
+    "delivery-not-found", 404, "Delivery not found", "This endpoint has no delivery with this id."
+)
+UNKNOWN_EVENT_TYPE = _define(
+    "unknown-event-type",
+    422,
+    "Unknown event type",
+    "Subscribe to `extraction.completed`, `extraction.needs_review`, `extraction.failed` and/or "
+    "`batch.completed`.",
+)
+IDEMPOTENCY_KEY_REUSED = _define(
+    "idempotency-key-reused",
+    422,
+    "Idempotency key reused with another request",
+    "This `Idempotency-Key` was already used for a request with a different body or target; use a "
+    "new key for a new request.",
+)
+IDEMPOTENCY_KEY_IN_USE = _define(
+    "idempotency-key-in-use",
+    409,
+    "Request with this idempotency key in progress",
+    "A request with the same `Idempotency-Key` is still being processed; retry after `Retry-After`.",
+)
+INVALID_IDEMPOTENCY_KEY = _define(
+    "invalid-idempotency-key",
+    400,
+    "Invalid idempotency key",
+    "An `Idempotency-Key` is 1 to 255 printable ASCII characters.",
+)
 INTERNAL_ERROR = _define(
     "internal-error",
     500,
@@ -290,6 +389,7 @@ _BY_STATUS = {
     413: REQUEST_TOO_LARGE,
     415: UNSUPPORTED_MEDIA_TYPE,
     422: INVALID_REQUEST,
+    429: QUEUE_FULL,
     503: NOT_READY,
 }
 

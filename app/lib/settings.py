@@ -7,6 +7,7 @@ every group at once and turns pydantic's errors into one message that names the 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -189,6 +190,67 @@ class EngineSettings(BaseSettings):
     """Never download weights unless this is set to false."""
 
 
+class JobSettings(BaseSettings):
+    """Asynchronous jobs: who runs them, how long they may hold a lease, how much may wait."""
+
+    model_config = _config("JOBS_")
+
+    runner: Literal["inprocess", "redis"] = "inprocess"
+    """``inprocess``: the API process runs jobs (embedded default). ``redis``: ``docextract worker``
+    processes pull them from Redis (several hosts; use PostgreSQL as the database)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "docextract"
+    concurrency: int = Field(default=4, ge=1, le=256)
+    """Jobs one process runs at once."""
+    lease_s: float = Field(default=60.0, ge=0.5, le=3600)
+    """A running job's lease; renewed every third of it. A job whose runner died is claimed again
+    once its lease has expired."""
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    """Runs of a job whose engine keeps failing transiently before it ends ``failed``."""
+    retry_base_s: float = Field(default=10.0, ge=0.01, le=3600)
+    """First retry delay; doubles each time, with jitter."""
+    max_queued: int = Field(default=10_000, ge=1)
+    """Jobs queued or running in all; beyond it submissions get 429 with Retry-After."""
+    max_in_flight_per_key: int = Field(default=1_000, ge=1)
+    """Jobs queued or running per API key."""
+    max_batch_documents: int = Field(default=500, ge=1, le=100_000)
+    max_batch_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+    """Total bytes of a batch, uploaded or unpacked from its zip."""
+    poll_s: float = Field(default=1.0, ge=0.01, le=60)
+    """How often idle runners look for due work (retries, expired leases)."""
+
+
+class WebhookSettings(BaseSettings):
+    """Webhook delivery (Standard Webhooks)."""
+
+    model_config = _config("WEBHOOKS_")
+
+    allow_networks: list[str] = Field(default_factory=list)
+    """Networks callbacks may reach although private or loopback (JSON list, e.g.
+    ["127.0.0.0/8"]); empty refuses every non-public address."""
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+    max_attempts: int = Field(default=18, ge=1, le=100)
+    retry_base_s: float = Field(default=5.0, ge=0.01, le=3600)
+    """First retry delay; doubles each time (with jitter) up to ``retry_max_s``. The defaults
+    keep trying for more than a day."""
+    retry_max_s: float = Field(default=4 * 3600.0, ge=0.01)
+    rotation_overlap_s: int = Field(default=24 * 3600, ge=0)
+    """How long the previous secret keeps signing after a rotation."""
+    public_url: str | None = None
+    """Base URL clients reach the API at, for absolute ``result_url`` links in payloads."""
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+    @property
+    def allowed(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(network, strict=False) for network in self.allow_networks]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every settings group. Build with ``load_settings()``; pass explicitly, never mutate."""
@@ -202,6 +264,8 @@ class Settings:
     layout: LayoutSettings
     ocr: OcrSettings
     engine: EngineSettings
+    jobs: JobSettings
+    webhooks: WebhookSettings
 
     @property
     def database_url(self) -> str:
@@ -225,6 +289,8 @@ _GROUP_PREFIXES = {
     LayoutSettings: "LAYOUT_",
     OcrSettings: "OCR_",
     EngineSettings: "",
+    JobSettings: "JOBS_",
+    WebhookSettings: "WEBHOOKS_",
 }
 
 

@@ -4,7 +4,6 @@ plugin, controller, dependency, middleware, error handler and lifespan step."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,10 +28,10 @@ from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from app.db.engine import create_engine, create_session_maker
 from app.documents.controller import documents_router
 from app.documents.service import DocumentAnalyzer
-from app.engines.factory import build_engine
 from app.extraction.controller import extraction_router
-from app.extraction.service import Extractor
-from app.extraction.store import purge_expired
+from app.jobs.batches import batch_router
+from app.jobs.controller import JobController
+from app.jobs.services import build_extractor, build_job_services
 from app.lib.logging import configure_logging
 from app.lib.problems import (
     http_exception_handler,
@@ -44,8 +43,10 @@ from app.lib.settings import Settings, get_settings
 from app.registry.controller import SchemaController
 from app.registry.service import SchemaRegistry
 from app.server.middleware import request_id_middleware
+from app.server.retention import purge_all
 from app.server.startup import prepare, schema_limits
 from app.system.controller import SystemController
+from app.webhooks.controller import WebhookController
 
 logger = structlog.get_logger(__name__)
 
@@ -64,15 +65,15 @@ PURGE_INTERVAL_S = 3600
 
 
 async def purge_periodically(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """Delete expired results and documents, hourly (every worker does it; it is idempotent). The
-    start-up purge runs in ``prepare``; this task sleeps first, so shutdown cancels it asleep."""
+    """Delete what outlived the retention period, hourly (every process does it; it is idempotent).
+    The start-up purge runs in ``prepare``; this task sleeps first, so shutdown cancels it asleep."""
     while True:
         await asyncio.sleep(PURGE_INTERVAL_S)
         try:
             async with sessions() as session:
-                results, documents = await purge_expired(session)
-            if results or documents:
-                logger.info("purged", results=results, documents=documents)
+                purged = await purge_all(session)
+            if any(purged.values()):
+                logger.info("purged", **purged)
         except Exception:
             logger.exception("purge_failed")
 
@@ -94,19 +95,16 @@ class ApplicationCore(InitPluginProtocol):
 
     def _configure_state(self, app_config: AppConfig) -> None:
         engine = create_engine(self.settings)
+        sessions = create_session_maker(engine)
         documents = DocumentAnalyzer(self.settings)
+        extractor = build_extractor(self.settings, documents)
         app_config.state.update(
             settings=self.settings,
             engine=engine,
-            sessions=create_session_maker(engine),
+            sessions=sessions,
             documents=documents,
-            extractor=Extractor(
-                build_engine(self.settings.engine),
-                documents,
-                max_tokens=self.settings.engine.max_tokens,
-                page_concurrency=self.settings.engine.page_concurrency,
-                calibration_dir=self.settings.app.data_dir / "calibration",
-            ),
+            extractor=extractor,
+            **build_job_services(self.settings, sessions, extractor),
         )
         app_config.debug = False
         app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
@@ -122,8 +120,11 @@ class ApplicationCore(InitPluginProtocol):
                 SystemController,
                 SchemaController,
                 KeyController,
+                WebhookController,
                 documents_router(self.settings.ingest.max_bytes),
                 extraction_router(self.settings.ingest.max_bytes),
+                JobController,
+                batch_router(self.settings),
             ]
         )
 
@@ -176,13 +177,17 @@ class ApplicationCore(InitPluginProtocol):
         @asynccontextmanager
         async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await prepare(settings, app.state.engine, app.state.sessions)
-            purger = asyncio.create_task(purge_periodically(app.state.sessions))
+            background = [asyncio.create_task(purge_periodically(app.state.sessions))]
+            if settings.jobs.runner == "inprocess":  # with Redis, the workers deliver
+                background.append(asyncio.create_task(app.state.deliverer.run(settings.jobs.poll_s)))
+            await app.state.runner.start()
             try:
                 yield
             finally:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+                await app.state.runner.stop()
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 if app.state.extractor.engine is not None:
                     await app.state.extractor.engine.aclose()
                 app.state.documents.close()

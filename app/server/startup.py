@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth.keys import ApiKeys
 from app.db.migrate import ensure_current
-from app.extraction.store import purge_expired
 from app.lib.settings import Settings
 from app.registry.builtins import default_builtin_dir, load_builtin_schemas
 from app.registry.validation import SchemaLimits
+from app.server.retention import purge_all
 
 logger = structlog.get_logger(__name__)
 
@@ -29,9 +29,9 @@ async def prepare(
     state = await ensure_current(engine, auto_migrate=settings.database.auto_migrate)
     logger.info("database_ready", dialect=engine.dialect.name, migration=state.current)
     async with sessions() as session:
-        results, documents = await purge_expired(session)
-    if results or documents:
-        logger.info("purged", results=results, documents=documents)
+        purged = await purge_all(session)
+    if any(purged.values()):
+        logger.info("purged", **purged)
     if settings.registry.load_builtins:
         directory = settings.registry.builtin_dir or default_builtin_dir()
         await load_builtin_schemas(sessions, directory, schema_limits(settings))

@@ -1,0 +1,1 @@
+"""Asynchronous extraction jobs, batches and the runners that carry them."""

@@ -1,0 +1,134 @@
+"""``/jobs``: status, progress, result and cancellation of asynchronous extractions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from litestar import Controller, Request, delete, get
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.keys import Principal, Scope
+from app.auth.middleware import requires
+from app.db.models import ExtractionRecord, JobRecord, utcnow
+from app.jobs import store
+from app.jobs.executor import finish_events
+from app.jobs.views import job_view
+from app.lib.api import problem_responses
+from app.lib.problems import (
+    JOB_CANCELLED,
+    JOB_FAILED,
+    JOB_FINISHED,
+    JOB_NOT_FINISHED,
+    JOB_NOT_FOUND,
+    Problem,
+)
+from app.lib.settings import Settings
+
+DbSession = NamedDependency[AsyncSession]
+JobId = Annotated[str, Parameter(description="`job_...`")]
+POLL_AFTER_S = 2
+
+
+def visible(record_owner: str | None, principal: Principal) -> bool:
+    """Keys see what they created; admin keys see everything."""
+    return Scope.ADMIN in principal.scopes or record_owner == principal.key_id
+
+
+async def load_job(session: AsyncSession, job_id: str, principal: Principal) -> JobRecord:
+    job = await session.get(JobRecord, job_id)
+    if job is None or job.expires_at <= utcnow() or not visible(job.created_by, principal):
+        raise Problem(JOB_NOT_FOUND, f"No job has the id {job_id!r}.")
+    return job
+
+
+class JobController(Controller):
+    path = "/jobs"
+    tags = ["jobs"]
+    guards = [requires(Scope.EXTRACT)]
+
+    @get("/", summary="Recent jobs of this key")
+    async def list_jobs(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        status: Annotated[
+            str | None, Parameter(description="Only jobs in this status (`queued`, `running`, ...).")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        query = select(JobRecord).where(JobRecord.expires_at > utcnow())
+        if Scope.ADMIN not in request.user.scopes:
+            query = query.where(JobRecord.created_by == request.user.key_id)
+        if status is not None:
+            query = query.where(JobRecord.status == status)
+        jobs = await db_session.scalars(query.order_by(JobRecord.created_at.desc()).limit(limit))
+        public_url = _settings(request).webhooks.public_url
+        return {"items": [job_view(job, public_url) for job in jobs]}
+
+    @get("/{job_id:str}", summary="A job's status and progress", responses=problem_responses(JOB_NOT_FOUND))
+    async def get_job(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
+    ) -> dict[str, Any]:
+        """`status` is `queued`, `running`, `succeeded`, `needs_review`, `failed` or `cancelled`;
+        `progress` counts pages; a failed job's `error` says in which phase, why, and whether to
+        submit again (`retryable`); a job waiting for a retry shows its `last_error`."""
+        job = await load_job(db_session, job_id, request.user)
+        return job_view(job, _settings(request).webhooks.public_url)
+
+    @get(
+        "/{job_id:str}/result",
+        summary="A finished job's extraction result",
+        responses=problem_responses(JOB_NOT_FOUND, JOB_NOT_FINISHED, JOB_FAILED, JOB_CANCELLED),
+    )
+    async def get_result(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
+    ) -> dict[str, Any]:
+        """The same body the synchronous `POST /extract` returns."""
+        job = await load_job(db_session, job_id, request.user)
+        if job.status in store.ACTIVE:
+            raise Problem(
+                JOB_NOT_FINISHED,
+                f"The job is {job.status}.",
+                headers={"Retry-After": str(POLL_AFTER_S)},
+                status=job.status,
+            )
+        if job.status == store.FAILED:
+            raise Problem(JOB_FAILED, "The job failed; see `error`.", error=job.error)
+        if job.status == store.CANCELLED:
+            raise Problem(JOB_CANCELLED, "The job was cancelled.")
+        record = await db_session.get(ExtractionRecord, job.extraction_id)
+        if record is None:
+            raise Problem(JOB_NOT_FOUND, f"The result of {job_id!r} has expired.")
+        result: dict[str, Any] = orjson.loads(record.result)
+        return result
+
+    @delete(
+        "/{job_id:str}",
+        status_code=200,
+        summary="Cancel a job",
+        responses=problem_responses(JOB_NOT_FOUND, JOB_FINISHED),
+    )
+    async def cancel_job(
+        self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
+    ) -> dict[str, Any]:
+        """A queued job never runs; a running one stops within a third of its lease and its result
+        (if it was just finishing) is discarded. Returns the cancelled job."""
+        await load_job(db_session, job_id, request.user)
+        settings = _settings(request)
+        job = await store.cancel(db_session, job_id)
+        if job is None:
+            raise Problem(JOB_FINISHED, f"The job {job_id!r} has already finished; its result stays.")
+        deliveries = await finish_events(db_session, job, None, settings, [])
+        await db_session.commit()
+        if deliveries and (deliverer := getattr(request.app.state, "deliverer", None)) is not None:
+            deliverer.kick()
+        return job_view(job, settings.webhooks.public_url)
+
+
+def _settings(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings

@@ -1,0 +1,99 @@
+"""Accepting asynchronous work: limits first, then the document and the job committed together,
+before the client hears 202. Nothing here runs the job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import JobRecord, utcnow
+from app.documents.detect import detect_type
+from app.extraction.store import save_document
+from app.jobs import store
+from app.lib.problems import QUEUE_FULL, TOO_MANY_JOBS_IN_FLIGHT, UNSUPPORTED_DOCUMENT_TYPE, Problem
+from app.lib.settings import Settings
+from app.registry.service import SchemaVersion
+
+QUEUE_FULL_RETRY_AFTER_S = 30
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What a request asks of every job it creates."""
+
+    version: SchemaVersion
+    owner: str | None
+    callback_url: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    """``pages``, ``password``, ``min_confidence``, ``require``, ``checks`` (None values dropped)."""
+
+
+def require_media_type(data: bytes, name: str | None = None) -> str:
+    """The document's type from its first bytes; 415 before anything is stored."""
+    kind = detect_type(data[:1024])
+    if kind is None:
+        what = f"{name!r} is" if name else "The document is"
+        raise Problem(
+            UNSUPPORTED_DOCUMENT_TYPE,
+            f"{what} not a PDF, PNG, JPEG, TIFF or WebP file (recognised by its content).",
+        )
+    return kind
+
+
+async def check_capacity(
+    session: AsyncSession, settings: Settings, owner: str | None, count: int = 1
+) -> None:
+    """429 before anything is stored when the queue, or this key's share of it, is full."""
+    limits = settings.jobs
+    if await store.in_flight(session) + count > limits.max_queued:
+        raise Problem(
+            QUEUE_FULL,
+            f"{limits.max_queued} jobs are already queued or running.",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+        )
+    if owner is not None and await store.in_flight(session, owner) + count > limits.max_in_flight_per_key:
+        raise Problem(
+            TOO_MANY_JOBS_IN_FLIGHT,
+            f"This key has {limits.max_in_flight_per_key} jobs queued or running at most.",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+        )
+
+
+async def add_job(
+    session: AsyncSession,
+    settings: Settings,
+    options: JobOptions,
+    data: bytes,
+    kind: str,
+    *,
+    filename: str | None = None,
+    batch_id: str | None = None,
+    created_at: datetime | None = None,
+) -> JobRecord:
+    """Store the document and a queued job in the caller's transaction (the caller commits)."""
+    retention = timedelta(days=settings.app.retention_days)
+    sha = await save_document(session, data, kind, retention)
+    now = created_at or utcnow()
+    job = JobRecord(
+        id=store.new_id("job"),
+        status=store.QUEUED,
+        schema_name=options.version.name,
+        schema_version=options.version.version,
+        document_sha256=sha,
+        filename=filename,
+        params={k: v for k, v in options.params.items() if v is not None},
+        callback_url=options.callback_url,
+        batch_id=batch_id,
+        created_by=options.owner,
+        attempts=0,
+        pages_done=0,
+        not_before=now,
+        created_at=now,
+        expires_at=now + retention,
+    )
+    session.add(job)
+    await session.flush()
+    return job

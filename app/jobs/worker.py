@@ -1,0 +1,47 @@
+"""``docextract worker``: one process pulling jobs from Redis, recovering lost ones, delivering
+webhooks. Run as many as the engine can keep busy, on any hosts that reach Redis and the database."""
+
+from __future__ import annotations
+
+import structlog
+
+from app.db.engine import create_engine, create_session_maker
+from app.documents.service import DocumentAnalyzer
+from app.jobs.runners import RedisWorker
+from app.jobs.services import build_extractor, build_job_services
+from app.lib.settings import ConfigurationError, Settings
+from app.server.startup import prepare
+
+logger = structlog.get_logger(__name__)
+
+
+async def run_worker(settings: Settings) -> None:
+    if settings.jobs.runner != "redis":
+        raise ConfigurationError(
+            "docextract worker pulls jobs from Redis: set DOCEXTRACT_JOBS_RUNNER=redis (and "
+            "DOCEXTRACT_JOBS_REDIS_URL) for the API and the workers. With the default "
+            "DOCEXTRACT_JOBS_RUNNER=inprocess the API process runs jobs itself."
+        )
+    if settings.is_sqlite:
+        logger.warning("worker_on_sqlite", message="Workers on several hosts need PostgreSQL.")
+    engine = create_engine(settings)
+    sessions = create_session_maker(engine)
+    documents = DocumentAnalyzer(settings)
+    extractor = build_extractor(settings, documents)
+    try:
+        await prepare(settings, engine, sessions)
+        services = build_job_services(settings, sessions, extractor)
+        deliverer = services["deliverer"]
+        worker = RedisWorker(
+            services["executor"],
+            sessions,
+            settings.jobs,
+            background=[lambda: deliverer.run(settings.jobs.poll_s)],
+        )
+        logger.info("worker_started", queue=settings.jobs.queue_name, concurrency=settings.jobs.concurrency)
+        await worker.run()
+    finally:
+        if extractor.engine is not None:
+            await extractor.engine.aclose()
+        documents.close()
+        await engine.dispose()
