@@ -88,7 +88,7 @@ async def redis_available() -> str:
     url = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/0")
     client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
     try:
-        await client.ping()
+        await client.ping()  # type: ignore[misc]  # redis-py types ping as sync-or-async
     except (OSError, redis.RedisError) as exc:
         _unavailable(f"Redis at {url} is unreachable: {exc}")
     finally:

@@ -87,15 +87,15 @@ class Harness:
         return job
 
     async def wait(
-        self, job_id: str, timeout: float = 30.0, statuses: tuple[str, ...] = store.FINISHED
+        self, job_id: str, within_s: float = 30.0, statuses: tuple[str, ...] = store.FINISHED
     ) -> JobRecord:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             job = await self.job(job_id)
             if job.status in statuses:
                 return job
             await asyncio.sleep(0.05)
-        raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")
+        raise AssertionError(f"job {job_id} still {job.status} after {within_s} s")
 
     async def extractions(self, job: JobRecord) -> int:
         async with self.sessions() as session:

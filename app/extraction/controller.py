@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, Parameter
+from litestar.params import HeaderParameter, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import Principal, Scope
@@ -104,8 +104,8 @@ class ExtractionController(Controller):
         ] = None,
         run_async: Annotated[
             bool,
-            Parameter(
-                query="async",
+            QueryParameter(
+                name="async",
                 description="Answer 202 with a job at once (same as `Prefer: respond-async`).",
             ),
         ] = False,

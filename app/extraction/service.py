@@ -25,7 +25,7 @@ from PIL import Image
 from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
-from app.documents.textmap import DocumentMap
+from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
 from app.extraction.decoding import decoding_schema, resolve_local_refs
 from app.extraction.merge import PageOutput, merge_pages
@@ -40,6 +40,8 @@ from app.trust.confidence import Calibration
 logger = structlog.get_logger(__name__)
 ProgressHook = Callable[[int, int], None]
 RETRY_AFTER_S = 30
+NO_IMAGE = Image.new("RGB", (1, 1), "white")
+"""Sent to engines that read the text map only (``Engine.needs_image`` false)."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,17 @@ class Extractor:
 
         name = document_id or hashlib.sha256(data).hexdigest()
 
-        async def generate(image: Image.Image, number: int) -> EngineResult:
+        async def generate(image: Image.Image, number: int, page_map: PageMap) -> EngineResult:
             try:
                 request = EngineRequest(
-                    image, prompt, grammar_schema, self.max_tokens, document_id=name, page=number
+                    image,
+                    prompt,
+                    grammar_schema,
+                    self.max_tokens,
+                    document_id=name,
+                    page=number,
+                    schema=schema.schema,
+                    page_map=page_map,
                 )
                 return await engine.generate(request)
             finally:
@@ -127,9 +136,11 @@ class Extractor:
                 if on_progress:
                     on_progress(progress["done"], progress["total"])
 
-        async def send(page: Page, _: list[Region]) -> None:
+        async def send(page: Page, regions: list[Region]) -> None:
             await slots.acquire()  # holds the pipeline back: at most page_concurrency images in memory
-            tasks[page.number] = asyncio.create_task(generate(page.image, page.number))
+            page_map = PageMap(page.number, page.width, page.height, page.kind, list(page.words), regions)
+            image = page.image if engine.needs_image else NO_IMAGE  # converting a page costs ~10 ms
+            tasks[page.number] = asyncio.create_task(generate(image, page.number, page_map))
 
         try:
             analysis = await self.analyzer.analyze(

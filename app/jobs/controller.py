@@ -94,7 +94,7 @@ class JobController(Controller):
                 JOB_NOT_FINISHED,
                 f"The job is {job.status}.",
                 headers={"Retry-After": str(POLL_AFTER_S)},
-                status=job.status,
+                job_status=job.status,
             )
         if job.status == store.FAILED:
             raise Problem(JOB_FAILED, "The job failed; see `error`.", error=job.error)

@@ -11,6 +11,7 @@ bytes, so a multipart upload with a different boundary is still the same request
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -41,8 +42,9 @@ _KEPT_HEADERS = ("location", "retry-after")
 
 
 def fingerprint(*parts: Any) -> str:
-    """A stable hash of the request's meaning."""
-    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """A stable hash of the request's meaning (any JSON value: key order does not count)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def idempotent(

@@ -163,11 +163,14 @@ class OcrSettings(BaseSettings):
 
 
 class EngineSettings(BaseSettings):
-    """The extraction engine: GLM-OCR behind SGLang (production) or in process (transformers)."""
+    """The extraction engine: GLM-OCR behind SGLang (production) or in process (transformers), the
+    ``layout`` engine (no GPU, no model download), or ``auto``: the best one this machine has."""
 
     model_config = _config()
 
-    engine: Literal["sglang", "transformers", "replay"] = "sglang"
+    engine: Literal["auto", "sglang", "transformers", "layout", "replay"] = "auto"
+    """``auto``: SGLang when DOCEXTRACT_SGLANG_URL answers, else transformers when the GLM-OCR
+    weights are on disk (or may be downloaded), else ``layout``."""
     replay_dir: Path | None = None
     """For DOCEXTRACT_ENGINE=replay: recorded outputs, one <document id>.json each."""
     sglang_url: str | None = None

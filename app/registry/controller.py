@@ -12,6 +12,7 @@ from litestar.params import Body, Parameter
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.lib.api import json_body, problem_responses
+from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     BAD_REQUEST,
     INVALID_SCHEMA,
@@ -92,11 +93,17 @@ class SchemaController(Controller):
             ),
         ],
     ) -> Response[SchemaVersionOut]:
-        """Validates the schema and stores it as version 1 of a new name."""
-        version = await registry.create(
-            data.name, data.schema, data.description, source="api", created_by=request.user.key_id
-        )
-        return _created(version, created=True)
+        """Validates the schema and stores it as version 1 of a new name. With an
+        `Idempotency-Key`, a retry gets the original response."""
+
+        async def create() -> Response[Any]:
+            version = await registry.create(
+                data.name, data.schema, data.description, source="api", created_by=request.user.key_id
+            )
+            return _created(version, created=True)
+
+        request_print = fingerprint("schema", data.name, data.description, data.schema)
+        return await idempotent(request, request.user.key_id, request_print, create)
 
     @post(
         "/{name:str}/versions",
@@ -124,10 +131,15 @@ class SchemaController(Controller):
         """Stores a new immutable version (201), or returns the latest (200) if it is identical
         (same canonical JSON: key order and whitespace do not count)."""
         ref = parse_ref(name, allow_version=False)
-        version, created = await registry.add_version(
-            ref.name, data.schema, data.description, source="api", created_by=request.user.key_id
-        )
-        return _created(version, created)
+
+        async def add() -> Response[Any]:
+            version, created = await registry.add_version(
+                ref.name, data.schema, data.description, source="api", created_by=request.user.key_id
+            )
+            return _created(version, created)
+
+        request_print = fingerprint("version", ref.name, data.description, data.schema)
+        return await idempotent(request, request.user.key_id, request_print, add)
 
     @get("/", guards=[requires(Scope.EXTRACT)], summary="List schemas (latest version of each)")
     async def list_schemas(

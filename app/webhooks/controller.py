@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from sqlalchemy import select, update
@@ -105,6 +106,7 @@ class DeliveryOut(msgspec.Struct):
     status: str
     attempts: int
     next_attempt_at: datetime | None
+    """When it is tried next; empty once delivered, failed or cancelled."""
     last_status_code: int | None
     last_error: str | None
     created_at: datetime
@@ -256,6 +258,7 @@ class WebhookController(Controller):
         "/callback-secret",
         status_code=200,
         summary="Create or rotate the secret that signs callback_url deliveries",
+        responses={201: ResponseSpec(data_container=SecretOut, description="The first secret of this key.")},
     )
     async def callback_secret(
         self, request: Request[Principal, Any, Any], db_session: DbSession

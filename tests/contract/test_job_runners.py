@@ -124,7 +124,7 @@ async def test_a_job_whose_runner_died_is_taken_over_after_its_lease(
             )
         )
         await session.commit()
-    job = await harness.wait(job_id, timeout=30)
+    job = await harness.wait(job_id, within_s=30)
     assert job.status in (store.SUCCEEDED, store.NEEDS_REVIEW)
     assert job.attempts == 2 and await harness.extractions(job) == 1
 
