@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -76,10 +76,17 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return False
 
 
+MIGRATION_LOCK_ID = 0x646F6378  # "docx": PostgreSQL advisory lock held while migrating
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> MigrationState:
-    """Apply migrations up to ``revision`` in one transaction."""
+    """Apply migrations up to ``revision`` in one transaction. On PostgreSQL an advisory lock makes
+    processes that start together (API replicas, workers) migrate one after the other: the later
+    ones find nothing left to do."""
     await migration_state(engine)  # refuse before touching a database from the future
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         await conn.run_sync(_upgrade, revision)
     return await migration_state(engine)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import structlog
 
 from app.db.engine import create_engine, create_session_maker
+from app.db.migrate import ensure_current
 from app.documents.service import DocumentAnalyzer
 from app.jobs.runners import RedisWorker
 from app.jobs.services import build_extractor, build_job_services
 from app.lib.settings import ConfigurationError, Settings
-from app.server.startup import prepare
 
 logger = structlog.get_logger(__name__)
 
@@ -29,7 +29,8 @@ async def run_worker(settings: Settings) -> None:
     documents = DocumentAnalyzer(settings)
     extractor = build_extractor(settings, documents)
     try:
-        await prepare(settings, engine, sessions)
+        # Migrate (or refuse) only: schemas and keys are the API's business.
+        await ensure_current(engine, auto_migrate=settings.database.auto_migrate)
         services = build_job_services(settings, sessions, extractor)
         deliverer = services["deliverer"]
         worker = RedisWorker(
