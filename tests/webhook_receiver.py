@@ -123,3 +123,24 @@ async def eventually(check: Callable[[], Any], within_s: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+def main() -> None:
+    """``python -m tests.webhook_receiver``: serve on a free loopback port, print its URL, and when
+    stdin closes print one JSON line per request received: ``{"wall": unix time, "body": ...}``.
+    Benchmarks run it in its own process so its timestamps do not wait for theirs."""
+    import json
+    import sys
+
+    offset = time.time() - time.monotonic()
+    with Receiver() as receiver:
+        print(receiver.url(), flush=True)
+        sys.stdin.read()
+        with receiver.lock:
+            received = list(receiver.requests)
+    for request in received:
+        print(json.dumps({"wall": request.at + offset, "body": request.body.decode()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -108,8 +108,9 @@ def worker_env(settings: Settings, root: Path, sglang_url: str, **extra: str) ->
 
 @contextlib.asynccontextmanager
 async def worker_stack(
-    root: Path, database_url: str, redis_url: str, sglang_url: str, **jobs: Any
+    root: Path, database_url: str, redis_url: str, sglang_url: str, hook_url: str | None = None, **jobs: Any
 ) -> AsyncIterator[Stack]:
+    """``hook_url``: where the key's webhook endpoint points (default: the in-process receiver)."""
     settings = make_settings(
         root,
         database_url,
@@ -131,7 +132,7 @@ async def worker_stack(
     with Receiver() as receiver:
         async with AsyncTestClient(create_app(settings), timeout=120) as client:  # migrates first
             headers = {"X-API-Key": await issue_key(db, Scope.EXTRACT, name="erp")}
-            hook = await client.post("/webhooks", json={"url": receiver.url()}, headers=headers)
+            hook = await client.post("/webhooks", json={"url": hook_url or receiver.url()}, headers=headers)
             assert hook.status_code == 201, hook.text
             stack = Stack(
                 client,
