@@ -208,9 +208,7 @@ async def test_idempotency_key_returns_the_original_job(
     # Keys are per API key: another key may use the same string.
     stranger = {"X-API-Key": await issue_key(db, Scope.EXTRACT, name="other")}
     assert (await submit(client, stranger, pdf, idempotency_key="order-4711")).status_code == 202
-    assert_problem(
-        await submit(client, headers, idempotency_key="bad key"), 400, "invalid-idempotency-key"
-    )
+    assert_problem(await submit(client, headers, idempotency_key="bad key"), 400, "invalid-idempotency-key")
 
 
 async def test_a_failed_request_releases_its_idempotency_key(
@@ -351,3 +349,29 @@ async def test_retention_purges_jobs_batches_results_and_documents(
         purged = await purge_all(session)
     assert purged["jobs"] == 1 and purged["results"] == 1 and purged["documents"] == 1
     assert await count(db, JobRecord) == 0 and await count(db, DocumentRecord) == 0
+
+
+async def test_idempotency_key_on_batches(client: Client, headers: dict[str, str], db: Any) -> None:
+    files = [("file", (f"inv-{n}.pdf", invoice_pdf(f"Invoice {n}"), "application/pdf")) for n in range(2)]
+    keyed = {**headers, "Idempotency-Key": "batch-march"}
+    first = await client.post("/batches?schema=invoice", files=files, headers=keyed)
+    again = await client.post("/batches?schema=invoice", files=files, headers=keyed)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["batch_id"] == first.json()["batch_id"]
+    assert await count(db, BatchRecord) == 1 and await count(db, JobRecord) == 2
+    fewer = await client.post("/batches?schema=invoice", files=files[:1], headers=keyed)
+    assert_problem(fewer, 422, "idempotency-key-reused")
+
+
+async def test_a_batch_larger_than_the_byte_limit_is_413(
+    tmp_path: Path, database_url: str, fake: FakeSGLang, db: Any
+) -> None:
+    settings = settings_for(tmp_path, database_url, fake, max_batch_bytes=1024)
+    async with AsyncTestClient(create_app(settings), timeout=60) as client:
+        headers = {"X-API-Key": await issue_key(db, Scope.EXTRACT)}
+        big = invoice_pdf() + b"%" + b"x" * (100 * 1024)
+        files = [("file", ("big.pdf", big, "application/pdf"))]
+        assert_problem(
+            await client.post("/batches?schema=invoice", files=files, headers=headers), 413, "batch-too-large"
+        )
+        assert await count(db, JobRecord) == 0
