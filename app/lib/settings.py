@@ -282,7 +282,7 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-_GROUP_PREFIXES = {
+_GROUP_PREFIXES: dict[type[BaseSettings], str] = {
     AppSettings: "",
     DatabaseSettings: "DATABASE_",
     ServerSettings: "SERVER_",

@@ -1,0 +1,40 @@
+"""The deployment files name only settings that exist, so a typo there is not silently ignored
+(settings ignore unknown variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from app.lib.settings import _GROUP_PREFIXES, _PREFIX
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def known_variables() -> set[str]:
+    return {
+        f"{_PREFIX}{prefix}{field.upper()}"
+        for group, prefix in _GROUP_PREFIXES.items()
+        for field in group.model_fields
+    }
+
+
+def docextract_variables(node: Any) -> set[str]:
+    """Every DOCEXTRACT_* key anywhere in a parsed YAML document."""
+    if isinstance(node, dict):
+        found = {k for k in node if isinstance(k, str) and k.startswith(_PREFIX)}
+        return found.union(*(docextract_variables(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(docextract_variables(v) for v in node))
+    return set()
+
+
+def test_deploy_files_use_only_real_settings() -> None:
+    files = [DEPLOY / "compose.yaml", *sorted((DEPLOY / "k8s").glob("*.yaml"))]
+    used = set().union(
+        *(docextract_variables(doc) for f in files for doc in yaml.safe_load_all(f.read_text()))
+    )
+    assert used, "the deploy files configure docextract"
+    assert used <= known_variables(), used - known_variables()
