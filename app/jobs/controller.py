@@ -115,8 +115,8 @@ class JobController(Controller):
     async def cancel_job(
         self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
     ) -> dict[str, Any]:
-        """A queued job never runs; a running one stops within a third of its lease and its result
-        (if it was just finishing) is discarded. Returns the cancelled job."""
+        """A queued job never runs; a running one stops at its runner's next lease renewal (within
+        2 s by default) and its result, if it was just finishing, is discarded. Returns the job."""
         await load_job(db_session, job_id, request.user)
         settings = _settings(request)
         job = await store.cancel(db_session, job_id)

@@ -35,6 +35,7 @@ logger = structlog.get_logger(__name__)
 
 EXTRACTION_PHASE_PROBLEMS = {"engine-unavailable", "schema-not-supported", "schema-deprecated"}
 SCHEMA_PHASE_PROBLEMS = {"schema-not-found", "schema-version-not-found"}
+PROGRESS_INTERVAL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class JobExecutor:
         self.sessions = sessions
         self.extractor = extractor
         self.lease = timedelta(seconds=settings.jobs.lease_s)
+        # Renew a third into the lease, and often enough that pollers see progress move.
+        self.heartbeat_s = min(settings.jobs.lease_s / 3, PROGRESS_INTERVAL_S)
         self.on_requeued = on_requeued
         self.on_deliveries = on_deliveries
 
@@ -159,7 +162,7 @@ class JobExecutor:
         )
         try:
             while True:
-                done, _ = await asyncio.wait({task}, timeout=self.settings.jobs.lease_s / 3)
+                done, _ = await asyncio.wait({task}, timeout=self.heartbeat_s)
                 if done:
                     return task.result()
                 async with self.sessions() as session:

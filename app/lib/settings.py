@@ -206,8 +206,8 @@ class JobSettings(BaseSettings):
     concurrency: int = Field(default=4, ge=1, le=256)
     """Jobs one process runs at once."""
     lease_s: float = Field(default=60.0, ge=0.5, le=3600)
-    """A running job's lease; renewed every third of it. A job whose runner died is claimed again
-    once its lease has expired."""
+    """A running job's lease, renewed with its progress every 2 s (or a third of it, if shorter).
+    A job whose runner died is claimed again once its lease has expired."""
     max_attempts: int = Field(default=5, ge=1, le=50)
     """Runs of a job whose engine keeps failing transiently before it ends ``failed``."""
     retry_base_s: float = Field(default=10.0, ge=0.01, le=3600)

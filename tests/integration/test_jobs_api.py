@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -33,11 +34,12 @@ from app.lib.settings import EngineSettings, JobSettings, WebhookSettings
 from app.server.core import create_app
 from app.server.retention import purge_all
 from app.webhooks.events import EVENT_TYPES
-from app.webhooks.signing import new_secret
+from app.webhooks.signing import new_secret, verify
 from tests.conftest import issue_key, make_settings
 from tests.fake_sglang import FakeSGLang, delay
 from tests.helpers import assert_problem
 from tests.jobs_harness import invoice_pdf
+from tests.webhook_receiver import Receiver, eventually
 
 Client = AsyncTestClient[Litestar]
 FINISHED = ("succeeded", "needs_review", "failed", "cancelled")
@@ -375,3 +377,35 @@ async def test_a_batch_larger_than_the_byte_limit_is_413(
             await client.post("/batches?schema=invoice", files=files, headers=headers), 413, "batch-too-large"
         )
         assert await count(db, JobRecord) == 0
+
+
+async def test_a_callback_url_gets_the_signed_event_of_its_job(
+    tmp_path: Path, database_url: str, fake: FakeSGLang, db: Any
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        engine=EngineSettings(sglang_url=fake.url, engine_retries=0),
+        jobs=JobSettings(lease_s=2.0, poll_s=0.1),
+        webhooks=WebhookSettings(allow_networks=["127.0.0.0/8"]),
+    )
+    with Receiver() as receiver:
+        async with AsyncTestClient(create_app(settings), timeout=60) as client:
+            headers = {"X-API-Key": await issue_key(db, Scope.EXTRACT)}
+            secret = (await client.post("/webhooks/callback-secret", headers=headers)).json()["secret"]
+            response = await client.post(
+                "/extract/invoice",
+                params={"callback_url": receiver.url("/erp/hook")},
+                content=invoice_pdf(),
+                headers=headers,
+            )
+            assert response.status_code == 202, response.text  # a callback_url implies async
+            job = await wait_for(client, headers, response.json()["id"])
+            await eventually(lambda: len(receiver.requests) >= 1)
+    request = receiver.requests[0]
+    verify(secret, request.headers, request.body)
+    event = orjson.loads(request.body)
+    assert request.path == "/erp/hook" and len(receiver.requests) == 1
+    assert event["type"] in ("extraction.completed", "extraction.needs_review")
+    assert event["data"]["job_id"] == job["id"] and event["data"]["extraction_id"] == job["extraction_id"]
+    assert event["data"]["result_url"] == f"/jobs/{job['id']}/result" and "data" not in event["data"]
