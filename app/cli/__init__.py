@@ -348,7 +348,9 @@ def analyze(
 @click.option("--pages", help="Pages to read, e.g. 1-3,7 [default: all].")
 @click.option("--password", help="Password of an encrypted PDF.")
 @click.option(
-    "--engine", type=click.Choice(["sglang", "transformers"]), help="Override DOCEXTRACT_ENGINE for this run."
+    "--engine",
+    type=click.Choice(["auto", "sglang", "transformers", "layout"]),
+    help="Override DOCEXTRACT_ENGINE for this run.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
 def extract(
@@ -409,7 +411,7 @@ def extract(
 )
 @click.option(
     "--engine",
-    type=click.Choice(["sglang", "transformers", "replay"]),
+    type=click.Choice(["auto", "sglang", "transformers", "layout", "replay"]),
     help="Override DOCEXTRACT_ENGINE for this run.",
 )
 @click.option(

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from app.documents.textmap import PageMap
+
 FinishReason = Literal["stop", "length"]
 
 
@@ -45,6 +47,11 @@ class EngineRequest:
     document_id: str | None = None
     """Which document the page belongs to (the replay engine looks recordings up by it)."""
     page: int = 1
+    schema: dict[str, Any] | None = None
+    """The registered schema, with the annotations decoding drops (``x-aliases``, ``x-checks``):
+    for engines that read the text map instead of the image."""
+    page_map: PageMap | None = None
+    """The page's words and regions (text layer or OCR); model engines read the image instead."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class EngineError(Exception):
 class Engine(ABC):
     name: str
     model: str
+    needs_image: bool = True
+    """False for engines that read ``EngineRequest.page_map`` only: they get a placeholder image."""
 
     @abstractmethod
     async def generate(self, request: EngineRequest) -> EngineResult:

@@ -183,8 +183,10 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
 
 
 def _check_extensions(schema: dict[str, Any], at: str) -> None:
-    """``x-checks`` must parse (safely: limits on size, depth, numbers; known functions and fields)
-    and ``x-review`` must name a threshold in 0..1, pointers and declared checks."""
+    """``x-checks`` must parse (safely: limits on size, depth, numbers; known functions and fields),
+    ``x-review`` must name a threshold in 0..1, pointers and declared checks, and ``x-aliases``
+    must be label synonyms (see ``_check_aliases``)."""
+    _check_aliases(schema, at)
     try:
         checks = parse_checks(schema)
     except CheckError as exc:
@@ -222,6 +224,41 @@ def _check_extensions(schema: dict[str, Any], at: str) -> None:
             )
     if errors:
         raise Problem(INVALID_SCHEMA, "x-review is not valid.", errors=errors)
+
+
+MAX_ALIASES = 200
+MAX_ALIAS_CHARS = 100
+
+
+def _check_aliases(schema: dict[str, Any], at: str) -> None:
+    """``x-aliases`` on a property: printed labels that name it, as a list of strings or as lists
+    by language (``{"de": ["Rechnungsnummer"], ...}``); bounded, since each is searched on every page."""
+    errors: list[ErrorItem] = []
+    for path, sub in iter_subschemas(schema):
+        if "x-aliases" not in sub:
+            continue
+        aliases = sub["x-aliases"]
+        values = (
+            aliases
+            if isinstance(aliases, list)
+            else [a for v in aliases.values() for a in (v if isinstance(v, list) else [v])]
+            if isinstance(aliases, dict)
+            else None
+        )
+        if (
+            values is None
+            or len(values) > MAX_ALIASES
+            or not all(isinstance(a, str) and 0 < len(a) <= MAX_ALIAS_CHARS for a in values)
+        ):
+            errors.append(
+                {
+                    "pointer": f"{at}{pointer([*path, 'x-aliases'])}",
+                    "detail": f"a list of at most {MAX_ALIASES} labels (strings of 1-{MAX_ALIAS_CHARS} "
+                    "characters), or such lists by language",
+                }
+            )
+    if errors:
+        raise Problem(INVALID_SCHEMA, "x-aliases is not valid.", errors=errors[:MAX_REPORTED_ERRORS])
 
 
 def _resolves(schema: dict[str, Any], ref: str, anchors: set[str]) -> bool:

@@ -1,6 +1,7 @@
-"""The engine contract, one suite for every engine: SGLang (through the fake server on loopback)
-and transformers (a tiny random GLM-OCR). Engine-specific behaviour (retries, KV cache, ...) is
-tested beside each engine; this file is what the extraction service relies on."""
+"""The engine contract, one suite for every engine: SGLang (through the fake server on loopback),
+transformers (a tiny random GLM-OCR) and layout (the page's words and the schema, no model).
+Engine-specific behaviour (retries, KV cache, ...) is tested beside each engine; this file is
+what the extraction service relies on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from PIL import Image, ImageDraw
 
+from app.documents.models import Word
+from app.documents.textmap import PageMap
 from app.engines.base import Engine, EngineRequest, EngineResult
+from app.engines.layout import LayoutEngine
 from app.engines.sglang import SGLangConfig, SGLangEngine
 from app.extraction.decoding import decoding_schema
 from app.extraction.prompt import extraction_prompt
@@ -42,6 +46,24 @@ def page() -> Image.Image:
     return image
 
 
+def page_map() -> PageMap:
+    """The words drawn on ``page()``, as the text map has them (engines that read words need them)."""
+    texts = ["INV-42", "Total", "99", "EUR"]
+    words = [Word(t, (0.05 + 0.2 * i, 0.06, 0.2 + 0.2 * i, 0.12), 1.0, "pdf", 0) for i, t in enumerate(texts)]
+    return PageMap(1, 112, 140, "born_digital", words)
+
+
+def request(max_tokens: int) -> EngineRequest:
+    return EngineRequest(
+        page(),
+        extraction_prompt(REGISTERED),
+        grammar(),
+        max_tokens=max_tokens,
+        schema=REGISTERED,
+        page_map=page_map(),
+    )
+
+
 def grammar() -> dict[str, Any]:
     """Production's decoding schema, with string lengths bounded so a random model finishes."""
     schema = decoding_schema(REGISTERED)
@@ -49,8 +71,13 @@ def grammar() -> dict[str, Any]:
     return schema
 
 
-@pytest.fixture(params=["sglang", "transformers"])
+@pytest.fixture(params=["sglang", "transformers", "layout"])
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    if request.param == "layout":
+        layout = LayoutEngine()
+        yield layout
+        await layout.aclose()
+        return
     if request.param == "sglang":
         with FakeSGLang() as fake:
             sglang = SGLangEngine(SGLangConfig(base_url=fake.url, max_retries=0))
@@ -80,9 +107,7 @@ def check_offsets(result: EngineResult) -> None:
 
 async def test_generation_follows_the_contract(engine: Engine) -> None:
     schema = grammar()
-    result = await engine.generate(
-        EngineRequest(page(), extraction_prompt(REGISTERED), schema, max_tokens=256)
-    )
+    result = await engine.generate(request(256))
     assert result.finish_reason in ("stop", "length") and result.model
     check_offsets(result)
     if result.finish_reason == "stop":
@@ -94,9 +119,7 @@ async def test_generation_follows_the_contract(engine: Engine) -> None:
 
 
 async def test_truncation_is_reported_as_length(engine: Engine) -> None:
-    result = await engine.generate(
-        EngineRequest(page(), extraction_prompt(REGISTERED), grammar(), max_tokens=3)
-    )
+    result = await engine.generate(request(3))
     assert result.finish_reason == "length"
     check_offsets(result)
 

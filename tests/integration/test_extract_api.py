@@ -282,7 +282,8 @@ async def test_deprecated_schema_and_unknown_result(client: Client, headers: dic
 
 
 async def test_no_engine_configured(tmp_path: Path, database_url: str, db: Any) -> None:
-    async with AsyncTestClient(create_app(make_settings(tmp_path, database_url))) as client:
+    settings = make_settings(tmp_path, database_url, engine=EngineSettings(engine="sglang"))
+    async with AsyncTestClient(create_app(settings)) as client:
         async with db() as session:
             key = (await ApiKeys(session).create("erp", [Scope.EXTRACT])).key
         response = await post(client, {"X-API-Key": key}, "/extract/invoice", three_page_pdf())

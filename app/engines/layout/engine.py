@@ -1,0 +1,189 @@
+"""The ``layout`` engine: extraction from the text map and the schema alone, no GPU, no model download.
+
+It answers like the model engines: the JSON text of the page's values (every key of the decoding
+schema, null where nothing was found) and tokens with byte offsets, one per value, whose
+probability is the value's score. The trust layer then treats that score as it treats a model's
+token probability (merge across pages, confidence, calibration per engine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from app.documents.textmap import PageMap
+from app.engines.base import Engine, EngineRequest, EngineResult, FinishReason, TokenLogprob, Usage
+from app.engines.layout.extract import Candidate, PageReader, PageValues
+from app.engines.layout.fields import ConceptMatcher, SchemaPlan, default_matcher, plan
+from app.engines.layout.page import build_layout
+from app.lib.canonical import canonical_json
+from app.trust.checks import Check, CheckError, parse_checks
+
+PLAN_CACHE = 64
+MIN_SCORE = 1e-4
+
+
+class LayoutEngine(Engine):
+    name = "layout"
+    needs_image = False
+
+    def __init__(self, matcher: ConceptMatcher | None = None) -> None:
+        self._matcher = matcher
+        self.model = "layout-heuristics+minilm" if self.matcher.model is not None else "layout-heuristics"
+        self._plans: OrderedDict[bytes, tuple[SchemaPlan, list[Check]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def matcher(self) -> ConceptMatcher:
+        if self._matcher is None:
+            self._matcher = default_matcher()
+        return self._matcher
+
+    def _plan(self, schema: dict[str, Any]) -> tuple[SchemaPlan, list[Check]]:
+        key = canonical_json(schema)
+        with self._lock:
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+        try:
+            checks = parse_checks(schema)
+        except CheckError:  # the registry refuses these; a schema given directly may still have them
+            checks = []
+        schema_plan = plan(schema, self.matcher)
+        entry = (schema_plan, checks or implicit_checks(schema, schema_plan))
+        with self._lock:
+            self._plans[key] = entry
+            while len(self._plans) > PLAN_CACHE:
+                self._plans.popitem(last=False)
+        return entry
+
+    async def generate(self, request: EngineRequest) -> EngineResult:
+        schema = request.schema if request.schema is not None else request.decoding_schema
+        schema_plan, checks = self._plan(schema)
+        page = request.page_map
+        values = PageValues()
+        if page is not None and page.words:
+            values = read_page(page, schema_plan, checks)
+        return render(request.decoding_schema, values, request.max_tokens, self.model, page)
+
+
+def implicit_checks(schema: dict[str, Any], schema_plan: SchemaPlan) -> list[Check]:
+    """Without declared checks, what the concepts imply: net + tax = total, net <= total."""
+    by_concept = {
+        spec.concept.key: spec.path[0]
+        for spec in schema_plan.fields
+        if spec.concept is not None and len(spec.path) == 1 and spec.numeric
+    }
+    total, net, tax = (by_concept.get(k) for k in ("total", "subtotal", "tax_total"))
+    declared: list[dict[str, Any]] = []
+    if total and net and tax:
+        declared.append(
+            {"name": "net_plus_tax_is_total", "expr": f"{net} + {tax} == {total}", "tolerance": 0.02}
+        )
+    if total and net:
+        declared.append({"name": "net_at_most_total", "expr": f"{net} <= {total}"})
+    if total and tax:
+        declared.append({"name": "tax_below_total", "expr": f"{tax} < {total}"})
+    try:
+        return parse_checks({**schema, "x-checks": declared}) if declared else []
+    except CheckError:
+        return []
+
+
+def read_page(page: PageMap, schema_plan: SchemaPlan, checks: list[Check]) -> PageValues:
+    layout = build_layout(page.words, page.width, page.height)
+    return PageReader(layout, schema_plan, checks, page.number).read()
+
+
+def render(
+    decoding_schema: dict[str, Any], values: PageValues, max_tokens: int, model: str, page: PageMap | None
+) -> EngineResult:
+    """The values as JSON in the decoding schema's key order, one token per value (its score as
+    probability) and one per piece of structure (certain)."""
+    pieces: list[tuple[str, float]] = []
+    _object(decoding_schema, (), values.values, values, pieces)
+    tokens: list[TokenLogprob] = []
+    at = 0
+    text_parts: list[str] = []
+    for text, probability in pieces:
+        size = len(text.encode("utf-8"))
+        tokens.append(TokenLogprob(text, at, at + size, math.log(max(probability, MIN_SCORE))))
+        text_parts.append(text)
+        at += size
+    finish: FinishReason = "stop"
+    if len(tokens) > max_tokens:
+        tokens = tokens[:max_tokens]
+        text_parts = text_parts[:max_tokens]
+        finish = "length"
+    words = len(page.words) if page is not None else 0
+    return EngineResult(
+        text="".join(text_parts),
+        tokens=tokens,
+        finish_reason=finish,
+        usage=Usage(prompt_tokens=max(1, words), completion_tokens=len(tokens)),
+        model=model,
+    )
+
+
+def _object(
+    schema: dict[str, Any],
+    path: tuple[str, ...],
+    found: dict[tuple[str, ...], Candidate],
+    values: PageValues,
+    pieces: list[tuple[str, float]],
+) -> None:
+    properties = schema.get("properties") or {}
+    pieces.append(("{", 1.0))
+    for i, (name, sub) in enumerate(properties.items()):
+        pieces.append((("," if i else "") + json.dumps(name, ensure_ascii=False) + ":", 1.0))
+        _value(sub if isinstance(sub, dict) else {}, (*path, name), found, values, pieces)
+    pieces.append(("}", 1.0))
+
+
+def _value(
+    schema: dict[str, Any],
+    path: tuple[str, ...],
+    found: dict[tuple[str, ...], Candidate],
+    values: PageValues,
+    pieces: list[tuple[str, float]],
+) -> None:
+    kinds = schema.get("type")
+    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    if "properties" in schema:
+        _object(schema, path, found, values, pieces)
+        return
+    if "array" in kinds or "items" in schema:
+        rows = values.tables.get(path, []) if found is values.values else []
+        item_schema = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        pieces.append(("[", 1.0))
+        for i, row in enumerate(rows):
+            if i:
+                pieces.append((",", 1.0))
+            _object(item_schema or {}, (), row, values, pieces)
+        pieces.append(("]", 1.0))
+        return
+    candidate = found.get(path)
+    if candidate is None or not _admits(schema, candidate.value):
+        pieces.append(("null", 1.0))  # the decoding schema lets every leaf be null
+        return
+    pieces.append((json.dumps(candidate.value, ensure_ascii=False), min(candidate.score, 0.999)))
+
+
+def _admits(schema: dict[str, Any], value: Any) -> bool:
+    """Whether the decoding schema's type allows the value (the grammar would have)."""
+    kinds = schema.get("type")
+    allowed = set(kinds) if isinstance(kinds, list) else {kinds} if kinds else set()
+    if "enum" in schema:
+        return value in schema["enum"]
+    if not allowed:
+        return True
+    if isinstance(value, bool):
+        return "boolean" in allowed
+    if isinstance(value, int):
+        return bool(allowed & {"integer", "number"})
+    if isinstance(value, float):
+        return "number" in allowed
+    return isinstance(value, str) and "string" in allowed

@@ -1,0 +1,357 @@
+"""What invoices and receipts print as labels, by concept, in English, German, French, Spanish,
+Italian, Dutch and Malay.
+
+A schema property is matched to at most one concept (by its name, description and the embedding
+model; see ``fields.py``) and then recognises that concept's labels on the page, besides its own
+name and ``x-aliases``. This is how a schema without aliases (``amount``: "Total amount of the
+invoice including taxes") still finds "Gesamtbetrag" or "Jumlah".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["value", "party", "address", "items"]
+Scope = Literal["document", "item"]
+
+
+@dataclass(frozen=True)
+class Concept:
+    key: str
+    description: str
+    """English text the embedding model compares with a property's name and description."""
+    keywords: frozenset[str]
+    """Words in a property's name that point at this concept."""
+    labels: tuple[str, ...]
+    role: Role = "value"
+    scope: Scope = "document"
+    party: str | None = None
+    """For parties and their details: ``seller`` or ``buyer``."""
+
+
+def _c(
+    key: str,
+    description: str,
+    keywords: str,
+    labels: str,
+    role: Role = "value",
+    scope: Scope = "document",
+    party: str | None = None,
+) -> Concept:
+    return Concept(
+        key,
+        description,
+        frozenset(keywords.split()),
+        tuple(label.strip() for label in labels.split("|") if label.strip()),
+        role,
+        scope,
+        party,
+    )
+
+
+CONCEPTS: tuple[Concept, ...] = (
+    _c(
+        "invoice_number",
+        "invoice number: the identifier of the invoice or receipt document",
+        "invoice number no num receipt bill document",
+        "invoice number|invoice no|invoice #|invoice id|invoice|inv no|bill no|receipt no|receipt #|"
+        "document no|doc no|rechnungsnummer|rechnung nr|rechnungs nr|rechnung|belegnummer|"
+        "n de facture|no de facture|numero de facture|facture n|facture|numero de factura|"
+        "factura n|factura no|no factura|factura|numero fattura|fattura n|fattura|factuurnummer|"
+        "factuur nr|factuur|no invois|nombor invois|invois no|no resit|no bil|cash bill no",
+    ),
+    _c(
+        "order_number",
+        "purchase order number referenced on the document",
+        "purchase order po",
+        "purchase order|purchase order no|po number|po no|po #|order number|order no|your order|"
+        "bestellnummer|bestellung|ihre bestellung|bon de commande|numero de commande|commande|"
+        "numero de pedido|pedido|orden de compra|numero ordine|ordine|bestelnummer|bestelling|"
+        "no pesanan|pesanan belian",
+    ),
+    _c(
+        "issue_date",
+        "date the document was issued: invoice date or receipt date",
+        "date issue issued invoice",
+        "invoice date|date of issue|issue date|issued|date|dated|bill date|receipt date|"
+        "rechnungsdatum|datum|ausstellungsdatum|date de facture|date de facturation|"
+        "date d emission|factuur datum|"
+        "fecha|fecha de factura|fecha de emision|data|data fattura|data emissione|factuurdatum|"
+        "tarikh|tarikh invois",
+    ),
+    _c(
+        "due_date",
+        "payment due date: the date by which the invoice must be paid",
+        "due payment pay",
+        "due date|payment due|date due|pay by|payable by|due|falligkeitsdatum|fallig am|"
+        "fallig|date limite de paiement|"
+        "zahlbar bis|zahlungsziel|date d echeance|echeance|a payer avant|fecha de vencimiento|"
+        "vencimiento|data di scadenza|scadenza|vervaldatum|vervaldag|te betalen voor|tarikh akhir|"
+        "tarikh matang|tarikh tamat",
+    ),
+    _c(
+        "delivery_date",
+        "delivery date or service date of the goods or services",
+        "delivery service shipping ship",
+        "delivery date|date of delivery|service date|ship date|lieferdatum|leistungsdatum|"
+        "date de livraison|fecha de entrega|data di consegna|data consegna|leverdatum|"
+        "leveringsdatum|tarikh penghantaran",
+    ),
+    _c(
+        "total",
+        "total amount including tax: grand total, amount due, amount paid",
+        "total gross grand due payable paid incl including sum amount",
+        "total|grand total|total amount|amount due|total due|balance due|total payable|amount payable|"
+        "invoice total|total incl|total including tax|total inc gst|total incl gst|total amount payable|"
+        "total sales|nett total|net total|rounded total|total rm|total (rm)|"
+        "gesamtbetrag|gesamtsumme|gesamt|endbetrag|rechnungsbetrag|zu zahlen|zahlbetrag|summe|"
+        "bruttobetrag|total ttc|montant total|montant ttc|net a payer|total a payer|"
+        "total a pagar|importe total|total factura|totale|totale fattura|importo totale|"
+        "totale da pagare|totaal|totaalbedrag|te betalen|totaal incl|jumlah|jumlah besar|"
+        "jumlah keseluruhan|jumlah perlu dibayar|jumlah bersih",
+    ),
+    _c(
+        "subtotal",
+        "subtotal: total amount before tax, net amount excluding tax",
+        "subtotal sub net untaxed excl excluding before pretax exclusive basis total amount",
+        "subtotal|sub total|sub-total|net amount|total net|net total excl|total excl|total excl tax|"
+        "total before tax|amount before tax|untaxed amount|total excluding gst|total excl gst|"
+        "zwischensumme|nettobetrag|netto|gesamt netto|summe netto|bemessungsgrundlage|"
+        "exkl mwst|total ht|montant ht|"
+        "sous total|hors taxe|base ht|grondslag|exclusief btw|excl btw|"
+        "base imponible|subtotal|importe neto|imponibile|subtotale|totale imponibile|subtotaal|"
+        "totaal excl|netto bedrag|jumlah kecil|jumlah sebelum cukai",
+    ),
+    _c(
+        "tax_total",
+        "total tax amount: VAT, GST or sales tax",
+        "tax vat gst sst taxes total amount",
+        "tax|vat|gst|sst|sales tax|tax amount|total tax|vat amount|gst amount|total gst|mwst|ust|"
+        "mehrwertsteuer|umsatzsteuer|steuer|tva|montant tva|total tva|iva|cuota iva|impuestos|"
+        "imposta|iva totale|btw|btw bedrag|cukai|jumlah cukai|cukai jualan",
+    ),
+    _c(
+        "currency",
+        "currency of the amounts, ISO 4217 code",
+        "currency",
+        "currency|wahrung|devise|monnaie|moneda|divisa|valuta|munt|mata wang",
+    ),
+    _c(
+        "vat_id",
+        "VAT identification number or tax registration number of a company",
+        "vat gst registration reg id",
+        "vat id|vat no|vat number|vat reg no|vat registration number|tax id|tax registration|gst id|"
+        "gst no|gst reg no|gst registration no|sst id|sst no|ust idnr|ust id|umsatzsteuer id|"
+        "ust identifikationsnummer|n tva|numero de tva|tva intracommunautaire|nif|cif|nif cif|"
+        "partita iva|p iva|btw nummer|btw nr|btw id|no pendaftaran gst|no cukai|vat|gst|tva|iva|btw|mwst|ust|"
+        "tva intra communautaire|n de tva",
+    ),
+    _c(
+        "tax_id",
+        "national tax number of a company, not the VAT number",
+        "tax number id ein steuernummer",
+        "tax number|tax no|ein|steuernummer|st nr|siret|siren|codice fiscale|kvk|no cukai pendapatan",
+    ),
+    _c(
+        "iban",
+        "IBAN: international bank account number for payment",
+        "iban account bank",
+        "iban|bank account|account number|account no|kontonummer|compte|cuenta|conto|rekening|"
+        "rekeningnummer|no akaun",
+    ),
+    _c(
+        "bic",
+        "BIC or SWIFT code of the bank",
+        "bic swift",
+        "bic|swift|bic swift|swift code|swift bic|bic code",
+    ),
+    _c(
+        "payment_terms",
+        "payment terms: conditions and days allowed for payment",
+        "terms payment conditions",
+        "payment terms|terms|terms of payment|zahlungsbedingungen|zahlungsziel|conditions de paiement|"
+        "condiciones de pago|forma de pago|termini di pagamento|condizioni di pagamento|"
+        "betalingsvoorwaarden|betalingstermijn|terma pembayaran",
+    ),
+    _c(
+        "email",
+        "email address",
+        "email mail",
+        "email|e-mail|e mail|mail|courriel|correo|posta elettronica",
+    ),
+    _c(
+        "phone",
+        "telephone number",
+        "phone telephone tel mobile",
+        "phone|tel|telephone|tel no|mobile|telefon|telephone|telefono|telefoon|no tel",
+    ),
+    _c(
+        "seller_name",
+        "name of the company that issued the document: seller, supplier, vendor, merchant, issuer",
+        "name seller supplier vendor merchant issuer company store shop business from",
+        "seller|supplier|vendor|from|sold by|merchant|verkaufer|lieferant|fournisseur|vendeur|"
+        "proveedor|vendedor|fornitore|venditore|leverancier|verkoper|penjual|pembekal",
+        role="party",
+        party="seller",
+    ),
+    _c(
+        "seller_address",
+        "postal address of the seller, supplier or merchant that issued the document",
+        "address street postal location",
+        "address|adresse|direccion|indirizzo|adres|alamat",
+        role="address",
+        party="seller",
+    ),
+    _c(
+        "buyer_name",
+        "name of the buyer or customer the invoice is addressed to: bill to",
+        "name buyer customer client recipient bill billed sold",
+        "bill to|billed to|invoice to|sold to|customer|client|buyer|recipient|ship to|"
+        "rechnungsempfanger|kunde|empfanger|rechnung an|facture a|facturer a|client|"
+        "facturar a|cliente|destinatario|klant|factuur aan|afnemer|pelanggan|bil kepada|kepada",
+        role="party",
+        party="buyer",
+    ),
+    _c(
+        "buyer_address",
+        "postal address of the buyer or customer",
+        "address street postal location billing",
+        "address|billing address|adresse|direccion|indirizzo|adres|alamat",
+        role="address",
+        party="buyer",
+    ),
+    _c(
+        "line_items",
+        "line items: the positions of the item table with description, quantity, price and amount",
+        "items lines positions line products articles",
+        "",
+        role="items",
+    ),
+    _c(
+        "item_description",
+        "description of the goods or service on one line of the item table",
+        "description desc name item product article text",
+        "description|item|items|item description|product|article|details|particulars|service|"
+        "beschreibung|bezeichnung|artikel|leistung|position|designation|description|article|"
+        "descripcion|concepto|articulo|descrizione|articolo|omschrijving|artikel|keterangan|"
+        "perihal|butiran|barang",
+        scope="item",
+    ),
+    _c(
+        "item_number",
+        "article number or item code on one line of the item table",
+        "code sku article number item no",
+        "item no|item #|code|sku|art no|article no|artikelnummer|art nr|reference|ref|codigo|codice|"
+        "artikelnummer|kod",
+        scope="item",
+    ),
+    _c(
+        "item_quantity",
+        "quantity on one line of the item table",
+        "quantity qty count pieces",
+        "qty|quantity|quantities|menge|anzahl|quantite|qte|cantidad|cant|quantita|qta|aantal|"
+        "kuantiti|bil|unit qty",
+        scope="item",
+    ),
+    _c(
+        "item_unit",
+        "unit of measure on one line of the item table",
+        "unit uom measure",
+        "unit|uom|einheit|unite|unidad|unita|eenheid|unit ukuran",
+        scope="item",
+    ),
+    _c(
+        "item_unit_price",
+        "unit price: the price per unit on one line of the item table",
+        "unit price rate each",
+        "unit price|price|rate|unit cost|price each|u price|einzelpreis|preis|e preis|stuckpreis|"
+        "prix unitaire|prix|pu|p u|precio unitario|precio|prezzo unitario|prezzo|stukprijs|prijs|"
+        "harga|harga seunit|harga unit",
+        scope="item",
+    ),
+    _c(
+        "item_amount",
+        "amount of one line of the item table: quantity times unit price",
+        "amount total line sum net",
+        "amount|total|line total|amt|net amount|betrag|gesamtpreis|gesamt|summe|montant|total|"
+        "importe|total|importo|totale|bedrag|totaal|jumlah|amaun",
+        scope="item",
+    ),
+    _c(
+        "item_tax_rate",
+        "tax rate percentage on one line of the item table",
+        "tax vat rate percent",
+        "tax|vat|vat %|tax %|tax rate|gst %|mwst|ust|mwst %|tva|tva %|iva|iva %|btw|btw %|cukai",
+        scope="item",
+    ),
+)
+
+BY_KEY: dict[str, Concept] = {c.key: c for c in CONCEPTS}
+
+# Words that name a document rather than a party: never a company name.
+TITLE_WORDS = frozenset(
+    [
+        "invoice",
+        "tax",
+        "invoice",
+        "receipt",
+        "official",
+        "receipt",
+        "cash",
+        "bill",
+        "simplified",
+        "bill",
+        "rechnung",
+        "facture",
+        "factura",
+        "fattura",
+        "factuur",
+        "invois",
+        "resit",
+        "quotation",
+        "credit",
+        "note",
+        "statement",
+        "order",
+    ]
+)
+LEGAL_SUFFIXES = (
+    "sdn bhd",
+    "sdn. bhd",
+    "bhd",
+    "enterprise",
+    "trading",
+    "gmbh",
+    "ag",
+    "kg",
+    "ltd",
+    "limited",
+    "llc",
+    "inc",
+    "corp",
+    "corporation",
+    "company",
+    "co.",
+    "b.v.",
+    "bv",
+    "n.v.",
+    "s.a.",
+    "sa",
+    "sarl",
+    "sas",
+    "s.l.",
+    "s.r.l.",
+    "srl",
+    "spa",
+    "s.p.a.",
+    "plc",
+    "pty",
+    "restaurant",
+    "store",
+    "shop",
+    "services",
+    "hardware",
+    "mart",
+    "supermarket",
+)
