@@ -62,6 +62,8 @@ class EngineResult:
     usage: Usage
     model: str
     extra: dict[str, Any] = field(default_factory=dict)
+    fallback_from: str | None = None
+    """Set when a fallback engine read the page because this engine (its name) could not."""
 
 
 class EngineError(Exception):

@@ -28,6 +28,15 @@ GLM_OCR_HINT = (
 
 def build_engine(settings: EngineSettings) -> Engine | None:
     """``None`` when no engine is configured (extraction then answers 503 engine-unavailable)."""
+    engine = _configured(settings)
+    if engine is not None and settings.engine_fallback == "layout" and engine.name != "layout":
+        from app.engines.fallback import FallbackEngine
+
+        return FallbackEngine(engine, _layout())
+    return engine
+
+
+def _configured(settings: EngineSettings) -> Engine | None:
     if settings.engine == "auto":
         return _auto(settings)
     if settings.engine == "layout":
@@ -45,9 +54,16 @@ def build_engine(settings: EngineSettings) -> Engine | None:
 
 def _auto(settings: EngineSettings) -> Engine:
     if settings.sglang_url:
-        if sglang_reachable(settings.sglang_url):
-            return _sglang(settings)
-        logger.warning("engine_auto_sglang_unreachable", url=settings.sglang_url)
+        # A configured server is what the operator wants, even while it is still loading its model:
+        # falling back for good at start-up would quietly degrade every extraction of this process.
+        if not sglang_reachable(settings.sglang_url):
+            logger.warning(
+                "engine_sglang_unreachable",
+                url=settings.sglang_url,
+                notice="extraction answers 503 (async jobs wait and retry) until it is reachable; "
+                "DOCEXTRACT_ENGINE_FALLBACK=layout reads pages with the layout engine meanwhile",
+            )
+        return _sglang(settings)
     if not _missing_local() and glm_ocr_available(settings.model, settings.model_local_files_only):
         logger.info("engine_selected", engine="transformers", model=settings.model)
         return _transformers(settings)

@@ -188,6 +188,8 @@ class Extractor:
         trust = assess(schema.schema, data, sources, document, policy=policy, calibration=self.calibration)
         findings = validation_findings(schema.schema, trust.data)
         reasons = [f"page_{f.reason}:{f.page}" for f in failures]
+        # Pages read by the fallback engine (GLM-OCR was down): a person looks before they are used.
+        reasons += [f"engine_fallback:{n}" for n, o in sorted(outputs.items()) if o.fallback_from is not None]
         reasons += [f"invalid:{f['pointer']}:{f['keyword']}" for f in findings]
         reasons += trust.reasons
         return {
@@ -209,6 +211,7 @@ class Extractor:
             "pages": [
                 {
                     "page": n,
+                    "model": o.model,
                     "finish_reason": o.finish_reason,
                     "prompt_tokens": o.usage.prompt_tokens,
                     "completion_tokens": o.usage.completion_tokens,

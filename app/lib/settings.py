@@ -169,8 +169,11 @@ class EngineSettings(BaseSettings):
     model_config = _config()
 
     engine: Literal["auto", "sglang", "transformers", "layout", "replay"] = "auto"
-    """``auto``: SGLang when DOCEXTRACT_SGLANG_URL answers, else transformers when the GLM-OCR
+    """``auto``: SGLang when DOCEXTRACT_SGLANG_URL is set, else transformers when the GLM-OCR
     weights are on disk (or may be downloaded), else ``layout``."""
+    engine_fallback: Literal["none", "layout"] = "none"
+    """``layout``: pages GLM-OCR cannot read because its server is down or overloaded are read by
+    the layout engine instead (and sent to review). Off by default."""
     replay_dir: Path | None = None
     """For DOCEXTRACT_ENGINE=replay: recorded outputs, one <document id>.json each."""
     sglang_url: str | None = None

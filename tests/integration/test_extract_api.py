@@ -229,6 +229,7 @@ async def test_truncated_page_is_a_review_reason(
     assert result["pages"] == [
         {
             "page": 2,
+            "model": "glm-ocr",
             "finish_reason": "length",
             "prompt_tokens": result["pages"][0]["prompt_tokens"],
             "completion_tokens": result["pages"][0]["completion_tokens"],
@@ -243,6 +244,26 @@ async def test_engine_down_is_503_with_retry_after(
     response = await post(client, headers, "/extract/invoice?pages=1", three_page_pdf())
     problem = assert_problem(response, 503, "engine-unavailable")
     assert response.headers["retry-after"] and problem["retryable"] is True
+
+
+async def test_with_the_layout_fallback_a_down_engine_still_gives_a_result_for_review(
+    tmp_path: Path, database_url: str, fake: FakeSGLang, db: Any
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        engine=EngineSettings(sglang_url=fake.url, engine_retries=0, engine_fallback="layout"),
+    )
+    fake.script(*[status(503)] * 10)
+    async with AsyncTestClient(create_app(settings), timeout=60) as client:
+        async with db() as session:
+            key = (await ApiKeys(session).create("erp", [Scope.EXTRACT])).key
+        response = await post(client, {"X-API-Key": key}, "/extract/invoice?pages=3", three_page_pdf())
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["status"] == "needs_review" and "engine_fallback:3" in result["review"]["reasons"]
+    assert result["model"]["engine"] == "sglang" and result["pages"][0]["model"].startswith("layout")
+    assert result["data"]["total"] == 55.34  # printed "Total EUR 55.34", read from the text layer
 
 
 async def test_schema_the_grammar_cannot_compile(
