@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,22 +58,28 @@ class ExtractionController(Controller):
         "/extract/{schema:str}",
         status_code=200,
         summary="Extract schema-valid JSON from a document",
-        responses=problem_responses(
-            *DOCUMENT_PROBLEMS,
-            INVALID_SCHEMA_REFERENCE,
-            SCHEMA_NOT_FOUND,
-            SCHEMA_VERSION_NOT_FOUND,
-            SCHEMA_DEPRECATED,
-            SCHEMA_NOT_SUPPORTED,
-            ENGINE_UNAVAILABLE,
-            QUEUE_FULL,
-            TOO_MANY_JOBS_IN_FLIGHT,
-            UNSAFE_CALLBACK_URL,
-            CALLBACK_SECRET_MISSING,
-            IDEMPOTENCY_KEY_REUSED,
-            IDEMPOTENCY_KEY_IN_USE,
-            INVALID_IDEMPOTENCY_KEY,
-        ),
+        responses={
+            202: ResponseSpec(
+                data_container=dict[str, Any],
+                description="Accepted as a job (async): the job, with `Location: /jobs/{id}`.",
+            ),
+            **problem_responses(
+                *DOCUMENT_PROBLEMS,
+                INVALID_SCHEMA_REFERENCE,
+                SCHEMA_NOT_FOUND,
+                SCHEMA_VERSION_NOT_FOUND,
+                SCHEMA_DEPRECATED,
+                SCHEMA_NOT_SUPPORTED,
+                ENGINE_UNAVAILABLE,
+                QUEUE_FULL,
+                TOO_MANY_JOBS_IN_FLIGHT,
+                UNSAFE_CALLBACK_URL,
+                CALLBACK_SECRET_MISSING,
+                IDEMPOTENCY_KEY_REUSED,
+                IDEMPOTENCY_KEY_IN_USE,
+                INVALID_IDEMPOTENCY_KEY,
+            ),
+        },
     )
     async def extract(
         self,

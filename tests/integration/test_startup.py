@@ -163,8 +163,17 @@ async def test_openapi_documents_routes_examples_and_security(
         "/keys",
         "/health",
         "/ready",
+        "/jobs/{job_id}",
+        "/jobs/{job_id}/result",
+        "/batches",
+        "/batches/{batch_id}",
+        "/webhooks",
+        "/webhooks/{endpoint_id}/deliveries",
     ]:
         assert path in paths, path
+    extract = paths["/extract/{schema}"]["post"]
+    assert {"async", "callback_url"} <= {p["name"] for p in extract["parameters"]}
+    assert {"202", "422", "429"} <= set(extract["responses"])
     create = paths["/schemas"]["post"]
     examples = create["requestBody"]["content"]["application/json"]["schema"]["examples"]
     assert any(e["name"] == "my_invoice" for e in examples)
