@@ -27,6 +27,9 @@ class AnalyzeOptions:
     """Page selection such as ``1-3,7``; all pages when empty."""
     password: str | None = None
     ocr: bool = True
+    ocr_pictures: bool = True
+    """Also OCR pictures on born-digital pages (pasted letterheads, stamps); off trades that text
+    for speed (a page's OCR of its logos costs far more than reading its text layer)."""
     layout: bool = True
 
 
@@ -71,7 +74,7 @@ async def analyze_document(
             clock["ingest"] += time.perf_counter() - started
             if page is None:
                 break
-            if page.kind != "born_digital" or page.pictures:
+            if page.kind != "born_digital" or (page.pictures and options.ocr_pictures):
                 if options.ocr and ocr is not None:
                     started = time.perf_counter()
                     if page.kind == "born_digital":

@@ -3,6 +3,7 @@ per process from settings."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Callable
 
@@ -39,6 +40,7 @@ class DocumentAnalyzer:
         self.limits = ingest_limits(settings)
         self.layout = build_layout(settings.layout)
         self.layout_batch = settings.layout.batch_size
+        self.ocr_pictures = settings.ocr.pictures
         self.ocr_pool = (
             OcrPool(executor=settings.ocr.executor, max_workers=settings.ocr.workers)
             if settings.ocr.enabled and ocr_installed()
@@ -60,6 +62,8 @@ class DocumentAnalyzer:
         on_page: PageHook | None = None,
         on_open: Callable[[int], None] | None = None,
     ) -> Analysis:
+        if not self.ocr_pictures:
+            options = dataclasses.replace(options, ocr_pictures=False)
         return await analyze_document(
             data,
             options,

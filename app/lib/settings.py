@@ -160,6 +160,9 @@ class OcrSettings(BaseSettings):
     """OCR workers; each uses the machine's cores already, so one is right for small machines."""
     executor: Literal["process", "thread"] = "process"
     """Processes isolate the OCR runtime from the server; threads start faster."""
+    pictures: bool = True
+    """OCR pictures on born-digital PDF pages too (pasted letterheads, stamps): their text may be
+    the issuer's name, but a page with a logo then costs about a second instead of milliseconds."""
 
 
 class EngineSettings(BaseSettings):

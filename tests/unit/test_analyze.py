@@ -63,3 +63,19 @@ async def test_which_pages_get_ocr() -> None:
         rasterise(pdf, 72), AnalyzeOptions(), limits=IngestLimits(), layout=None, ocr=None
     )
     assert no_engine.ocr_skipped_pages == [1]
+
+
+async def test_picture_ocr_can_be_turned_off() -> None:
+    ocr = FakeOcr()
+    analysis = await analyze_document(
+        pdf_with_text_picture(),
+        AnalyzeOptions(ocr_pictures=False),
+        limits=IngestLimits(dpi=100),
+        layout=None,
+        ocr=ocr,
+    )
+    assert ocr.calls == [] and "PICTURED" not in [w.text for w in analysis.map.pages[0].words]
+    analysis = await analyze_document(
+        pdf_with_text_picture(), AnalyzeOptions(), limits=IngestLimits(dpi=100), layout=None, ocr=ocr
+    )
+    assert len(ocr.calls) == 1 and "PICTURED" in [w.text for w in analysis.map.pages[0].words]
