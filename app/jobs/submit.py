@@ -83,7 +83,7 @@ async def add_job(
         schema_name=options.version.name,
         schema_version=options.version.version,
         document_sha256=sha,
-        filename=filename,
+        filename=filename[:255] if filename else None,  # zip entry names can be longer than the column
         params={k: v for k, v in options.params.items() if v is not None},
         callback_url=options.callback_url,
         batch_id=batch_id,

@@ -20,6 +20,7 @@ from app.webhooks.ssrf import UnsafeCallback, resolve_callback
 
 logger = structlog.get_logger(__name__)
 
+MAX_URL_LENGTH = 2048  # the column's size
 EVENT_TYPES = (
     "extraction.completed",
     "extraction.needs_review",
@@ -107,6 +108,12 @@ async def emit(
 
 async def check_url(url: str, settings: WebhookSettings, pointer: str) -> None:
     """Problem(UNSAFE_CALLBACK_URL) unless ``url`` resolves only to addresses we may call."""
+    if len(url) > MAX_URL_LENGTH:
+        raise Problem(
+            UNSAFE_CALLBACK_URL,
+            f"Callback URLs have at most {MAX_URL_LENGTH} characters.",
+            errors=[{"pointer": pointer, "detail": "too long"}],
+        )
     try:
         await asyncio.to_thread(resolve_callback, url, settings.allowed)
     except UnsafeCallback as exc:

@@ -178,7 +178,12 @@ async def test_bad_async_submissions_are_refused_before_anything_is_stored(
         headers={**headers, "Content-Type": "application/pdf"},
     )
     assert_problem(refused, 422, "unsafe-callback-url")
-    for url in ("ftp://example.com/x", "http://user:pw@example.com/", "not a url"):
+    for url in (
+        "ftp://example.com/x",
+        "http://user:pw@example.com/",
+        "not a url",
+        "http://93.184.215.14/" + "x" * 2100,
+    ):
         bad = await client.post(
             "/extract/invoice", params={"callback_url": url}, content=invoice_pdf(), headers=headers
         )
@@ -295,14 +300,20 @@ async def test_batch_of_files_runs_one_job_each_and_completes_once(
 
 
 async def test_batch_from_a_zip(client: Client, headers: dict[str, str]) -> None:
+    long_name = "d" * 300 + ".pdf"
     archive = zipped(
-        {"a/one.pdf": invoice_pdf("One"), "two.pdf": invoice_pdf("Two"), "__MACOSX/._two.pdf": b"junk"}
+        {
+            "a/one.pdf": invoice_pdf("One"),
+            "two.pdf": invoice_pdf("Two"),
+            "__MACOSX/._two.pdf": b"junk",
+            long_name: invoice_pdf("Three"),
+        }
     )
     response = await client.post(
         "/batches?schema=invoice", content=archive, headers={**headers, "Content-Type": "application/zip"}
     )
     assert response.status_code == 202, response.text
-    assert sorted(j["filename"] for j in response.json()["jobs"]) == ["a/one.pdf", "two.pdf"]
+    assert sorted(j["filename"] for j in response.json()["jobs"]) == ["a/one.pdf", long_name[:255], "two.pdf"]
 
 
 @pytest.mark.parametrize(
