@@ -8,6 +8,12 @@ layer's normalisers; its score is the product of how well the label matched, whe
 relative to it, and how well it parsed. The declared checks (``x-checks``) then choose among the
 best candidates of the fields they relate (``subtotal + tax == total``), and move the scores of
 the chosen values up or down. A field without a candidate is null: nothing is guessed.
+
+Scores are meant to be honest, since review routing and calibration rest on them: a value with a
+rival nearly as likely (two different totals) is lowered, and so is a value taken from the layout
+alone (a receipt's first lines as the company, the lines under it as the address), the more so
+for each space or letter the OCR repair (``spacing.py``) had to guess. On receipts the total owed
+is the last total above the payment lines (cash, change); totals below them are a tax summary.
 """
 
 from __future__ import annotations
@@ -22,18 +28,27 @@ from typing import Any
 from app.engines.layout.fields import FieldSpec, SchemaPlan, TableSpec, fold
 from app.engines.layout.lexicon import BY_KEY, LEGAL_SUFFIXES, TITLE_WORDS
 from app.engines.layout.page import PageLayout, Segment
+from app.engines.layout.spacing import guesses, respace
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import Kind, Normalized
 from app.trust.normalize import normalize as _trust_normalize
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _AMOUNT = re.compile(r"(?<![\w.,])[-(]?\d(?:[\d.,' ]*\d)?(?:\)|-)?(?![\w]|[.,]\d)")
 _TOKEN = re.compile(r"\S+")
+# A currency glued to its amount ("RM5.90", "TOTAL:USD12.00"): OCR and narrow receipt fonts.
+_BARE_CURRENCY = re.compile(r"(?i)rm|myr|usd|eur|sgd|gbp|[$€£¥]")
+_GLUED_CURRENCY = re.compile(r"(?i)(?<![a-z])(rm|myr|usd|eur|sgd|gbp|chf|inr)(?=\d)")
 _SEPARATORS = " \t:;#.-\u2013\u2014=|"
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9 ]{8,34}")
 _HAS_DIGIT = re.compile(r"\d")
 _STOP_ADDRESS = re.compile(
     r"\b(tel|telephone|phone|fax|hp|h/p|email|e-mail|gst|sst|vat|reg|co\.? ?no|company no|invoice|"
-    r"receipt|date|cashier|table|www|http|tax)\b",
+    r"receipt|date|cashier|table|www|http|tax|mobile|whatsapps?|careline|site|brn|company)\b",
     re.IGNORECASE,
 )
 _MONEY = re.compile(r"[-(]?[$€£¥]?\d{1,3}(?:[.,' ]?\d{3})*[.,]\d{2}\)?")
@@ -45,8 +60,14 @@ _REGISTRATION = re.compile(
     r"[(\uff08]?\s*(?:co\.?\s*(?:reg\.?)?\s*no\.?[:\s]*)?[A-Z]{0,3}\d[\d\s-]{3,}-?\s*[A-Z]?\s*[)\uff09]?",
     re.IGNORECASE,
 )
-_TRAILING_REGISTRATION = re.compile(r"\s*[(\uff08][^()\uff08\uff09]*\d[^()\uff08\uff09]*[)\uff09]\s*$")
-_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})")
+_TRAILING_REGISTRATION = re.compile(r"\s*[(\uff08][^()\uff08\uff09]*\d[^()\uff08\uff09]*[)\uff09]?\s*$")
+# Dates glued to their neighbours by OCR; a trailing [./-]digit means a phone number (05.22.95.66).
+_GLUED_DATES = (
+    re.compile(r"(?<!\d)(?P<year>\d{4})([/.-])(\d{1,2})\2(\d{2})"),
+    re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(?P<year>\d{4}|\d{2}(?!\d))(?![./-]\d)"),
+    re.compile(r"(?<!\d)\d{1,2} ?[A-Za-z]{3,9}\.? ?(?P<year>\d{4})"),
+)
+_YEARS = (1990, 2099)
 _STOP_WORDS = frozenset(
     [
         "tel",
@@ -73,6 +94,46 @@ _STOP_WORDS = frozenset(
         "counter",
     ]
 )
+_LOOKALIKE = str.maketrans("015", "ols")
+# Words after a label that make it name something else: "Total 0% supplies", "Total excl. GST".
+_QUALIFIERS = _words(
+    "sub excl exclusive excluding excluded before supplies supply saving savings discount disc qty "
+    "quantity item items count tendered change"
+)
+# Words before a label that make it name the customer's value.
+_OTHER_PARTY = frozenset(["your", "uw", "ihre", "ihr", "votre", "vos", "su", "customer", "client", "kunden"])
+# Lines where a receipt turns from what is owed to how it was paid.
+_PAYMENT_WORDS = _words(
+    "cash change tunai baki tendered tender paid payment visa mastercard master card credit debit"
+)
+_ADDRESS_WORDS = _words(
+    "jalan jln lorong lrg taman tmn lot no floor flr level lvl street st road rd avenue ave blok "
+    "block unit suite persiaran lebuh kampung kg"
+)
+_POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])")
+_LEGAL_FORMS = re.compile(r"(?i)(?<=\W)(sdn\.?|bhd\.?|s/b|ltd\.?|limited|inc\.?|llc|gmbh|co\.|\(m\))(?=\W)")
+# Labels OCR glued to their value: "GSTIDNo:0003", "COREGN0:21003B-K", "Tel:03-5542".
+_GLUED_STOP = re.compile(
+    r"(?i)^[(\[]?(tel|te1|fax|gst|sst|reg|co\.?reg|brn|roc|company|hp|h/p|email|www)|reg\.?n[o0]|reg:"
+)
+# States and countries: the last line of an address, after the postcode.
+_REGIONS = _words(
+    "selangor johor kedah kelantan perak pahang melaka malacca sabah sarawak penang pinang negeri "
+    "sembilan terengganu perlis labuan putrajaya wilayah persekutuan darul ehsan takzim malaysia "
+    "singapore kl d e kuala lumpur indonesia thailand india germany deutschland france netherlands "
+    "nederland belgium belgique spain espana italy italia austria switzerland schweiz uk united kingdom "
+    "usa us america ireland"
+)
+_PHONE = re.compile(r"(?<!\d)\+?\d{2,4}[- ]\d{3,4}[- ]?\d{3,5}(?!\d)")
+# How far a value taken from the page's layout alone (the first lines of a receipt) is to be
+# trusted, and how much each space or character the OCR repair had to guess takes off.
+HEADER_RELIABILITY = 0.5
+GUESS_FACTOR = 0.93
+SINGLE_DATE_SCORE = 0.85
+# An address is many words read by OCR, each of which may be off by a letter or a space.
+ADDRESS_RELIABILITY = 0.35
+_ODD_NAME = re.compile(r"[A-Za-z]\d|\d[A-Za-z]{2}|^[a-z]|\s[a-z]+\s[A-Z]")
+MAX_NAME_WORDS = 7
 MAX_BELOW_ROWS = 3
 CHECK_CANDIDATES = 3
 MAX_CHECK_FIELDS = 6
@@ -124,7 +185,16 @@ def char_tokens(text: str) -> list[tuple[str, int, int]]:
             current = ""
     if current:
         tokens.append((current, start, len(text)))
-    return tokens
+    return [(_ocr_letters(t), s, e) for t, s, e in tokens]
+
+
+def _ocr_letters(token: str) -> str:
+    """A word OCR misread with a digit for a letter ("Tota1", "T0TAL") read as the word (for
+    labels only: values keep their text)."""
+    letters = sum(c.isalpha() for c in token)
+    if letters >= 3 and 0 < len(token) - letters <= 2 and all(c.isalpha() or c in "015" for c in token):
+        return token.translate(_LOOKALIKE)
+    return token
 
 
 def find_label(segment: Segment, labels: tuple[str, ...], tokens: list[tuple[str, int, int]]) -> Label | None:
@@ -163,7 +233,10 @@ def find_label(segment: Segment, labels: tuple[str, ...], tokens: list[tuple[str
                     char_end = colon + 1
                 else:
                     extra = 0
-            coverage = len(parts) / (prefix + len(parts) + extra)
+            qualifiers = sum(1 for t, s, _ in tokens if s >= char_end and t in _QUALIFIERS)
+            coverage = len(parts) / (prefix + len(parts) + extra + 2 * qualifiers)
+            # "Your VAT number", "Uw BTW nummer": the customer's, not the issuer's
+            coverage *= 0.4 if start and words[start - 1] in _OTHER_PARTY else 1.0
             if best is None or (coverage, len(phrase)) > (best.coverage, best.length):
                 best = Label(-1, segment, char_end, coverage, len(phrase), (start, end))
             break
@@ -195,9 +268,12 @@ def _part_starts(text: str, tokens: list[tuple[str, int, int]]) -> list[int]:
 
 def parse(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:  # noqa: PLR0911, PLR0912 - one branch per kind
     """Readings of ``text`` as the field's value: (JSON value, normalised value, fit 0..1)."""
+    negative = bool(re.match(r"\s*-\d", text))  # "-1.73": a credit, not a separator
     text = text.strip().strip(_SEPARATORS).strip()
     if not text:
         return []
+    if negative and spec.kind in {"amount", "percent"}:
+        text = "-" + text
     if spec.enum is not None:
         folded = fold(text)
         return [(v, v, 1.0) for v in spec.enum if isinstance(v, str) and fold(v) and fold(v) in folded][:1]
@@ -257,6 +333,7 @@ def _amounts(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:
     found: list[tuple[Any, Any, float]] = []
     if _dates(text):
         return []
+    text = _GLUED_CURRENCY.sub(r"\1 ", text)
     for match in _AMOUNT.finditer(text):
         raw = match.group(0).strip()
         after = text[match.end() : match.end() + 2].strip()
@@ -292,6 +369,9 @@ def _amounts(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:
 
 
 def _dates(text: str) -> list[tuple[Any, Any, float]]:
+    """The first date printed in ``text``: as whole words, else glued to a time, a word or a number
+    by OCR ("15/01/20181:48PM", "09Apr201818:26", "Date:2016/05/0114:11"). A year outside
+    ``_YEARS`` is a misreading (a time glued to a two-digit year), not a date."""
     tokens = _TOKEN.findall(re.sub(r"\s+,", ",", text))
     for start in range(min(len(tokens), 8)):
         for size in (4, 3, 2, 1):
@@ -299,13 +379,28 @@ def _dates(text: str) -> list[tuple[Any, Any, float]]:
             if not _HAS_DIGIT.search(window) or len(window) < 6:
                 continue
             n = normalize(window, "date")
-            if n.status == "ok":
+            if n.status == "ok" and _plausible(n.value):
                 return [(window, n.value, 1.0)]
-    for match in _NUMERIC_DATE.finditer(text):  # glued to a time or a word by OCR: 15/01/20181:48PM
-        n = normalize(match.group(0), "date")
-        if n.status == "ok":
-            return [(match.group(0), n.value, 0.9)]
+    for pattern in _GLUED_DATES:
+        for match in pattern.finditer(text):
+            for raw in _year_readings(match):
+                n = normalize(raw, "date")
+                if n.status == "ok" and _plausible(n.value):
+                    return [(raw, n.value, 0.9)]
     return []
+
+
+def _year_readings(match: re.Match[str]) -> list[str]:
+    """The match, and for a four-digit year glued to a time ("23/06/1812:46"), the two-digit one."""
+    raw = match.group(0)
+    year = match.group("year")
+    if len(year) == 4 and match.string[match.end() : match.end() + 1] == ":":
+        return [raw, raw[:-2]]
+    return [raw]
+
+
+def _plausible(value: Any) -> bool:
+    return isinstance(value, str) and _YEARS[0] <= int(value[:4]) <= _YEARS[1]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -364,6 +459,10 @@ class PageReader:
         options: dict[int, list[Candidate]] = {}
         for index, spec in enumerate(self.plan.fields):
             found = self._labelled(index, spec)
+            if spec.role == "party":
+                for candidate in found:
+                    if len(str(candidate.value).split()) > MAX_NAME_WORDS:
+                        candidate.score *= 0.3  # a sentence that mentions a label, not a name
             if spec.role == "party" and spec.concept is not None and spec.concept.party == "seller":
                 found += self._header_name()
             options[index] = sorted(found, key=lambda c: -c.score)
@@ -371,6 +470,8 @@ class PageReader:
         self._addresses(options)
         self._currency(options)
         self._apply_checks(options)
+        for found in options.values():
+            _weigh_rivals(found)
         for index, spec in enumerate(self.plan.fields):
             if options[index]:
                 result.values[spec.path] = options[index][0]
@@ -388,11 +489,17 @@ class PageReader:
         for label in self.labels.get(index, []):
             segment = label.segment
             quality = label.coverage * (1.0 if label.length >= 4 else 0.9)
+            if spec.role == "party" and label.coverage < 0.5:
+                quality *= 0.3  # "Removed debris from case": a word of a sentence, not a label
             inline = segment.text[label.start :]
             places: list[tuple[str, float, int]] = []
             if inline.strip(_SEPARATORS):
                 places.append((inline, 1.0, segment.index))
-            right = [s for s in self.layout.rows[segment.row] if s.box[0] >= segment.box[2] - 1]
+            right = [
+                s
+                for s in self.layout.rows[segment.row]
+                if s.box[0] >= segment.box[2] - 1 and not _BARE_CURRENCY.fullmatch(s.text.strip())
+            ]
             for rank, neighbour in enumerate(right[:2]):
                 distance = (neighbour.box[0] - segment.box[2]) / self.layout.line_height
                 places.append(
@@ -405,25 +512,55 @@ class PageReader:
                 for value, parsed, fit in parse(text, spec)[:2]:
                     found.append(Candidate(value, parsed, 0.97 * quality * position * fit, source))
         if spec.concept is not None and spec.concept.key == "total":
-            amounts = [c.parsed for c in found if isinstance(c.parsed, Decimal) and c.score > 0.5]
-            if amounts:
-                top = max(amounts)
-                for c in found:
-                    if c.parsed != top:
-                        c.score *= 0.9
+            self._prefer_final_total(found)
         return found
 
+    def _prefer_final_total(self, found: list[Candidate]) -> None:
+        """Of several totals, the amount owed: on a receipt the last total above the payment lines
+        (cash, change: a GST summary below them repeats totals, and is no rival); elsewhere the
+        largest."""
+        strong = [c for c in found if isinstance(c.parsed, Decimal) and c.score > 0.5]
+        if not strong:
+            return
+        rows = {id(c): self.layout.segments[c.segment].row for c in strong}
+        first = min(rows.values())
+        payment = next(
+            (
+                number
+                for number, row in enumerate(self.layout.rows)
+                if number > first and {t for t, _, _ in self.tokens[row[0].index][:2]} & _PAYMENT_WORDS
+            ),
+            None,
+        )
+        before = [c for c in strong if payment is not None and rows[id(c)] < payment]
+        if before:
+            last = max(rows[id(c)] for c in before)
+            chosen = {c.parsed for c in before if rows[id(c)] == last}
+        else:
+            chosen = {max(c.parsed for c in strong)}
+        for c in found:
+            below_payment = payment is not None and self.layout.segments[c.segment].row > payment
+            if c.parsed not in chosen:
+                c.score *= 0.5 if below_payment and before else 0.85
+
     def _below(self, segment: Segment) -> list[Segment]:
+        """The cells under a label, one per row, each the one most under it (in a table's header
+        row the value under "VAT amount" is not the one under the column to its left)."""
         unit = self.layout.line_height
         out: list[Segment] = []
         for row in self.layout.rows[segment.row + 1 : segment.row + 1 + MAX_BELOW_ROWS]:
+            if row[0].box[1] - segment.box[3] > 3 * unit:
+                break
+            best: tuple[float, Segment] | None = None
             for other in row:
-                if other.box[1] - segment.box[3] > 3 * unit:
-                    return out
-                overlaps = other.box[0] < segment.box[2] + unit and other.box[2] > segment.box[0] - unit
-                if overlaps:
-                    out.append(other)
-                    break
+                shared = min(other.box[2], segment.box[2]) - max(other.box[0], segment.box[0])
+                narrower = min(other.box[2] - other.box[0], segment.box[2] - segment.box[0])
+                if (shared >= 0.3 * narrower or (shared > -unit and narrower < 2 * unit)) and (
+                    best is None or shared > best[0]
+                ):
+                    best = (shared, other)
+            if best is not None:
+                out.append(best[1])
             if len(out) >= 2:
                 break
         return out
@@ -438,7 +575,8 @@ class PageReader:
 
     def _unlabelled_dates(self, options: dict[int, list[Candidate]]) -> None:
         """The issue date when no label names it: the first date printed on the page (documents
-        print their own date first), unless another date field claimed it; a modest score."""
+        print their own date first), unless another date field claimed it; a modest score unless
+        it is the only date on the page."""
         for index, spec in enumerate(self.plan.fields):
             if spec.concept is None or spec.concept.key != "issue_date" or spec.kind != "date":
                 continue
@@ -449,17 +587,18 @@ class PageReader:
                 for i, other in enumerate(self.plan.fields)
                 if i != index and other.kind == "date" and options[i] and options[i][0].score >= 0.5
             }
-            rank = 0
+            readings: list[tuple[int, Any, Any, float]] = []
             for segment in self.layout.segments:
-                if segment.index in claimed:
-                    continue
-                readings = _dates(segment.text)
-                if readings:
-                    value, parsed, fit = readings[0]
-                    options[index].append(Candidate(value, parsed, 0.55 * fit * (0.8**rank), segment.index))
-                    rank += 1
-                    if rank >= 3:
+                if segment.index in claimed or sum(c.isdigit() for c in segment.text) < 4:
+                    continue  # a date has four digits or more
+                if found := _dates(segment.text):
+                    readings.append((segment.index, *found[0]))
+                    if len(readings) >= 3 and len({r[2] for r in readings}) > 1:
                         break
+            # one date printed (however often): the document's; several: the first, a guess
+            base = SINGLE_DATE_SCORE if len({parsed for _, _, parsed, _ in readings}) == 1 else 0.55
+            for rank, (source, value, parsed, fit) in enumerate(readings[:3]):
+                options[index].append(Candidate(value, parsed, base * fit * (0.8**rank), source))
             options[index].sort(key=lambda c: -c.score)
 
     def _header_rows(self) -> set[int]:
@@ -473,49 +612,85 @@ class PageReader:
 
     # -- parties and addresses
 
+    def _spaced(self, segment: Segment) -> str:
+        """The segment's text, with the spaces OCR dropped put back (a text layer keeps its own)."""
+        text = segment.text.strip()
+        return respace(text) if any(w.source == "ocr" for w in segment.words) else text
+
     def _header_name(self) -> list[Candidate]:
         """The issuer's name: a line near the top that reads like a company (a legal form helps),
-        not a document title, a label, a date or a number."""
+        not a document title, a label, a date, an address or a number. A name read from the
+        layout alone is a guess, and its score says so: lower without a legal form, for letters
+        OCR likely misread, and for each space or character the OCR repair had to guess."""
         if self.page != 1:
             return []
         found: list[Candidate] = []
-        tall = self.layout.line_height
         rank = 0
         for segment in sorted(self.layout.segments, key=lambda s: (s.row, s.box[0])):
             if segment.box[1] > 0.4 * self.layout.height or rank >= 6:
                 break
-            text = segment.text.strip()
-            folded = fold(text)
-            letters = sum(c.isalpha() for c in text)
-            if (
-                letters < 3
-                or folded in TITLE_WORDS
-                or any(
-                    segment.index == lab.segment.index
-                    for labs in self.labels.values()
-                    for lab in labs
-                    if lab.coverage >= 0.5
-                )
-            ):
+            text = self._spaced(segment)
+            name = self._name_in(segment, text)
+            if not name:
                 continue
-            if "@" in text or "www" in folded or (_STOP_ADDRESS.search(text) and not _legal(folded)):
-                continue
-            if letters < 0.5 * len(text.replace(" ", "")):
-                continue
-            score = 0.55 * (0.85**rank)
-            if _legal(folded):
-                score = 0.9 * (0.95**rank)
-            if segment.height > 1.3 * tall:
+            legal = _legal(fold(name))
+            score = 0.6 * (0.8**rank)
+            if legal:
+                score = min(0.92, 1.5 * score)
+            if segment.height > 1.3 * self.layout.line_height:
                 score = min(0.95, score * 1.15)
-            name = party_name(text)
+            if _addressy(name):
+                score *= 0.3
             previous = list(self.layout.rows[segment.row - 1]) if segment.row else []
-            if name and previous and _legal(fold(name)) and _starts_with_legal_form(name):
-                # "POPULAR BOOK" / "CO. (M) SDN BHD": the legal form wrapped onto its own line
-                name = f"{previous[0].text.strip()} {name}"
-            if name:
-                found.append(Candidate(name, name, score, segment.index))
-                rank += 1
+            if previous and legal and self._wrapped(previous[0], segment, name):
+                # "POPULAR BOOK" / "CO. (M) SDN BHD": the name wrapped before its legal form
+                name = f"{self._spaced(previous[0])} {name}"
+            score *= HEADER_RELIABILITY * GUESS_FACTOR ** guesses(segment.text, text)
+            if not legal:
+                score *= 0.4  # as likely a branch, a slogan or a logo read as text
+            if _ODD_NAME.search(name):
+                score *= 0.4  # "URBAN 1DEA", "buardian Health": letters OCR misread
+            found.append(Candidate(name, name, score, segment.index))
+            rank += 1
         return found
+
+    def _name_in(self, segment: Segment, text: str) -> str:
+        """The company name a header line may hold, or "" for a line that is no name."""
+        folded = fold(text)
+        if (
+            sum(c.isalpha() for c in text) < 3
+            or folded in TITLE_WORDS
+            or "@" in text
+            or "www" in folded
+            or (_STOP_ADDRESS.search(text) and not _legal(folded))
+            or (text.startswith(("(", "\uff08")) and text.endswith((")", "\uff09")))  # a note under it
+            or any(
+                segment.index == lab.segment.index
+                for labs in self.labels.values()
+                for lab in labs
+                if lab.coverage >= 0.5
+            )
+        ):
+            return ""
+        name = party_name(text)
+        if sum(c.isalpha() for c in name) < 0.6 * len(name.replace(" ", "")):
+            return ""  # mostly digits: a number, a logo read as text
+        return name
+
+    def _wrapped(self, above: Segment, segment: Segment, name: str) -> bool:
+        """Whether the line above holds the start of this name: the name is little more than its
+        legal form, and the line above is close, of words only, and names nothing else."""
+        words = [w for w in fold(_LEGAL_FORMS.sub(" ", f" {name} ")).split() if w not in ("m", "co")]
+        text = above.text.strip()
+        return (_starts_with_legal_form(name) or len(words) <= 1) and (
+            segment.box[1] - above.box[3] < 1.5 * self.layout.line_height
+            and not _HAS_DIGIT.search(text)
+            and sum(c.isalpha() for c in text) >= 3
+            and fold(text) not in TITLE_WORDS
+            and not _STOP_ADDRESS.search(text)
+            and not _legal(fold(text))
+            and text.isupper() == name.isupper()
+        )
 
     def _addresses(self, options: dict[int, list[Candidate]]) -> None:
         """An address is the block of lines under its party's name (the header block for the
@@ -526,8 +701,11 @@ class PageReader:
             if spec.role == "party" and spec.concept is not None and options[i]
         }
         for index, spec in enumerate(self.plan.fields):
-            if spec.role != "address" or spec.concept is None or options[index]:
+            if spec.role != "address" or spec.concept is None:
                 continue
+            for candidate in options[index]:
+                if not _addressy(str(candidate.value)):
+                    candidate.score *= 0.3  # "Address:" beside something that is no address
             name = names.get(spec.concept.party)
             if name is None and spec.concept.party == "seller":
                 header = self._header_name()
@@ -536,36 +714,56 @@ class PageReader:
                 continue
             lines = self._block_after(self.layout.segments[name.segment])
             if lines:
-                text = " ".join(s.text.strip() for s in lines)
-                options[index] = [
-                    Candidate(
-                        text, text, min(0.85, name.score) * (0.9 if len(lines) > 1 else 0.8), lines[0].index
-                    )
-                ]
+                text = " ".join(self._spaced(s) for s in lines)
+                guessed = sum(guesses(s.text, self._spaced(s)) for s in lines)
+                score = min(0.85, name.score) * (0.9 if len(lines) > 1 else 0.8) * GUESS_FACTOR**guessed
+                score *= ADDRESS_RELIABILITY
+                if not _addressy(text):
+                    score *= 0.6
+                options[index].append(Candidate(text, text, score, lines[0].index))
+            options[index].sort(key=lambda c: -c.score)
 
     def _block_after(self, start: Segment) -> list[Segment]:
+        """The address lines under a name. Registration numbers, dates and bracketed notes between
+        the name and the address are passed over (two at most); the block ends at a gap, a phone, a
+        label, or, once the postcode is in, at anything but a short line of words (a state)."""
         unit = self.layout.line_height
         lines: list[Segment] = []
-        last = start
-        for row in self.layout.rows[start.row + 1 : start.row + 8]:
+        last, skipped, postcode = start, 0, False
+        for row in self.layout.rows[start.row + 1 : start.row + 10]:
             below = [s for s in row if s.box[0] < last.box[2] + unit and s.box[2] > start.box[0] - 2 * unit]
             if not below or below[0].box[1] - last.box[3] > 1.5 * unit:
                 break
             segment = below[0]
-            if _REGISTRATION.fullmatch(segment.text.strip()) and not lines:
-                last = segment  # a company registration number between the name and the address
+            text = self._spaced(segment)
+            if self._not_address(segment, text):
+                if lines or skipped >= 2:
+                    break
+                skipped += 1
+                last = segment
                 continue
-            stops = {t for t, _, _ in self.tokens[segment.index][:3]} & _STOP_WORDS
-            if (
-                stops
-                or _STOP_ADDRESS.search(segment.text)
-                or _dates(segment.text)
-                or any(segment.index == lab.segment.index for labs in self.labels.values() for lab in labs)
-            ):
+            if postcode and not _region_line(text):
                 break
             lines.append(segment)
             last = segment
-        return lines[:5]
+            postcode = postcode or bool(_POSTCODE.search(text))
+        return lines[:6]
+
+    def _not_address(self, segment: Segment, text: str) -> bool:
+        raw = segment.text.strip()
+        stops = {t for t, _, _ in self.tokens[segment.index][:3]} & _STOP_WORDS
+        return bool(
+            stops
+            or _REGISTRATION.fullmatch(raw)
+            or (raw.startswith(("(", "\uff08")) and raw.endswith((")", "\uff09")))
+            or _STOP_ADDRESS.search(raw)
+            or _STOP_ADDRESS.search(text)
+            or _GLUED_STOP.search(raw.replace(" ", ""))
+            or _PHONE.search(raw)
+            or "@" in raw
+            or _dates(raw)
+            or any(segment.index == lab.segment.index for labs in self.labels.values() for lab in labs)
+        )
 
     def _currency(self, options: dict[int, list[Candidate]]) -> None:
         """Without a labelled currency, the code or symbol printed beside the amounts, when the page
@@ -763,6 +961,17 @@ class PageReader:
                 candidate.score = 1 - (1 - candidate.score) * 0.4 if agree else candidate.score * 0.8
 
 
+def _weigh_rivals(found: list[Candidate]) -> None:
+    """A value with a rival nearly as likely (another total, another name) is a guess between the
+    two: its score says so, so that review catches the wrong half."""
+    if len(found) < 2:
+        return
+    top = found[0]
+    rival = next((c for c in found[1:] if c.parsed != top.parsed), None)
+    if rival is not None and rival.score >= 0.7 * top.score:
+        top.score *= 0.5 + 5 / 3 * max(0.0, 1 - rival.score / top.score)  # 0.5 for a tie, 1 at 70%
+
+
 def _phrase_at(words: list[str], labels: tuple[str, ...]) -> tuple[int, int] | None:
     for phrase in labels:
         parts = phrase.split()
@@ -788,6 +997,20 @@ def party_name(text: str) -> str:
     while words and fold(words[0]) in TITLE_WORDS:
         words.pop(0)
     return _TRAILING_REGISTRATION.sub("", " ".join(words)).strip(" ,")
+
+
+def _addressy(text: str) -> bool:
+    """Whether a line reads as part of an address: a street word with a number, or a postcode."""
+    folded = f" {fold(text)} "
+    return bool(_POSTCODE.search(text)) or (
+        bool(_HAS_DIGIT.search(text)) and any(f" {w} " in folded for w in _ADDRESS_WORDS)
+    )
+
+
+def _region_line(text: str) -> bool:
+    """A line after the postcode that still belongs to the address: the state or the country."""
+    words = fold(text).split()
+    return bool(words) and not _HAS_DIGIT.search(text) and sum(w in _REGIONS for w in words) * 2 >= len(words)
 
 
 def _starts_with_legal_form(name: str) -> bool:
