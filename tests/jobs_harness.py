@@ -68,7 +68,8 @@ class Harness:
     runner: JobRunner
     services: dict[str, Any]
 
-    async def submit(self, data: bytes | None = None, **params: Any) -> str:
+    async def submit(self, data: bytes | None = None, *, hand_over: bool = True, **params: Any) -> str:
+        """Commit a job and hand it to the runner (``hand_over=False``: as if that message was lost)."""
         async with self.sessions() as session:
             version = await SchemaRegistry(session, schema_limits(self.settings)).get(
                 SchemaRef("invoice", None)
@@ -77,7 +78,8 @@ class Harness:
                 session, self.settings, JobOptions(version, OWNER, None, params), data or invoice_pdf(), "pdf"
             )
             await session.commit()
-        await self.runner.submitted([job.id])
+        if hand_over:
+            await self.runner.submitted([job.id])
         return job.id
 
     async def job(self, job_id: str) -> JobRecord:

@@ -20,6 +20,8 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
+    delay_s: float = 0.0
+    """How long the receiver thinks before it answers (a slow or hanging receiver)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         with receiver.lock:
             receiver.requests.append(received)
             reply = receiver.replies.pop(0) if receiver.replies else receiver.default
+        time.sleep(reply.delay_s)
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)

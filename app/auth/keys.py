@@ -43,6 +43,10 @@ class Principal:
     def allows(self, scope: Scope) -> bool:
         return Scope.ADMIN in self.scopes or scope in self.scopes
 
+    def sees(self, owner: str | None) -> bool:
+        """Keys see what they created (jobs, batches, webhooks); admin keys see everything."""
+        return Scope.ADMIN in self.scopes or owner == self.key_id
+
 
 ANONYMOUS_ADMIN = Principal(key_id="auth-disabled", name="auth disabled", scopes=frozenset(Scope))
 

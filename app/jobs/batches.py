@@ -20,7 +20,7 @@ from app.documents.controller import MULTIPART_OVERHEAD
 from app.extraction.service import Extractor
 from app.jobs import store
 from app.jobs.archive import Entry, Limits, is_zip, read_zip
-from app.jobs.controller import POLL_AFTER_S, visible
+from app.jobs.controller import POLL_AFTER_S
 from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
 from app.jobs.views import batch_summary
 from app.lib.api import problem_responses
@@ -202,7 +202,7 @@ class BatchController(Controller):
     ) -> dict[str, Any]:
         """`counts` per job status, `status` `completed` once every job has ended, and each job."""
         batch = await db_session.get(BatchRecord, batch_id)
-        if batch is None or batch.expires_at <= utcnow() or not visible(batch.created_by, request.user):
+        if batch is None or batch.expires_at <= utcnow() or not request.user.sees(batch.created_by):
             raise Problem(BATCH_NOT_FOUND, f"No batch has the id {batch_id!r}.")
         settings: Settings = request.app.state.settings
         return await batch_summary(db_session, batch, settings.webhooks.public_url, with_jobs=True)

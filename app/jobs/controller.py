@@ -33,14 +33,9 @@ JobId = Annotated[str, Parameter(description="`job_...`")]
 POLL_AFTER_S = 2
 
 
-def visible(record_owner: str | None, principal: Principal) -> bool:
-    """Keys see what they created; admin keys see everything."""
-    return Scope.ADMIN in principal.scopes or record_owner == principal.key_id
-
-
 async def load_job(session: AsyncSession, job_id: str, principal: Principal) -> JobRecord:
     job = await session.get(JobRecord, job_id)
-    if job is None or job.expires_at <= utcnow() or not visible(job.created_by, principal):
+    if job is None or job.expires_at <= utcnow() or not principal.sees(job.created_by):
         raise Problem(JOB_NOT_FOUND, f"No job has the id {job_id!r}.")
     return job
 

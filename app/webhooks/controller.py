@@ -172,7 +172,7 @@ def _settings(request: Request[Principal, Any, Any]) -> Settings:
 async def _owned(session: AsyncSession, principal: Principal, endpoint_id: str) -> WebhookEndpointRecord:
     """The endpoint if the caller may see it; another key's endpoint is "not found", not 403."""
     endpoint = await session.get(WebhookEndpointRecord, endpoint_id)
-    if endpoint is None or (Scope.ADMIN not in principal.scopes and endpoint.created_by != principal.key_id):
+    if endpoint is None or not principal.sees(endpoint.created_by):
         raise Problem(WEBHOOK_NOT_FOUND, f"No webhook endpoint has the id {endpoint_id!r}.")
     return endpoint
 

@@ -9,6 +9,7 @@ import contextlib
 import itertools
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from email.utils import format_datetime
@@ -257,6 +258,24 @@ async def test_redirects_are_not_followed(client: Client, db: Sessions, settings
     delivery = await delivery_of(db, delivery_id)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 302)
     assert delivery.last_error == "HTTP 302"
+
+
+async def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
+    client: Client, db: Sessions, settings: Settings
+) -> None:
+    headers, owner = await new_key(db)
+    impatient = settings.webhooks.model_copy(update={"timeout_s": 0.5})
+    with Receiver(default=Reply(200, delay_s=3.0)) as receiver:
+        await register(client, headers, receiver.url())
+        [delivery_id] = await emit_one(db, owner)
+        started = time.monotonic()
+        await Deliverer(db, impatient).deliver(delivery_id)
+        waited = time.monotonic() - started
+    assert waited < 2.5  # gave up at the timeout, did not wait for the answer
+    delivery = await delivery_of(db, delivery_id)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
+    [attempt] = await attempts_of(db, delivery_id)
+    assert attempt.error and attempt.duration_ms < 2500
 
 
 async def test_a_huge_response_is_read_only_up_to_the_cap(
