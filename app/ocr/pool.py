@@ -5,13 +5,23 @@ OCR takes seconds per page and holds the CPU, so the service must never run it o
 onnxruntime's memory and threads from the server, and a crash kills a worker, not the service) or in
 threads (cheaper to start; onnxruntime releases the GIL while it computes). Nothing is started until
 the first page arrives, so importing this module or building a pool costs nothing.
+
+A worker process dies with the process that started it, even one killed with SIGKILL (which runs no
+cleanup): otherwise each restart of a crashed server would leave another ~800 MB worker behind. See
+:func:`_die_with_parent`. multiprocessing's resource tracker then exits by itself: it stops when the
+last process holding its pipe (the parent and its workers) is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import threading
+import time
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from types import TracebackType
 from typing import Literal, Self
@@ -28,9 +38,52 @@ _worker_engine: OcrEngine | None = None
 so models load once per worker, on its first page."""
 
 
-def _init_worker(engine: OcrEngine) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PARENT_CHECK_S = 1.0
+
+
+def _init_worker(engine: OcrEngine, parent_pid: int | None, parent_thread_is_main: bool) -> None:
+    _die_with_parent(parent_pid, parent_thread_is_main)
     global _worker_engine  # noqa: PLW0603 - the per-process cache is the point
     _worker_engine = engine
+
+
+def _die_with_parent(parent_pid: int | None, parent_thread_is_main: bool) -> None:
+    """Make this worker exit when the process that started it dies, however it dies.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``): immediate, even
+    while a page is being read. That signal fires when the parent *thread* that spawned us ends, so
+    it is armed only when that thread is the main one (the server, job worker and CLI run their
+    event loop there). A watchdog thread covers the rest (other systems, other threads, a parent
+    that died before the signal was armed): it wakes when multiprocessing's pipe from the parent
+    closes or, every second, when our parent pid is no longer ``parent_pid`` (None: the parent is
+    not our OS parent, as under forkserver, so only the pipe counts).
+    """
+    if parent_pid is not None and parent_thread_is_main and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl: watchdog only
+            pass
+    if parent_pid is not None and os.getppid() != parent_pid:  # died before anything was armed
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="ocr-parent-watchdog", daemon=True
+    ).start()
+
+
+def _watch_parent(parent_pid: int | None) -> None:
+    parent = multiprocessing.parent_process()
+    while True:
+        if parent is not None:
+            parent.join(timeout=_PARENT_CHECK_S)  # returns at once when the parent's pipe closes
+            if not parent.is_alive():
+                break
+        else:  # pragma: no cover - multiprocessing always records the parent of a pool worker
+            time.sleep(_PARENT_CHECK_S)
+        if parent_pid is not None and os.getppid() != parent_pid:
+            break
+    os._exit(1)
 
 
 def _recognize_in_worker(size: tuple[int, int], rgb: bytes) -> list[OcrLine]:
@@ -79,11 +132,18 @@ class OcrPool:
                 if self.executor_kind == "thread":
                     self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="ocr")
                 else:
+                    # Workers are spawned by the thread that submits pages: the event loop's, which is
+                    # this one. Under forkserver they are children of the fork server, not ours.
+                    direct_child = self.start_method in ("spawn", "fork")
                     self._executor = ProcessPoolExecutor(
                         self.max_workers,
                         mp_context=multiprocessing.get_context(self.start_method),
                         initializer=_init_worker,
-                        initargs=(self.engine,),
+                        initargs=(
+                            self.engine,
+                            os.getpid() if direct_child else None,
+                            threading.current_thread() is threading.main_thread(),
+                        ),
                     )
             return self._executor
 
