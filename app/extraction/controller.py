@@ -18,6 +18,7 @@ from app.documents.controller import DOCUMENT_PROBLEMS, MULTIPART_OVERHEAD, read
 from app.extraction.service import Extractor
 from app.extraction.store import get_extraction, save_document, save_extraction
 from app.jobs.controller import POLL_AFTER_S
+from app.jobs.passwords import ENCRYPTED, JobPasswords
 from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
 from app.jobs.views import job_view
 from app.lib.api import problem_responses
@@ -157,7 +158,6 @@ class ExtractionController(Controller):
         is_async = run_async or callback_url is not None or "respond-async" in (prefer or "").lower()
         params = {
             "pages": pages,
-            "password": password,
             "min_confidence": min_confidence,
             "require": _listed(require),
             "checks": _listed(checks),
@@ -188,7 +188,9 @@ class ExtractionController(Controller):
             if callback_url is not None:
                 await require_callback(db_session, owner, callback_url, settings.webhooks)
             await check_capacity(db_session, settings, owner)
-            options = JobOptions(version, owner, callback_url, params)
+            passwords: JobPasswords = request.app.state.passwords
+            sealed = None if password is None else passwords.seal(password)  # never stored in clear
+            options = JobOptions(version, owner, callback_url, {**params, ENCRYPTED: sealed})
             job = await add_job(db_session, settings, options, data, kind)
             await db_session.commit()
             await request.app.state.runner.submitted([job.id])
@@ -211,9 +213,14 @@ class ExtractionController(Controller):
         responses=problem_responses(EXTRACTION_NOT_FOUND),
     )
     async def get_result(
-        self, db_session: DbSession, extraction_id: Annotated[str, Parameter(description="`ext_...`")]
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        extraction_id: Annotated[str, Parameter(description="`ext_...`")],
     ) -> dict[str, Any]:
-        return await get_extraction(db_session, extraction_id)
+        """The result as `POST /extract` (or the job) returned it; only for the key that made it
+        (and admin keys): another key gets 404, as if it did not exist."""
+        return await get_extraction(db_session, extraction_id, request.user)
 
 
 def _digest(secret: str | None) -> str | None:

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.keys import Principal
 from app.db.models import DocumentRecord, ExtractionRecord, JobRecord, utcnow
 from app.lib.problems import EXTRACTION_NOT_FOUND, Problem
 
@@ -54,9 +55,11 @@ async def save_extraction(
     await session.commit()
 
 
-async def get_extraction(session: AsyncSession, extraction_id: str) -> dict[str, Any]:
+async def get_extraction(session: AsyncSession, extraction_id: str, principal: Principal) -> dict[str, Any]:
+    """The stored result, if ``principal`` may see it (``Principal.sees``, the rule of every object
+    a key creates); one answer for "not yours" and "not there", so ids cannot be probed."""
     record = await session.get(ExtractionRecord, extraction_id)
-    if record is None or record.expires_at <= utcnow():
+    if record is None or record.expires_at <= utcnow() or not principal.sees(record.created_by):
         raise Problem(EXTRACTION_NOT_FOUND, f"No extraction has the id {extraction_id!r}.")
     result: dict[str, Any] = orjson.loads(record.result)
     return result

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.keys import ANONYMOUS_ADMIN
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.db.models import DocumentRecord, utcnow
@@ -40,12 +41,12 @@ async def test_documents_are_stored_once_and_purged_with_their_results(settings:
             await save_extraction(session, result("ext_new"), other, "key1", timedelta(days=30))
         async with sessions() as session:
             assert len(list(await session.scalars(select(DocumentRecord)))) == 2
-            assert (await get_extraction(session, "ext_old"))["id"] == "ext_old"
+            assert (await get_extraction(session, "ext_old", ANONYMOUS_ADMIN))["id"] == "ext_old"
             results, documents = await purge_expired(session, utcnow() + timedelta(days=2))
         assert (results, documents) == (1, 0)  # "same bytes" is kept 30 days by the second upload
         async with sessions() as session:
             with pytest.raises(Problem):
-                await get_extraction(session, "ext_old")
+                await get_extraction(session, "ext_old", ANONYMOUS_ADMIN)
             results, documents = await purge_expired(session, utcnow() + timedelta(days=31))
         assert (results, documents) == (1, 2)
         async with sessions() as session:
