@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 import structlog
-from jsonschema import Draft202012Validator
 from PIL import Image
 
 from app.documents.analyze import AnalyzeOptions
@@ -27,12 +26,19 @@ from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
-from app.extraction.decoding import decoding_schema, resolve_local_refs
+from app.extraction.decoding import decoding_schema, ref_cycle, resolve_local_refs
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import extraction_prompt
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
 from app.lib.jsonpointer import pointer as to_pointer
-from app.lib.problems import ENGINE_UNAVAILABLE, SCHEMA_DEPRECATED, SCHEMA_NOT_SUPPORTED, Problem
+from app.lib.patterns import SchemaValidator
+from app.lib.problems import (
+    ENGINE_UNAVAILABLE,
+    SCHEMA_DEPRECATED,
+    SCHEMA_NOT_SUPPORTED,
+    SCHEMA_RECURSIVE,
+    Problem,
+)
 from app.registry.service import SchemaVersion
 from app.trust.assess import ReviewPolicy, assess
 from app.trust.confidence import Calibration
@@ -103,6 +109,12 @@ class Extractor:
             raise Problem(
                 SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
             )
+        if (cycle := ref_cycle(schema.schema)) is not None:  # registered before the registry refused these
+            raise Problem(
+                SCHEMA_RECURSIVE,
+                f"The schema {schema.ref} is recursive; register a version without the cycle.",
+                errors=[{"pointer": "/schema" + to_pointer(cycle), "detail": "closes a reference cycle"}],
+            )
         engine = self.require_engine()
         started = time.perf_counter()
         prompt, grammar_schema = extraction_prompt(schema.schema), decoding_schema(schema.schema)
@@ -158,7 +170,9 @@ class Extractor:
         total_ms = (time.perf_counter() - started) * 1000
         trust_started = time.perf_counter()
         policy = review or ReviewPolicy.of(schema.schema)
-        result = self._result(schema, engine, outputs, analysis.map, policy)
+        # Validation, normalisation and grounding take CPU (and patterns from the schema): in a
+        # thread, so one document never stalls the event loop that serves every other request.
+        result = await asyncio.to_thread(self._result, schema, engine, outputs, analysis.map, policy)
         trust_ms = (time.perf_counter() - trust_started) * 1000
         result["timings_ms"] = {
             **analysis.timings_ms,
@@ -237,7 +251,7 @@ def drop_absent(schema: dict[str, Any], data: Any) -> Any:
     """Null means "not on the page". A property whose schema does not admit null is then absent:
     its key is removed, so the data is what the registered schema describes, and a missing required
     property is reported by ``required`` instead of as a wrong type."""
-    validator = Draft202012Validator(schema)
+    validator = SchemaValidator(schema)
 
     def walk(value: Any, sub: Any) -> Any:
         sub = resolve_local_refs(sub, schema)
@@ -262,7 +276,7 @@ def drop_absent(schema: dict[str, Any], data: Any) -> Any:
 def validation_findings(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
     """Every place ``data`` breaks the registered schema (checked in full, including what decoding
     could not enforce), by JSON Pointer; a missing required property points at where it belongs."""
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = SchemaValidator(schema, format_checker=SchemaValidator.FORMAT_CHECKER)
     findings = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)

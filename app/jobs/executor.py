@@ -34,7 +34,7 @@ from app.webhooks.events import emit
 logger = structlog.get_logger(__name__)
 
 EXTRACTION_PHASE_PROBLEMS = {"engine-unavailable", "schema-not-supported", "schema-deprecated"}
-SCHEMA_PHASE_PROBLEMS = {"schema-not-found", "schema-version-not-found"}
+SCHEMA_PHASE_PROBLEMS = {"schema-not-found", "schema-version-not-found", "schema-recursive"}
 PROGRESS_INTERVAL_S = 2.0
 
 

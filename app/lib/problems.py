@@ -214,6 +214,13 @@ SCHEMA_NOT_SUPPORTED = _define(
     "Schema not supported by the engine",
     "The engine's grammar cannot compile this schema; simplify it (see `post_decoding_keywords`).",
 )
+SCHEMA_RECURSIVE = _define(
+    "schema-recursive",
+    422,
+    "Recursive schema",
+    "A `$ref` leads back to where it is (the schema describes an endlessly nested shape); an "
+    "extraction needs a finite one: write the nesting out to the depth your documents use.",
+)
 EXTRACTION_NOT_FOUND = _define(
     "extraction-not-found", 404, "Extraction not found", "No extraction has this id (or it expired)."
 )

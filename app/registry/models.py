@@ -7,14 +7,25 @@ from typing import Annotated, Any
 
 import msgspec
 
-from app.extraction.grammar import post_decoding_keywords
+from app.extraction.grammar import iter_subschemas, post_decoding_keywords
+from app.lib.patterns import PatternEngine, PatternError, PatternUse, pattern_engines
 from app.registry.service import SchemaVersion
+from app.registry.validation import NAME_PATTERN
 
-Name = Annotated[str, msgspec.Meta(description="1-64 of a-z, 0-9, _ and -, starting with a letter or digit.")]
+# What the registry checks (422 invalid-schema-name, invalid-schema), also stated in the OpenAPI
+# spec (``extra``: documented, not enforced by the decoder, which would answer a generic 400).
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        description="1-64 of a-z, 0-9, _ and -, starting with a letter or digit.",
+        extra_json_schema={"extra": {"pattern": NAME_PATTERN.pattern, "minLength": 1, "maxLength": 64}},
+    ),
+]
 JsonSchema = Annotated[
     dict[str, Any],
     msgspec.Meta(
-        description='A JSON Schema 2020-12 document: `"type": "object"` at the root, only local `$ref`s.'
+        description='A JSON Schema 2020-12 document: `"type": "object"` at the root, only local `$ref`s.',
+        extra_json_schema={"extra": {"required": ["type"], "properties": {"type": {"const": "object"}}}},
     ),
 ]
 Description = Annotated[str | None, msgspec.Meta(description="What the schema is for, shown in listings.")]
@@ -37,6 +48,28 @@ class PostDecodingKeywordOut(msgspec.Struct):
     reason: str
 
 
+class PatternOut(msgspec.Struct):
+    pointer: str
+    engine: Annotated[
+        PatternEngine,
+        msgspec.Meta(
+            description="`re2`: linear time. `backtracking`: RE2 cannot express it (lookaround, "
+            "backreferences), so it runs with a time limit per value; a value that runs out of time "
+            "does not match."
+        ),
+    ]
+    reason: str | None
+    """Why RE2 could not take it."""
+
+
+def _patterns(schema: dict[str, Any]) -> list[PatternOut]:
+    try:
+        uses: list[PatternUse] = pattern_engines(iter_subschemas(schema))
+    except PatternError:  # refused at registration since; stored before
+        return []
+    return [PatternOut(u.pointer, u.engine, u.reason) for u in uses]
+
+
 class SchemaVersionOut(msgspec.Struct):
     name: str
     version: int
@@ -50,6 +83,8 @@ class SchemaVersionOut(msgspec.Struct):
     deprecated_at: datetime | None
     post_decoding_keywords: list[PostDecodingKeywordOut]
     """Keywords constrained decoding cannot enforce; jsonschema checks them after decoding."""
+    patterns: list[PatternOut]
+    """Every pattern of the schema and the regular-expression engine that runs it."""
     schema: dict[str, Any]
 
     @classmethod
@@ -66,6 +101,7 @@ class SchemaVersionOut(msgspec.Struct):
             deprecated=v.deprecated_at is not None,
             deprecated_at=v.deprecated_at,
             post_decoding_keywords=[PostDecodingKeywordOut(**k) for k in post_decoding_keywords(v.schema)],
+            patterns=_patterns(v.schema),
             schema=v.schema,
         )
 

@@ -15,11 +15,15 @@ from urllib.parse import unquote
 import orjson
 from jsonschema import Draft202012Validator
 
+from app.extraction.decoding import ref_cycle
 from app.extraction.grammar import iter_subschemas
 from app.lib.jsonpointer import PointerNotFound, pointer, resolve
+from app.lib.patterns import PatternError, pattern_engines
 from app.lib.problems import (
     INVALID_SCHEMA,
     INVALID_SCHEMA_NAME,
+    SCHEMA_NOT_SUPPORTED,
+    SCHEMA_RECURSIVE,
     SCHEMA_REMOTE_REF,
     SCHEMA_TOO_COMPLEX,
     SCHEMA_TOO_LARGE,
@@ -74,6 +78,8 @@ def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -
     _check_meta_schema(schema, at)
     _check_object_root(schema, at)
     _check_references(schema, at)
+    _check_recursion(schema, at)
+    _check_patterns(schema, at)
     _check_extensions(schema, at)
 
 
@@ -180,6 +186,43 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
         raise Problem(SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote)
     if broken:
         raise Problem(INVALID_SCHEMA, "The schema has references that do not resolve.", errors=broken)
+
+
+def _check_recursion(schema: dict[str, Any], at: str) -> None:
+    cycle = ref_cycle(schema)
+    if cycle is not None:
+        raise Problem(
+            SCHEMA_RECURSIVE,
+            "The schema is recursive: this reference leads back into itself.",
+            errors=[{"pointer": at + pointer(cycle), "detail": "closes a reference cycle"}],
+        )
+
+
+def _check_patterns(schema: dict[str, Any], at: str) -> None:
+    """Each pattern compiles for the engine that will run it (RE2, else time-bounded backtracking;
+    see app/lib/patterns.py). ``unevaluatedProperties`` beside ``patternProperties`` is refused: that
+    pair is evaluated by jsonschema's own backtracking matcher, which cannot be time-bounded."""
+    try:
+        pattern_engines(iter_subschemas(schema))  # compiles each (cached for extraction)
+    except PatternError as exc:
+        raise Problem(
+            INVALID_SCHEMA,
+            f"The schema has a pattern that does not compile: {exc.message}",
+            errors=[{"pointer": at + exc.pointer, "detail": exc.message}],
+        ) from exc
+    subschemas = list(iter_subschemas(schema))
+    if any("patternProperties" in sub for _, sub in subschemas):
+        unbounded = [path for path, sub in subschemas if "unevaluatedProperties" in sub]
+        if unbounded:
+            raise Problem(
+                SCHEMA_NOT_SUPPORTED,
+                "`unevaluatedProperties` cannot be used in a schema with `patternProperties`: their "
+                "patterns would run without a time limit. Use `additionalProperties` instead.",
+                errors=[
+                    {"pointer": at + pointer((*path, "unevaluatedProperties")), "detail": "not supported"}
+                    for path in unbounded[:MAX_REPORTED_ERRORS]
+                ],
+            )
 
 
 def _check_extensions(schema: dict[str, Any], at: str) -> None:

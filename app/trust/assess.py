@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from app.documents.textmap import DocumentMap
 from app.extraction.decoding import resolve_local_refs
 from app.extraction.merge import FieldSource
 from app.lib.jsonpointer import assign, escape
+from app.lib.patterns import SchemaValidator
 from app.trust.checks import CheckResult, evaluate, parse_checks
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
 from app.trust.grounding import Evidence, Grounder
@@ -61,7 +60,7 @@ class ReviewPolicy:
 
 def _required_not_nullable(schema: dict[str, Any]) -> list[str]:
     """By default a field must be present when the schema requires it and does not admit null."""
-    validator = Draft202012Validator(schema)
+    validator = SchemaValidator(schema)
     properties = schema.get("properties", {})
     return [
         f"/{escape(name)}"

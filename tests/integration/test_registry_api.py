@@ -206,6 +206,34 @@ BAD_SCHEMAS = [
         "invalid-schema",
         id="beyond-json-precision",
     ),
+    pytest.param(object_schema(a={"$ref": "#"}), 422, "schema-recursive", id="ref-to-root"),
+    pytest.param(
+        {
+            **object_schema(a={"$ref": "#/$defs/n"}),
+            "$defs": {"n": object_schema(child={"$ref": "#/$defs/n"})},
+        },
+        422,
+        "schema-recursive",
+        id="ref-to-itself",
+    ),
+    pytest.param(
+        {
+            **object_schema(a={"$ref": "#/$defs/a"}),
+            "$defs": {"a": object_schema(b={"$ref": "#/$defs/b"}), "b": {"items": {"$ref": "#/$defs/a"}}},
+        },
+        422,
+        "schema-recursive",
+        id="ref-loop",
+    ),
+    pytest.param(
+        object_schema(a={"type": "string", "pattern": "(?<"}), 422, "invalid-schema", id="bad-pattern"
+    ),
+    pytest.param(
+        {**object_schema(), "patternProperties": {"^x": {}}, "unevaluatedProperties": False},
+        422,
+        "schema-not-supported",
+        id="unevaluated-with-pattern-properties",
+    ),
 ]
 BAD_BODIES = [
     pytest.param(b'{"name": "y", "schema": {', 400, "bad-request", id="malformed-json"),
@@ -259,6 +287,40 @@ async def test_bad_schemas_are_refused_and_change_nothing(
         assert problem["instance"] == path
         assert problem["errors"] and all(e["pointer"].startswith("/schema") for e in problem["errors"])
     assert await stored_state(db) == before
+
+
+async def test_a_reference_cycle_is_refused_at_the_ref_that_closes_it(
+    client: Client, admin_headers: dict[str, str]
+) -> None:
+    schema = {
+        **object_schema(a={"$ref": "#/$defs/a"}),
+        "$defs": {"a": object_schema(b={"$ref": "#/$defs/b"}), "b": {"items": {"$ref": "#/$defs/a"}}},
+    }
+    problem = assert_problem(await create(client, admin_headers, schema=schema), 422, "schema-recursive")
+    assert problem["errors"] == [
+        {"pointer": "/schema/$defs/b/items/$ref", "detail": "closes a reference cycle"}
+    ]
+
+
+async def test_registration_reports_which_engine_runs_each_pattern(
+    client: Client, admin_headers: dict[str, str]
+) -> None:
+    schema = object_schema(
+        number={"type": "string", "pattern": r"^(\d+)+$"},
+        # Pattern-keyed properties are checked after decoding only, so the grammar (which has no
+        # lookaround either) accepts them.
+        codes={"type": "object", "patternProperties": {r"^(?!XX)[A-Z]{2}$": {"type": "string"}}},
+    )
+    created = await create(client, admin_headers, schema=schema)
+    assert created.status_code == 201, created.text
+    patterns = created.json()["patterns"]
+    assert [(p["pointer"], p["engine"]) for p in patterns] == [
+        ("/properties/number/pattern", "re2"),
+        ("/properties/codes/patternProperties/^(?!XX)[A-Z]{2}$", "backtracking"),
+    ]
+    assert patterns[0]["reason"] is None and "(?!" in patterns[1]["reason"]
+    read = await client.get("/schemas/supplier_invoice@1", headers=admin_headers)
+    assert read.json()["patterns"] == patterns
 
 
 @pytest.mark.parametrize(("body", "status", "slug"), BAD_BODIES)

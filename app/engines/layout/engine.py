@@ -8,6 +8,7 @@ token probability (merge across pages, confidence, calibration per engine).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
@@ -61,6 +62,11 @@ class LayoutEngine(Engine):
         return entry
 
     async def generate(self, request: EngineRequest) -> EngineResult:
+        # Planning (the first time: loading the embedding model) and reading a busy page take
+        # seconds of CPU: in a thread, so the event loop keeps serving every other request.
+        return await asyncio.to_thread(self._read, request)
+
+    def _read(self, request: EngineRequest) -> EngineResult:
         schema = request.schema if request.schema is not None else request.decoding_schema
         schema_plan, checks = self._plan(schema)
         page = request.page_map
