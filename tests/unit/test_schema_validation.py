@@ -26,11 +26,14 @@ def test_a_valid_schema_passes() -> None:
     validate_schema(
         {
             "type": "object",
-            "$defs": {"party": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            "$defs": {
+                "party": {"type": "object", "properties": {"name": {"type": "string"}}},
+                "alias": {"$ref": "#/$defs/party"},
+            },
             "properties": {
                 "seller": {"$ref": "#/$defs/party"},
                 "buyer": {"$ref": "#/$defs/party"},
-                "me": {"$ref": "#"},
+                "chain": {"$ref": "#/$defs/alias"},
                 "anchored": {"$ref": "#money"},
                 "amount": {"$anchor": "money", "type": "number"},
             },
@@ -87,6 +90,20 @@ def test_a_valid_schema_passes() -> None:
             {"type": "object", "properties": {"a": {"$id": "https://x/a", "type": "string"}}},
             "invalid-schema",
             ["/schema/properties/a/$id"],
+        ),
+        (
+            {"type": "object", "properties": {"me": {"$ref": "#"}}},
+            "schema-recursive",
+            ["/schema/properties/me/$ref"],
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"node": {"$ref": "#node"}},
+                "$defs": {"n": {"$anchor": "node", "type": "array", "items": {"$ref": "#/$defs/n"}}},
+            },
+            "schema-recursive",
+            ["/schema/$defs/n/items/$ref"],
         ),
     ],
 )
