@@ -167,7 +167,8 @@ class JobRecord(Base):
     document_sha256: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str | None] = mapped_column(String(255), default=None)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    """Options of the request: ``pages``, ``password``, ``min_confidence``, ``require``, ``checks``."""
+    """Options of the request: ``pages``, ``password_encrypted`` (until the job ends), ``min_confidence``,
+    ``require``, ``checks``."""
     callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     batch_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
     created_by: Mapped[str | None] = mapped_column(String(32), default=None)

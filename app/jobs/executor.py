@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models import BatchRecord, DocumentRecord, ExtractionRecord, JobRecord, utcnow
 from app.extraction.service import Extraction, Extractor
 from app.jobs import store
+from app.jobs.passwords import ENCRYPTED, LEGACY, JobPasswords, PasswordUnreadable
 from app.jobs.views import batch_summary, event_data
 from app.lib.problems import ENGINE_UNAVAILABLE, OCR_FAILED, Problem
 from app.lib.settings import Settings
@@ -52,7 +53,19 @@ class PublicError:
         return {**self.__dict__, "attempts": attempts}
 
 
+PASSWORD_UNREADABLE = PublicError(
+    "/problems/internal-error",
+    "password_unreadable",
+    "the document password kept with the job cannot be decrypted (the server's jobs secret key "
+    "changed); submit the document again",
+    retryable=True,  # submitting again may help; running this job again cannot
+    phase="internal",
+)
+
+
 def public_error(exc: BaseException) -> PublicError:
+    if isinstance(exc, PasswordUnreadable):
+        return PASSWORD_UNREADABLE
     if isinstance(exc, Problem):
         slug, extra = exc.kind.slug, exc.extra if isinstance(exc.extra, dict) else {}
         retryable = bool(extra.get("retryable", exc.kind in (ENGINE_UNAVAILABLE, OCR_FAILED)))
@@ -79,6 +92,7 @@ class JobExecutor:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         extractor: Extractor,
+        passwords: JobPasswords,
         *,
         on_requeued: Callable[[str, float], Awaitable[None]] | None = None,
         on_deliveries: Callable[[list[str]], None] | None = None,
@@ -88,6 +102,7 @@ class JobExecutor:
         self.settings = settings
         self.sessions = sessions
         self.extractor = extractor
+        self.passwords = passwords
         self.lease = timedelta(seconds=settings.jobs.lease_s)
         # Renew a third into the lease, and often enough that pollers see progress move.
         self.heartbeat_s = min(settings.jobs.lease_s / 3, PROGRESS_INTERVAL_S)
@@ -110,20 +125,31 @@ class JobExecutor:
             return await self._fail(held, refusal or UNREACHABLE, log)
         log.info("job_started")
         try:
+            password = self._password(params)
             async with self.sessions() as session:
                 version = await SchemaRegistry(session, schema_limits(self.settings)).get(ref)
-            extraction = await self._extract_holding_lease(held, document.content, version, params)
+            extraction = await self._extract_holding_lease(held, document.content, version, params, password)
         except _LeaseLost:
             log.info("job_lease_lost")
             return None
         except Exception as exc:  # every failure becomes a recorded outcome, never a silent loss
             error = public_error(exc)
-            if not isinstance(exc, Problem):
+            unreadable = isinstance(exc, PasswordUnreadable)  # no later attempt has another key
+            if unreadable:  # the key is the cause, not the code: no traceback
+                log.error("job_password_unreadable", hint="DOCEXTRACT_JOBS_SECRET_KEY differs or changed")  # noqa: TRY400
+            elif not isinstance(exc, Problem):
                 log.exception("job_crashed")
-            if error.retryable and held.attempt < self.settings.jobs.max_attempts:
+            if error.retryable and not unreadable and held.attempt < self.settings.jobs.max_attempts:
                 return await self._requeue(held, error, log)
             return await self._fail(held, error, log)
         return await self._succeed(held, extraction, log)
+
+    def _password(self, params: dict[str, Any]) -> str | None:
+        """The document password, decrypted only now that the job runs (never stored in clear)."""
+        token, legacy = params.get(ENCRYPTED), params.get(LEGACY)
+        if token is not None:
+            return self.passwords.open(str(token))
+        return None if legacy is None else str(legacy)  # queued by a release that kept it in clear
 
     def _refusal(self, held: store.Claim, document: DocumentRecord | None) -> PublicError | None:
         if held.attempt > self.settings.jobs.max_attempts:
@@ -140,7 +166,12 @@ class JobExecutor:
         return None
 
     async def _extract_holding_lease(
-        self, held: store.Claim, data: bytes, version: SchemaVersion, params: dict[str, Any]
+        self,
+        held: store.Claim,
+        data: bytes,
+        version: SchemaVersion,
+        params: dict[str, Any],
+        password: str | None,
     ) -> Extraction:
         progress = [0, 0]
 
@@ -155,7 +186,7 @@ class JobExecutor:
                 data,
                 version,
                 pages=params.get("pages"),
-                password=params.get("password"),
+                password=password,
                 on_progress=on_progress,
                 review=review,
             )

@@ -10,6 +10,7 @@ from app.documents.service import DocumentAnalyzer
 from app.engines.factory import build_engine
 from app.extraction.service import Extractor
 from app.jobs.executor import JobExecutor
+from app.jobs.passwords import JobPasswords
 from app.jobs.runners import InProcessRunner, JobRunner, RedisRunner
 from app.lib.settings import Settings
 from app.webhooks.delivery import Deliverer
@@ -28,12 +29,14 @@ def build_extractor(settings: Settings, documents: DocumentAnalyzer) -> Extracto
 def build_job_services(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], extractor: Extractor
 ) -> dict[str, Any]:
-    """``deliverer``, ``executor`` and the configured ``runner`` (the API process submits to it)."""
+    """``deliverer``, ``executor``, the configured ``runner`` (the API process submits to it) and
+    ``passwords`` (which encrypt document passwords of jobs)."""
     deliverer = Deliverer(sessions, settings.webhooks)
-    executor = JobExecutor(settings, sessions, extractor, on_deliveries=lambda _: deliverer.kick())
+    passwords = JobPasswords.from_settings(settings)
+    executor = JobExecutor(settings, sessions, extractor, passwords, on_deliveries=lambda _: deliverer.kick())
     runner: JobRunner
     if settings.jobs.runner == "redis":
         runner = RedisRunner(sessions, settings.jobs)
     else:
         runner = InProcessRunner(executor, sessions, settings.jobs)
-    return {"deliverer": deliverer, "executor": executor, "runner": runner}
+    return {"deliverer": deliverer, "executor": executor, "runner": runner, "passwords": passwords}

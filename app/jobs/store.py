@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import BatchRecord, JobRecord, utcnow
+from app.jobs.passwords import SECRET_PARAMS
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, NEEDS_REVIEW, FAILED, CANCELLED = "succeeded", "needs_review", "failed", "cancelled"
@@ -123,8 +124,8 @@ async def release(
         setattr(job, name, value)
     job.lease_token = None
     job.lease_expires_at = None
-    if not password_kept and "password" in job.params:
-        job.params = {k: v for k, v in job.params.items() if k != "password"}
+    if not password_kept:
+        _drop_password(job)
     await session.flush()
     return job
 
@@ -156,9 +157,15 @@ async def cancel(session: AsyncSession, job_id: str) -> JobRecord | None:
     job.finished_at = utcnow()
     job.lease_token = None
     job.lease_expires_at = None
-    job.params = {k: v for k, v in job.params.items() if k != "password"}
+    _drop_password(job)
     await session.flush()
     return job
+
+
+def _drop_password(job: JobRecord) -> None:
+    """The (encrypted) document password was kept only to run the job."""
+    if SECRET_PARAMS & job.params.keys():
+        job.params = {k: v for k, v in job.params.items() if k not in SECRET_PARAMS}
 
 
 async def in_flight(session: AsyncSession, owner: str | None = None) -> int:

@@ -28,7 +28,8 @@ class JobOptions:
     owner: str | None
     callback_url: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    """``pages``, ``password``, ``min_confidence``, ``require``, ``checks`` (None values dropped)."""
+    """``pages``, ``password_encrypted`` (see ``app.jobs.passwords``; never the password itself),
+    ``min_confidence``, ``require``, ``checks`` (None values dropped)."""
 
 
 def require_media_type(data: bytes, name: str | None = None) -> str:

@@ -6,6 +6,7 @@ same processors so the output is uniform.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 
@@ -29,6 +30,12 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _traceback_without_locals() -> structlog.typing.ExceptionRenderer:
+    if importlib.util.find_spec("rich") is None:
+        return structlog.dev.plain_traceback
+    return structlog.dev.RichTracebackFormatter(show_locals=False)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -47,7 +54,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             )
         )
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        # Not the default formatter either: rich and better-exceptions print local variables.
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=_traceback_without_locals())
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

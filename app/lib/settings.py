@@ -7,6 +7,8 @@ every group at once and turns pydantic's errors into one message that names the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PREFIX = "DOCEXTRACT_"
@@ -227,6 +229,36 @@ class JobSettings(BaseSettings):
     """Total bytes of a batch, uploaded or unpacked from its zip."""
     poll_s: float = Field(default=1.0, ge=0.01, le=60)
     """How often idle runners look for due work (retries, expired leases)."""
+    secret_key: SecretStr | None = None
+    """Encrypts the document passwords of waiting jobs: a Fernet key (URL-safe base64 of 32 bytes),
+    or several comma-separated while rotating (the first encrypts, any decrypts). Unset: a key made
+    once in the data directory, which is enough only where every process shares that directory."""
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for key in _split_keys(value):
+            try:
+                raw = base64.urlsafe_b64decode(key.encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "must be URL-safe base64 of 32 random bytes (comma-separated while rotating); "
+                    "make one with: openssl rand -base64 32 | tr '+/' '-_'"
+                )
+        return value
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The configured keys, the encrypting one first; empty when unset."""
+        return [] if self.secret_key is None else _split_keys(self.secret_key)
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
 
 
 class WebhookSettings(BaseSettings):
@@ -303,6 +335,10 @@ _GROUP_PREFIXES: dict[type[BaseSettings], str] = {
 }
 
 
+_SECRET_TYPES = (SecretStr, SecretStr | None)
+"""Fields whose bad values are not echoed in the configuration error."""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate all groups; raise ``ConfigurationError`` naming each bad variable.
 
@@ -321,7 +357,8 @@ def load_settings(**overrides: object) -> Settings:
                 field = str(error["loc"][0]) if error["loc"] else ""
                 variable = f"{_PREFIX}{_GROUP_PREFIXES[cls]}{field.upper()}"
                 shown = os.environ.get(variable)
-                got = f" (got {shown!r})" if shown is not None else ""
+                secret = field in cls.model_fields and cls.model_fields[field].annotation in _SECRET_TYPES
+                got = f" (got {shown!r})" if shown is not None and not secret else ""
                 problems.append(f"  {variable}: {error['msg']}{got}")
     if problems:
         raise ConfigurationError("Invalid configuration; set these variables:\n" + "\n".join(problems))
