@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pymupdf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from app.documents.detect import DocumentType, detect_type
 from app.documents.models import BBox, Page, Region, Word, clamp_box
@@ -316,19 +316,47 @@ def _inside(inner: Any, outer: Any) -> bool:
 
 
 class ImageDocument(Document):
-    """PNG, JPEG, WebP (one page) or TIFF (one page per frame)."""
+    """PNG, JPEG, WebP (one page) or TIFF (one page per frame).
+
+    The memory of one page is bounded by the page's resolution (long side ``max_long_side``, what OCR
+    and the engines read), not by the file's: a page is made straight at that resolution and no
+    full-resolution copy is kept. JPEG frames are decoded at reduced scale by libjpeg (1/2, 1/4 or
+    1/8, so each side is less than twice the page's: ``Image.draft``); formats that cannot decode
+    at reduced scale (PNG, WebP, TIFF) are decoded once at full size, at most ``max_pixels`` x 4
+    bytes, and reduced at once without a converted full-size copy (see :func:`_shrink`). Beyond that
+    decoded frame a page costs a few images of its own size (about 37 MB each for 3500 x 2625 RGB);
+    the frame is let go before the page is handed out.
+    """
 
     def __init__(self, data: bytes, kind: DocumentType, limits: IngestLimits) -> None:
         self.type = kind
         self.limits = limits
+        self._data = data
+        with self._open() as header:  # reads the header only
+            self._check_pixels(header.size)
+            self.page_count = getattr(header, "n_frames", 1)
+
+    def _open(self) -> Image.Image:
+        """A fresh decoder over the file (each page gets its own, so no decoded frame outlives
+        its page; reaching frame n re-reads n small TIFF headers, negligible beside OCR)."""
         try:
-            self._image = Image.open(io.BytesIO(data))  # reads the header only
+            return Image.open(io.BytesIO(self._data))
         except Image.DecompressionBombError as exc:
-            raise Problem(IMAGE_TOO_LARGE, f"The image is too large to decode safely: {exc}") from exc
+            # Pillow's own guard (far above ours by default) tripped: quote the service's limit.
+            raise self._too_large("The image") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise Problem(DOCUMENT_CORRUPT, f"The image cannot be read: {exc}") from exc
-        self._check_pixels(self._image.size)
-        self.page_count = getattr(self._image, "n_frames", 1)
+
+    def _max_pixels(self) -> int:
+        """The limit in force: ours, or Pillow's refusal to open bombs if a deployment set ours above it."""
+        pillow = Image.MAX_IMAGE_PIXELS
+        return min(self.limits.max_pixels, 2 * pillow) if pillow else self.limits.max_pixels
+
+    def _too_large(self, what: str) -> Problem:
+        limit = self._max_pixels()
+        return Problem(
+            IMAGE_TOO_LARGE, f"{what} has more pixels than the limit of {limit}.", limit_pixels=limit
+        )
 
     def _check_pixels(self, size: tuple[int, int]) -> None:
         pixels = size[0] * size[1]
@@ -342,34 +370,85 @@ class ImageDocument(Document):
     def pages(self, selection: list[int] | None = None, *, native_layout: bool = False) -> Iterator[Page]:
         for number in selection or range(1, self.page_count + 1):
             try:
-                self._image.seek(number - 1)
-                self._check_pixels(self._image.size)
-                image = _to_rgb(ImageOps.exif_transpose(self._image))
+                page = self._page(number)
             except Problem:
                 raise
             except Image.DecompressionBombError as exc:
-                raise Problem(IMAGE_TOO_LARGE, f"Page {number} is too large to decode safely.") from exc
+                raise Problem(
+                    IMAGE_TOO_LARGE,
+                    f"Page {number} has more pixels than the limit of {self._max_pixels()}.",
+                    limit_pixels=self._max_pixels(),
+                    page=number,
+                ) from exc
             except (OSError, ValueError, EOFError, SyntaxError) as exc:
                 raise Problem(
                     DOCUMENT_CORRUPT, f"Page {number} of the image cannot be decoded: {exc}", page=number
                 ) from exc
-            dpi = self._image.info.get("dpi")
-            scale = min(1.0, self.limits.max_long_side / max(image.size))
-            if scale < 1.0:
-                image = image.resize(
-                    (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
-                )
-            yield Page(
-                number=number,
-                width=image.width,
-                height=image.height,
-                kind="image",
-                image=image,
-                dpi=float(dpi[0]) * scale if dpi and dpi[0] else None,
-            )
+            yield page
+
+    def _page(self, number: int) -> Page:
+        with self._open() as source:
+            source.seek(number - 1)
+            self._check_pixels(source.size)
+            width, height = source.size
+            scale = min(1.0, self.limits.max_long_side / max(width, height))
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            source.draft(None, size)  # JPEG: decode at the smallest DCT scale not below ``size``
+            image = _shrink(source, size)
+            orientation = source.getexif().get(ExifTags.Base.Orientation, 1)  # after decoding: PNG
+            dpi = source.info.get("dpi")
+        if orientation in _EXIF_TRANSPOSE:  # as ImageOps.exif_transpose, on the small image
+            image = image.transpose(_EXIF_TRANSPOSE[orientation])
+        return Page(
+            number=number,
+            width=image.width,
+            height=image.height,
+            kind="image",
+            image=image,
+            dpi=float(dpi[0]) * scale if dpi and dpi[0] else None,
+        )
 
     def close(self) -> None:
-        self._image.close()
+        """Nothing to release: each page's decoder is closed once the page is made."""
+
+
+# EXIF Orientation -> the transposition that shows the image upright (as in ImageOps.exif_transpose).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Rows of a large image converted to RGB at a time by _shrink: its scratch memory is one band.
+_BAND_ROWS = 512
+
+
+def _shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``image`` as RGB on white at ``size`` (at most its own), without a full-size converted copy.
+
+    First a box average by the largest whole factor that stays at or above ``size``
+    (``Image.reduce``: cheap, and it averages thin strokes instead of dropping them), then Lanczos
+    to ``size`` exactly. RGB and greyscale are reduced as decoded; other modes (palette, alpha,
+    bilevel, 16-bit, CMYK) are converted band by band, so conversion never copies the whole frame.
+    """
+    if image.size == size:
+        return _to_rgb(image)
+    width, height = image.size
+    factor = max(1, min(width // size[0], height // size[1]))
+    if image.mode in ("RGB", "L"):
+        image.load()
+        reduced = image.reduce(factor) if factor > 1 else image
+    else:
+        rows = max(1, _BAND_ROWS // factor) * factor  # whole multiples of the factor: bands tile exactly
+        reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+        for top in range(0, height, rows):
+            band = _to_rgb(image.crop((0, top, width, min(height, top + rows))))
+            reduced.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
+    resized = reduced.resize(size, Image.Resampling.LANCZOS)
+    return resized if resized.mode == "RGB" else _to_rgb(resized)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
