@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, post
-from litestar.exceptions import ClientException
 from litestar.params import HeaderParameter, Parameter
 
 from app.auth.keys import Scope
 from app.auth.middleware import requires
 from app.documents.analyze import AnalyzeOptions
 from app.documents.service import DocumentAnalyzer
+from app.documents.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uploads
 from app.lib.api import problem_responses
 from app.lib.problems import (
     BAD_REQUEST,
@@ -43,31 +43,36 @@ DOCUMENT_PROBLEMS = (
 
 
 async def read_document(request: Request[Any, Any, Any], max_bytes: int) -> bytes:
-    """The uploaded file: the raw body, or the ``file`` part of a multipart form."""
+    """The uploaded file: the raw body, or the one `file` part of a multipart form. Reading stops
+    at the first chunk past ``max_bytes`` (a raw body announcing more is refused unread)."""
+    multipart = request.content_type[0] == "multipart/form-data"
+    announced = request.content_length
     try:
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
-            upload = form.get("file")
-            if upload is None or not hasattr(upload, "read"):
-                raise Problem(
-                    BAD_REQUEST,
-                    "The multipart form has no `file` part.",
-                    errors=[{"pointer": "/file", "detail": "missing"}],
-                )
-            data: bytes = await upload.read()
-        else:
-            data = await request.body()
-    except ClientException as exc:
-        if exc.status_code == 413:
-            raise Problem(
-                DOCUMENT_TOO_LARGE,
-                f"The upload is larger than the limit of {max_bytes} bytes.",
-                limit_bytes=max_bytes,
-            ) from exc
-        raise
-    if not data:
+        if not multipart and announced is not None and announced > max_bytes:
+            raise FileTooLarge(None, max_bytes)
+        uploads = await read_uploads(request, lambda head: max_bytes, max_files=1)
+    except UploadTooLarge as exc:  # the file's limit, or the body's (the file's plus the form's)
+        raise Problem(
+            DOCUMENT_TOO_LARGE,
+            f"The upload is larger than the limit of {max_bytes} bytes.",
+            limit_bytes=max_bytes,
+        ) from exc
+    except TooManyFiles as exc:
+        raise Problem(
+            BAD_REQUEST,
+            "The form has more than one `file` part; this route reads one document per request "
+            "(`POST /batches` takes several).",
+            errors=[{"pointer": "/file", "detail": "more than one `file` part"}],
+        ) from exc
+    if not uploads and multipart:
+        raise Problem(
+            BAD_REQUEST,
+            "The multipart form has no `file` part.",
+            errors=[{"pointer": "/file", "detail": "missing"}],
+        )
+    if not uploads or not uploads[0].data:
         raise Problem(BAD_REQUEST, "The request carries no document.")
-    return data
+    return uploads[0].data
 
 
 class DocumentController(Controller):

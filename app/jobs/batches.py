@@ -7,9 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException
 from litestar.params import HeaderParameter, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +15,7 @@ from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import BatchRecord, utcnow
 from app.documents.controller import MULTIPART_OVERHEAD
+from app.documents.upload import BodyTooLarge, FileTooLarge, TooManyFiles, read_uploads
 from app.extraction.service import Extractor
 from app.jobs import store
 from app.jobs.archive import Entry, Limits, is_zip, read_zip
@@ -53,21 +52,26 @@ Registry = NamedDependency[SchemaRegistry]
 
 async def read_batch(request: Request[Any, Any, Any], limits: Limits) -> list[Entry]:
     """The documents of the request: every `file` part (a single zip part, or a raw zip body, is
-    unpacked). Each must be a recognised document type."""
+    unpacked). Each must be a recognised document type. Reading stops at the first chunk past a
+    limit: a file's is the document limit (the batch limit for a zip), and more than the batch's
+    number of documents is refused at the extra part's header."""
+
+    def limit_of(head: bytes) -> int:
+        return limits.max_total_bytes if is_zip(head) else limits.max_document_bytes
+
     try:
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
-            uploads = [part for part in form.getall("file") if isinstance(part, UploadFile)]
-            entries = [Entry(u.filename or f"file-{i + 1}", await u.read()) for i, u in enumerate(uploads)]
-        else:
-            body = await request.body()
-            entries = [Entry("body", body)] if body else []
-    except ClientException as exc:
-        if exc.status_code == 413:
-            raise Problem(
-                BATCH_TOO_LARGE, f"The upload is larger than {limits.max_total_bytes} bytes."
-            ) from exc
-        raise
+        uploads = await read_uploads(request, limit_of, max_files=limits.max_documents)
+    except FileTooLarge as exc:
+        raise Problem(BATCH_TOO_LARGE, str(exc), limit_bytes=exc.limit) from exc
+    except BodyTooLarge as exc:
+        raise Problem(
+            BATCH_TOO_LARGE,
+            f"The upload is larger than {limits.max_total_bytes} bytes.",
+            limit_bytes=limits.max_total_bytes,
+        ) from exc
+    except TooManyFiles as exc:
+        raise Problem(BATCH_TOO_LARGE, f"A batch has at most {limits.max_documents} documents.") from exc
+    entries = [Entry(u.filename or "body", u.data) for u in uploads]
     if len(entries) == 1 and is_zip(entries[0].data):
         entries = read_zip(entries[0].data, limits)
     if not entries:

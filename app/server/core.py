@@ -42,7 +42,7 @@ from app.lib.problems import (
 from app.lib.settings import Settings, get_settings
 from app.registry.controller import SchemaController
 from app.registry.service import SchemaRegistry
-from app.server.middleware import request_id_middleware
+from app.server.middleware import close_if_body_unread, request_id_middleware, unread_body_middleware
 from app.server.retention import purge_all
 from app.server.startup import prepare, schema_limits
 from app.system.controller import SystemController
@@ -140,9 +140,12 @@ class ApplicationCore(InitPluginProtocol):
         app_config.middleware.extend(
             [
                 request_id_middleware,
+                unread_body_middleware,
                 DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
             ]
         )
+        # Sees every response, also those of the app-level exception handler (401s, 404 routes).
+        app_config.before_send.append(close_if_body_unread)
 
     def _configure_error_handlers(self, app_config: AppConfig) -> None:
         # Litestar's own errors (routing, body parsing, auth) and anything unforeseen also become
