@@ -21,9 +21,29 @@ from app.lib.problems import API_KEY_NOT_FOUND, BAD_REQUEST, INVALID_REQUEST
 DbSession = NamedDependency[AsyncSession]
 
 
+# The constraints the key store checks (422 invalid-request), documented in the OpenAPI spec only:
+# enforced by the decoder they would answer a generic 400 instead.
+KeyName = Annotated[
+    str,
+    msgspec.Meta(extra_json_schema={"extra": {"minLength": 1, "maxLength": 100, "pattern": r"\S"}}),
+]
+Scopes = Annotated[
+    list[str],
+    msgspec.Meta(
+        extra_json_schema={
+            "extra": {
+                "minItems": 1,
+                "items": {"type": "string", "enum": [s.value for s in Scope]},
+                "description": "`admin` (everything) and/or `extract` (read schemas, extract).",
+            }
+        }
+    ),
+]
+
+
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    scopes: list[str]
+    name: KeyName
+    scopes: Scopes
 
 
 class KeyOut(msgspec.Struct):
@@ -37,6 +57,10 @@ class KeyOut(msgspec.Struct):
     @classmethod
     def of(cls, r: ApiKeyRecord) -> KeyOut:
         return cls(r.id, r.name, list(r.scopes), r.created_at, r.last_used_at, r.revoked_at)
+
+
+class KeyPage(msgspec.Struct):
+    items: list[KeyOut]
 
 
 class IssuedKeyOut(msgspec.Struct):
@@ -79,8 +103,11 @@ class KeyController(Controller):
         self,
         db_session: DbSession,
         include_revoked: Annotated[bool, Parameter(description="Include revoked keys.")] = False,
-    ) -> list[KeyOut]:
-        return [KeyOut.of(r) for r in await ApiKeys(db_session).list(include_revoked=include_revoked)]
+    ) -> KeyPage:
+        """Every key, oldest first, as `items` like the other lists."""
+        return KeyPage(
+            [KeyOut.of(r) for r in await ApiKeys(db_session).list(include_revoked=include_revoked)]
+        )
 
     @delete(
         "/{key_id:str}",

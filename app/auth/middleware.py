@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -41,17 +42,24 @@ class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=key)
 
 
-def requires(scope: Scope) -> Any:
-    """A route guard admitting keys with ``scope`` (``admin`` admits everything)."""
+@dataclass(frozen=True)
+class ScopeGuard:
+    """A route guard admitting keys with ``scope`` (``admin`` admits everything). Its ``scope``
+    also tells the OpenAPI documentation that the route can answer 403."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    scope: Scope
+
+    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope.get("method") == "OPTIONS":
+            return  # not authenticated (CORS preflights carry no key); it only answers `Allow`
         principal: Principal = connection.user
-        if not principal.allows(scope):
+        if not principal.allows(self.scope):
             raise Problem(
                 FORBIDDEN,
-                f"The key {principal.key_id!r} lacks the {scope.value!r} scope.",
-                required_scope=scope.value,
+                f"The key {principal.key_id!r} lacks the {self.scope.value!r} scope.",
+                required_scope=self.scope.value,
             )
 
-    guard.__name__ = f"requires_{scope.value}"
-    return guard
+
+def requires(scope: Scope) -> ScopeGuard:
+    return ScopeGuard(scope)

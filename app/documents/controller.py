@@ -12,7 +12,7 @@ from app.auth.middleware import requires
 from app.documents.analyze import AnalyzeOptions
 from app.documents.service import DocumentAnalyzer
 from app.documents.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uploads
-from app.lib.api import problem_responses
+from app.lib.api import pages_parameter, problem_responses
 from app.lib.problems import (
     BAD_REQUEST,
     DOCUMENT_CORRUPT,
@@ -90,7 +90,7 @@ class DocumentController(Controller):
         self,
         request: Request[Any, Any, Any],
         pages: Annotated[
-            str | None, Parameter(description="Pages to analyze, e.g. `1-3,7` (default: all).")
+            str | None, pages_parameter("Pages to analyze, e.g. `1-3,7` (default: all).")
         ] = None,
         ocr: Annotated[bool, Parameter(description="OCR pages that have no text layer.")] = True,
         layout: Annotated[bool, Parameter(description="Find layout regions.")] = True,

@@ -21,7 +21,7 @@ from app.jobs.controller import POLL_AFTER_S
 from app.jobs.passwords import ENCRYPTED, JobPasswords
 from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
 from app.jobs.views import job_view
-from app.lib.api import problem_responses
+from app.lib.api import pages_parameter, problem_responses
 from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     CALLBACK_SECRET_MISSING,
@@ -45,6 +45,7 @@ from app.lib.settings import Settings
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry
 from app.trust.assess import ReviewPolicy
+from app.trust.checks import parse_checks
 from app.webhooks.events import require_callback
 
 Registry = NamedDependency[SchemaRegistry]
@@ -67,6 +68,7 @@ class ExtractionController(Controller):
             **problem_responses(
                 *DOCUMENT_PROBLEMS,
                 INVALID_SCHEMA_REFERENCE,
+                INVALID_REQUEST,
                 SCHEMA_NOT_FOUND,
                 SCHEMA_VERSION_NOT_FOUND,
                 SCHEMA_DEPRECATED,
@@ -88,9 +90,7 @@ class ExtractionController(Controller):
         registry: Registry,
         db_session: DbSession,
         schema: Annotated[str, Parameter(description="`name` (latest version) or `name@version`.")],
-        pages: Annotated[
-            str | None, Parameter(description="Pages to read, e.g. `1-3,7` (default: all).")
-        ] = None,
+        pages: Annotated[str | None, pages_parameter("Pages to read, e.g. `1-3,7` (default: all).")] = None,
         password: Annotated[
             str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")
         ] = None,
@@ -154,6 +154,7 @@ class ExtractionController(Controller):
                 "`require` takes JSON Pointers such as /total.",
                 errors=[{"pointer": "/require", "detail": "JSON Pointers starting with /"}],
             )
+        _require_declared_checks(version.schema, _listed(checks))
         owner = request.user.key_id
         is_async = run_async or callback_url is not None or "respond-async" in (prefer or "").lower()
         params = {
@@ -221,6 +222,19 @@ class ExtractionController(Controller):
         """The result as `POST /extract` (or the job) returned it; only for the key that made it
         (and admin keys): another key gets 404, as if it did not exist."""
         return await get_extraction(db_session, extraction_id, request.user)
+
+
+def _require_declared_checks(schema: dict[str, Any], names: list[str] | None) -> None:
+    """A check the schema does not declare can never pass or fail: naming one is a mistake to
+    report, not to ignore."""
+    declared = {check.name for check in parse_checks(schema)}
+    unknown = [name for name in names or [] if name not in declared]
+    if unknown:
+        raise Problem(
+            INVALID_REQUEST,
+            f"`checks` names {unknown}, which the schema does not declare; it declares {sorted(declared)}.",
+            errors=[{"pointer": "/checks", "detail": f"unknown check {name!r}"} for name in unknown],
+        )
 
 
 def _digest(secret: str | None) -> str | None:

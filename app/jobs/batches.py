@@ -22,7 +22,7 @@ from app.jobs.archive import Entry, Limits, is_zip, read_zip
 from app.jobs.controller import POLL_AFTER_S
 from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
 from app.jobs.views import batch_summary
-from app.lib.api import problem_responses
+from app.lib.api import pages_parameter, problem_responses
 from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     BATCH_NOT_FOUND,
@@ -122,7 +122,7 @@ class BatchController(Controller):
         registry: Registry,
         db_session: DbSession,
         schema: Annotated[str, Parameter(description="`name` or `name@version`, for every document.")],
-        pages: Annotated[str | None, Parameter(description="Pages to read of each document.")] = None,
+        pages: Annotated[str | None, pages_parameter("Pages to read of each document.")] = None,
         callback_url: Annotated[
             str | None,
             Parameter(description="Receives every job's events and `batch.completed` (signed)."),

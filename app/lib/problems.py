@@ -55,8 +55,8 @@ INVALID_SCHEMA_REFERENCE = _define(
     "invalid-schema-reference",
     400,
     "Invalid schema reference",
-    "A schema is addressed as `name` (latest version) or `name@version` with a positive integer "
-    "version; some routes accept only `name`.",
+    "A schema is addressed as `name` (latest version) or `name@version` with a version from 1 to "
+    "999999999; some routes accept only `name`.",
 )
 UNAUTHENTICATED = _define(
     "unauthenticated",
@@ -413,7 +413,7 @@ def _from_http_exception(exc: HTTPException) -> Problem:
         return Problem(
             BAD_REQUEST,
             "The request does not have the expected fields and types.",
-            errors=_validation_errors(exc.extra),
+            errors=_validation_errors(exc) or [{"pointer": "", "detail": exc.detail}],
         )
     kind = _BY_STATUS.get(exc.status_code)
     if kind is None:
@@ -423,10 +423,16 @@ def _from_http_exception(exc: HTTPException) -> Problem:
 
 
 _MISSING = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
+_MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
 
 
-def _validation_errors(extra: Any) -> list[ErrorItem]:
-    """Litestar's ``{"key": "data.items.0", "message": ...}`` entries as JSON Pointers."""
+def _validation_errors(exc: ValidationException) -> list[ErrorItem]:
+    """Litestar's ``{"key": "data.items.0", "message": ...}`` entries as JSON Pointers (a query
+    parameter ``limit`` is ``/limit``); a missing parameter, which Litestar reports in ``detail``
+    only, is named the same way."""
+    extra = exc.extra
+    if not extra and (missing_parameter := _MISSING_PARAMETER.search(exc.detail)):
+        return [{"pointer": pointer([missing_parameter.group(1)]), "detail": "missing"}]
     errors: list[ErrorItem] = []
     for item in extra if isinstance(extra, list) else []:
         if not isinstance(item, dict):

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
-from app.lib.api import json_body, problem_responses
+from app.lib.api import Offset, json_body, problem_responses
 from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     BAD_REQUEST,
@@ -28,7 +29,7 @@ from app.lib.problems import (
     UNSUPPORTED_MEDIA_TYPE,
 )
 from app.registry.models import SchemaCreate, SchemaPage, SchemaVersionOut, VersionCreate
-from app.registry.refs import parse_ref
+from app.registry.refs import MAX_VERSION, REF_PATTERN, VERSION_PATTERN, parse_ref
 from app.registry.service import SchemaRegistry
 
 _EXAMPLE_SCHEMA: dict[str, Any] = {
@@ -50,9 +51,22 @@ _SUBMIT_PROBLEMS = (
 )
 Registry = NamedDependency[SchemaRegistry]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Items per page.")]
-Offset = Annotated[int, Parameter(ge=0, description="Items to skip.")]
-SchemaRefParam = Annotated[str, Parameter(description="`name` (latest version) or `name@version`.")]
-NameParam = Annotated[str, Parameter(description="Schema name (no version).")]
+SchemaRefParam = Annotated[
+    str,
+    Parameter(
+        description="`name` (latest version) or `name@version`.", schema_extra={"pattern": REF_PATTERN}
+    ),
+]
+NameParam = Annotated[
+    str, Parameter(description="Schema name (no version).", schema_extra={"pattern": "^[^@]+$"})
+]
+VersionParam = Annotated[
+    str,
+    Parameter(
+        description=f"Version number (1, 2, ... up to {MAX_VERSION}).",
+        schema_extra={"pattern": VERSION_PATTERN},
+    ),
+]
 
 
 def _created(version: Any, created: bool) -> Response[SchemaVersionOut]:
@@ -109,7 +123,13 @@ class SchemaController(Controller):
         "/{name:str}/versions",
         guards=[requires(Scope.ADMIN), json_body],
         summary="Add a version",
-        responses=problem_responses(*_SUBMIT_PROBLEMS, SCHEMA_NOT_FOUND, SCHEMA_DEPRECATED),
+        responses={
+            200: ResponseSpec(
+                data_container=SchemaVersionOut,
+                description="Identical to the latest version, which is returned (nothing is stored).",
+            ),
+            **problem_responses(*_SUBMIT_PROBLEMS, SCHEMA_NOT_FOUND, SCHEMA_DEPRECATED),
+        },
     )
     async def add_version(
         self,
@@ -186,7 +206,7 @@ class SchemaController(Controller):
         self,
         registry: Registry,
         name: NameParam,
-        version: Annotated[str, Parameter(description="Version number (1, 2, ...).")],
+        version: VersionParam,
     ) -> SchemaVersionOut:
         base = parse_ref(name, allow_version=False)
         return SchemaVersionOut.of(await registry.get(parse_ref(f"{base.name}@{version}")))

@@ -60,7 +60,14 @@ def validate_name(name: str) -> None:
 def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -> None:
     """Raise a ``Problem`` for the first failing check; ``at`` prefixes every pointer."""
     _check_depth(schema, limits.max_depth, at)
-    size = len(orjson.dumps(schema))
+    try:
+        size = len(orjson.dumps(schema))
+    except TypeError as exc:  # an integer past 64 bits: valid JSON, but no number we can store or compare
+        raise Problem(
+            INVALID_SCHEMA,
+            "The schema holds an integer beyond the 64-bit range.",
+            errors=[{"pointer": at, "detail": str(exc)}],
+        ) from exc
     if size > limits.max_bytes:
         raise Problem(
             SCHEMA_TOO_LARGE,

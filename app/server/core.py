@@ -32,6 +32,7 @@ from app.extraction.controller import extraction_router
 from app.jobs.batches import batch_router
 from app.jobs.controller import JobController
 from app.jobs.services import build_extractor, build_job_services
+from app.lib.api import DocumentProblems
 from app.lib.logging import configure_logging
 from app.lib.problems import (
     http_exception_handler,
@@ -110,8 +111,11 @@ class ApplicationCore(InitPluginProtocol):
         app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
 
     def _configure_plugins(self, app_config: AppConfig) -> None:
-        app_config.plugins.append(
-            ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=problem_response))
+        app_config.plugins.extend(
+            [
+                ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=problem_response)),
+                DocumentProblems(PUBLIC_PATHS),
+            ]
         )
 
     def _configure_controllers(self, app_config: AppConfig) -> None:
@@ -169,9 +173,12 @@ class ApplicationCore(InitPluginProtocol):
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(type="http", scheme="bearer", description="`dxk_...` API key"),
+                    "ApiKeyHeader": SecurityScheme(
+                        type="apiKey", name="X-API-Key", security_scheme_in="header", description="The same"
+                    ),
                 }
             ),
-            security=[{"ApiKey": []}],
+            security=[{"ApiKey": []}, {"ApiKeyHeader": []}],
         )
 
     def _configure_lifespan(self, app_config: AppConfig) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from app import __version__
 from app.db.migrate import DatabaseNewerThanCode, migration_state
+from app.lib.api import problem_responses
 from app.lib.problems import CATALOGUE, NOT_FOUND, NOT_READY, Problem
 
 
@@ -34,7 +35,11 @@ class SystemController(Controller):
     async def health(self) -> Health:
         return Health("ok", __version__)
 
-    @get("/ready", summary="Readiness: database reachable, migrations current, engine reachable")
+    @get(
+        "/ready",
+        summary="Readiness: database reachable, migrations current, engine reachable",
+        responses=problem_responses(NOT_READY),
+    )
     async def ready(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         checks: dict[str, str] = {}
         database = request.app.state.engine
@@ -69,7 +74,7 @@ class SystemController(Controller):
     async def problem_types(self) -> list[ProblemTypeOut]:
         return [ProblemTypeOut(k.uri, k.status, k.title, k.description) for k in CATALOGUE.values()]
 
-    @get("/problems/{slug:str}", summary="One problem type")
+    @get("/problems/{slug:str}", summary="One problem type", responses=problem_responses(NOT_FOUND))
     async def problem_type(
         self, slug: Annotated[str, Parameter(description="Problem type slug.")]
     ) -> ProblemTypeOut:

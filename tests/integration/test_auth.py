@@ -88,7 +88,7 @@ async def test_revoked_keys_stop_working_at_once(
     assert key.startswith(f"dxk_{key_id}_")
     assert (await client.get("/schemas", headers={"X-API-Key": key})).status_code == 200
 
-    listed = (await client.get("/keys", headers=admin_headers)).json()
+    listed = (await client.get("/keys", headers=admin_headers)).json()["items"]
     assert {k["id"] for k in listed} >= {key_id}
     assert all("key" not in k and "secret" not in str(k) for k in listed)
     last_used = next(k for k in listed if k["id"] == key_id)["last_used_at"]
@@ -97,9 +97,10 @@ async def test_revoked_keys_stop_working_at_once(
     revoked = await client.delete(f"/keys/{key_id}", headers=admin_headers)
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
     assert_problem(await client.get("/schemas", headers={"X-API-Key": key}), 401, "unauthenticated")
-    assert key_id not in {k["id"] for k in (await client.get("/keys", headers=admin_headers)).json()}
+    assert key_id not in {k["id"] for k in (await client.get("/keys", headers=admin_headers)).json()["items"]}
     assert key_id in {
-        k["id"] for k in (await client.get("/keys?include_revoked=true", headers=admin_headers)).json()
+        k["id"]
+        for k in (await client.get("/keys?include_revoked=true", headers=admin_headers)).json()["items"]
     }
     assert (await client.delete(f"/keys/{key_id}", headers=admin_headers)).status_code == 200  # idempotent
     assert_problem(await client.delete("/keys/nope", headers=admin_headers), 404, "api-key-not-found")

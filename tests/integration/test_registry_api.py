@@ -443,3 +443,53 @@ async def test_invalid_review_policy_is_refused(
         "/schema/x-review/min_confidence",
         "/schema/x-review/checks",
     }
+
+
+TOO_BIG = "99999999999999999999"  # past every integer type of SQLite and PostgreSQL
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "slug"),
+    [
+        ("get", "/schemas?offset=9223372036854775808", 400, "bad-request"),
+        ("get", f"/schemas?offset={TOO_BIG}", 400, "bad-request"),
+        ("get", "/schemas/x/versions?offset=9223372036854775808", 400, "bad-request"),
+        ("get", f"/schemas/x@{TOO_BIG}", 400, "invalid-schema-reference"),
+        ("get", f"/schemas/invoice@{TOO_BIG}", 400, "invalid-schema-reference"),
+        ("get", "/schemas/x@2147483648", 400, "invalid-schema-reference"),  # PostgreSQL INTEGER + 1
+        ("get", "/schemas/x@1000000000", 400, "invalid-schema-reference"),
+        ("get", "/schemas/x@²", 400, "invalid-schema-reference"),  # a digit to isdigit(), not to int()
+        ("get", f"/schemas/invoice/versions/{TOO_BIG}", 400, "invalid-schema-reference"),
+        ("get", "/schemas/x/versions/2147483648", 400, "invalid-schema-reference"),
+        ("post", f"/extract/invoice@{TOO_BIG}", 400, "invalid-schema-reference"),
+        ("post", f"/batches?schema=invoice@{TOO_BIG}", 400, "invalid-schema-reference"),
+    ],
+)
+async def test_numbers_past_the_database_are_refused_not_500(
+    client: Client,
+    db: Sessions,
+    admin_headers: dict[str, str],
+    method: str,
+    path: str,
+    status: int,
+    slug: str,
+) -> None:
+    await create(client, admin_headers, name="x")
+    kwargs: dict[str, Any] = {"content": b"%PDF-1.7 not really"} if method == "post" else {}
+    problem = assert_problem(
+        await getattr(client, method)(path, headers=admin_headers, **kwargs), status, slug
+    )
+    assert problem["errors"], problem
+
+
+async def test_the_largest_numbers_the_database_holds_still_work(
+    client: Client, db: Sessions, admin_headers: dict[str, str]
+) -> None:
+    await create(client, admin_headers, name="x")
+    page = await client.get("/schemas?offset=9223372036854775807&limit=500", headers=admin_headers)
+    assert page.status_code == 200, page.text
+    assert page.json()["items"] == [] and page.json()["offset"] == 9223372036854775807
+    versions = await client.get("/schemas/x/versions?offset=9223372036854775807", headers=admin_headers)
+    assert versions.status_code == 200 and versions.json()["items"] == []
+    for path in ["/schemas/x@999999999", "/schemas/x/versions/999999999"]:
+        assert_problem(await client.get(path, headers=admin_headers), 404, "schema-version-not-found")
