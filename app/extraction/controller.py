@@ -163,11 +163,12 @@ class ExtractionController(Controller):
             "require": _listed(require),
             "checks": _listed(checks),
         }
+        passwords: JobPasswords = request.app.state.passwords
         request_print = fingerprint(
             "extract",
             version.ref,
             hashlib.sha256(data).hexdigest(),
-            {**params, "password": _digest(password)},
+            {**params, "password": None if password is None else passwords.fingerprint(password)},
             callback_url,
             is_async,
         )
@@ -189,7 +190,6 @@ class ExtractionController(Controller):
             if callback_url is not None:
                 await require_callback(db_session, owner, callback_url, settings.webhooks)
             await check_capacity(db_session, settings, owner)
-            passwords: JobPasswords = request.app.state.passwords
             sealed = None if password is None else passwords.seal(password)  # never stored in clear
             options = JobOptions(version, owner, callback_url, {**params, ENCRYPTED: sealed})
             job = await add_job(db_session, settings, options, data, kind)
@@ -235,10 +235,6 @@ def _require_declared_checks(schema: dict[str, Any], names: list[str] | None) ->
             f"`checks` names {unknown}, which the schema does not declare; it declares {sorted(declared)}.",
             errors=[{"pointer": "/checks", "detail": f"unknown check {name!r}"} for name in unknown],
         )
-
-
-def _digest(secret: str | None) -> str | None:
-    return None if secret is None else hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _listed(text: str | None) -> list[str] | None:

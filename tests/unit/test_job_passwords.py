@@ -4,6 +4,7 @@ print local variables (where a decrypted password lives while a job runs)."""
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -119,3 +120,14 @@ def test_logged_tracebacks_show_no_local_variables(fmt: str, capsys: pytest.Capt
     logged = capsys.readouterr().err
     assert "job_crashed" in logged and "boom" in logged
     assert PASSWORD not in logged
+
+
+def test_the_idempotency_fingerprint_of_a_password_needs_the_secret_key() -> None:
+    """A database reader who knows the rest of a request cannot test password guesses against the
+    stored request fingerprint: the password enters it through an HMAC under the secret key."""
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    same = JobPasswords([first])
+    assert same.fingerprint("s3cret") == JobPasswords([first, second]).fingerprint("s3cret")
+    assert same.fingerprint("s3cret") != same.fingerprint("s3cret2")
+    assert same.fingerprint("s3cret") != JobPasswords([second]).fingerprint("s3cret")
+    assert same.fingerprint("s3cret") != hashlib.sha256(b"s3cret").hexdigest()
