@@ -99,6 +99,10 @@ class AttemptOut(msgspec.Struct):
     response_excerpt: str | None
 
 
+class WebhookList(msgspec.Struct):
+    items: list[WebhookOut]
+
+
 class DeliveryOut(msgspec.Struct):
     id: str
     """The `webhook-id` header, the same on every attempt."""
@@ -130,6 +134,10 @@ class DeliveryOut(msgspec.Struct):
                 for a in log
             ],
         )
+
+
+class DeliveryList(msgspec.Struct):
+    items: list[DeliveryOut]
 
 
 def _new_id() -> str:
@@ -246,13 +254,13 @@ class WebhookController(Controller):
     @get("/", summary="List webhook endpoints")
     async def list_webhooks(
         self, request: Request[Principal, Any, Any], db_session: DbSession
-    ) -> list[WebhookOut]:
+    ) -> WebhookList:
         """The caller's registered endpoints (every key's for admin keys), without secrets."""
         query = select(WebhookEndpointRecord).where(WebhookEndpointRecord.url.is_not(None))
         if Scope.ADMIN not in request.user.scopes:
             query = query.where(WebhookEndpointRecord.created_by == request.user.key_id)
         query = query.order_by(WebhookEndpointRecord.created_at, WebhookEndpointRecord.id)
-        return [WebhookOut.of(r) for r in await db_session.scalars(query)]
+        return WebhookList([WebhookOut.of(r) for r in await db_session.scalars(query)])
 
     @post(
         "/callback-secret",
@@ -361,7 +369,7 @@ class WebhookController(Controller):
             DeliveryStatus | None, Parameter(description="Only deliveries in this state.")
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="At most this many.")] = 50,
-    ) -> list[DeliveryOut]:
+    ) -> DeliveryList:
         """Each delivery with its attempts (status code or error, duration, the start of the body)."""
         endpoint = await _owned(db_session, request.user, endpoint_id)
         query = select(WebhookDeliveryRecord).where(WebhookDeliveryRecord.endpoint_id == endpoint.id)
@@ -378,7 +386,7 @@ class WebhookController(Controller):
             )
             for attempt in attempts:
                 logs[attempt.delivery_id].append(attempt)
-        return [DeliveryOut.of(d, logs[d.id]) for d in deliveries]
+        return DeliveryList([DeliveryOut.of(d, logs[d.id]) for d in deliveries])
 
     @post(
         "/{endpoint_id:str}/deliveries/{delivery_id:str}/replay",

@@ -95,14 +95,14 @@ async def test_create_read_list_delete(client: Client, db: Sessions) -> None:
     assert "secret" not in shown.json()
     assert shown.json()["url"] == PUBLIC_URL
     listed = await client.get("/webhooks", headers=headers)
-    assert [w["id"] for w in listed.json()] == [body["id"], everything.json()["id"]]
-    assert all("secret" not in w for w in listed.json())
+    assert [w["id"] for w in listed.json()["items"]] == [body["id"], everything.json()["id"]]
+    assert all("secret" not in w for w in listed.json()["items"])
     assert body["secret"] not in listed.text + shown.text
 
     deleted = await client.delete(f"/webhooks/{body['id']}", headers=headers)
     assert deleted.status_code == 204, deleted.text
     assert_problem(await client.get(f"/webhooks/{body['id']}", headers=headers), 404, "webhook-not-found")
-    assert [w["id"] for w in (await client.get("/webhooks", headers=headers)).json()] == [
+    assert [w["id"] for w in (await client.get("/webhooks", headers=headers)).json()["items"]] == [
         everything.json()["id"]
     ]
     assert owner
@@ -122,8 +122,8 @@ async def test_an_endpoint_belongs_to_its_key(client: Client, db: Sessions) -> N
         ("post", f"/webhooks/{hook['id']}/deliveries/msg_x/replay"),
     ]:
         assert_problem(await getattr(client, method)(path, headers=bob), 404, "webhook-not-found")
-    assert (await client.get("/webhooks", headers=bob)).json() == []
-    assert [w["id"] for w in (await client.get("/webhooks", headers=admin)).json()] == [hook["id"]]
+    assert (await client.get("/webhooks", headers=bob)).json() == {"items": []}
+    assert [w["id"] for w in (await client.get("/webhooks", headers=admin)).json()["items"]] == [hook["id"]]
     assert (await client.get(f"/webhooks/{hook['id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/webhooks/{hook['id']}", headers=alice)).status_code == 200
 
@@ -132,7 +132,9 @@ async def test_deleting_an_endpoint_cancels_its_pending_deliveries(client: Clien
     headers, owner = await new_key(db)
     hook = (await create(client, headers)).json()
     [delivery_id] = await emit_one(db, owner)
-    listed = (await client.get(f"/webhooks/{hook['id']}/deliveries?status=pending", headers=headers)).json()
+    listed = (await client.get(f"/webhooks/{hook['id']}/deliveries?status=pending", headers=headers)).json()[
+        "items"
+    ]
     assert [(d["id"], d["status"], d["attempts"]) for d in listed] == [(delivery_id, "pending", 0)]
     assert (await client.delete(f"/webhooks/{hook['id']}", headers=headers)).status_code == 204
     async with db() as session:
@@ -162,26 +164,28 @@ async def test_replay_sends_the_same_message_again(client: Client, db: Sessions,
     assert json.loads(again.body)["type"] == "extraction.needs_review"
     for request in (first, again):
         verify(hook["secret"], request.headers, request.body)
-    [entry] = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=headers)).json()
+    [entry] = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=headers)).json()["items"]
     assert (entry["status"], entry["attempts"]) == ("delivered", 2)
     assert [a["attempt"] for a in entry["attempts_log"]] == [1, 2]
     delivered = await client.get(
         f"/webhooks/{hook['id']}/deliveries?status=delivered&limit=1", headers=headers
     )
-    assert [d["id"] for d in delivered.json()] == [delivery_id]
-    assert (
-        await client.get(f"/webhooks/{hook['id']}/deliveries?status=failed", headers=headers)
-    ).json() == []
+    assert [d["id"] for d in delivered.json()["items"]] == [delivery_id]
+    assert (await client.get(f"/webhooks/{hook['id']}/deliveries?status=failed", headers=headers)).json() == {
+        "items": []
+    }
 
 
 async def test_the_deliveries_log_is_newest_first(client: Client, db: Sessions) -> None:
     headers, owner = await new_key(db)
     hook = (await create(client, headers)).json()
     ids = [(await emit_one(db, owner))[0] for _ in range(3)]
-    listed = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=headers)).json()
+    listed = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=headers)).json()["items"]
     assert [d["id"] for d in listed] == ids[::-1]
     assert all(d["id"].startswith("msg_") and d["event_type"] == "extraction.needs_review" for d in listed)
-    limited = (await client.get(f"/webhooks/{hook['id']}/deliveries?limit=2", headers=headers)).json()
+    limited = (await client.get(f"/webhooks/{hook['id']}/deliveries?limit=2", headers=headers)).json()[
+        "items"
+    ]
     assert [d["id"] for d in limited] == ids[:0:-1]
 
 
@@ -203,7 +207,7 @@ async def test_the_callback_secret(client: Client, db: Sessions, settings: Setti
     assert rotated.json()["id"] == first.json()["id"]
     assert rotated.json()["secret"] != first.json()["secret"]
     assert rotated.json()["previous_secret_expires_at"] is not None
-    assert (await client.get("/webhooks", headers=headers)).json() == []  # not a registered receiver
+    assert (await client.get("/webhooks", headers=headers)).json() == {"items": []}  # not a registered receiver
 
     async with db() as session:
         await require_callback(session, owner, "http://127.0.0.1:9/cb", settings.webhooks)
@@ -244,7 +248,7 @@ async def test_a_refused_url_is_unsafe_callback_url(client: Client, db: Sessions
     headers, _ = await new_key(db)
     body = assert_problem(await create(client, headers, url=url), 422, "unsafe-callback-url")
     assert body["errors"][0]["pointer"] == "/url"
-    assert (await client.get("/webhooks", headers=headers)).json() == []
+    assert (await client.get("/webhooks", headers=headers)).json() == {"items": []}
 
 
 async def test_bad_inputs_and_their_problem_types(client: Client, db: Sessions) -> None:
