@@ -207,7 +207,8 @@ async def test_the_callback_secret(client: Client, db: Sessions, settings: Setti
     assert rotated.json()["id"] == first.json()["id"]
     assert rotated.json()["secret"] != first.json()["secret"]
     assert rotated.json()["previous_secret_expires_at"] is not None
-    assert (await client.get("/webhooks", headers=headers)).json() == {"items": []}  # not a registered receiver
+    # The callback secret is not a registered receiver:
+    assert (await client.get("/webhooks", headers=headers)).json() == {"items": []}
 
     async with db() as session:
         await require_callback(session, owner, "http://127.0.0.1:9/cb", settings.webhooks)
