@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,3 +62,17 @@ def leaf_pointers(value: Any, at: str = "") -> list[str]:
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in leaf_pointers(v, f"{at}/{i}")]
     return [at]
+
+
+FINISHED = ("succeeded", "needs_review", "failed", "cancelled")
+
+
+async def wait_for(client: AsyncTestClient[Litestar], headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    """The job once it has finished (any of ``FINISHED``), polled through the API."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = (await client.get(f"/jobs/{job_id}", headers=headers)).json()
+        if job["status"] in FINISHED:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{job_id} did not finish")

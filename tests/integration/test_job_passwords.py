@@ -4,9 +4,7 @@ good. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import stat
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,11 @@ from app.server.core import create_app
 from tests.conftest import issue_key, make_settings
 from tests.documents import encrypted_pdf
 from tests.fake_sglang import FakeSGLang, delay
+from tests.helpers import wait_for
 from tests.jobs_harness import invoice_pdf, job_settings, running
 
 Client = AsyncTestClient[Litestar]
 PASSWORD = "s3cret-pw"
-FINISHED = ("succeeded", "needs_review", "failed", "cancelled")
 
 
 @pytest.fixture
@@ -77,16 +75,6 @@ async def stored_params(db: Any, job_id: str) -> str:
         row = await session.execute(text("SELECT params FROM jobs WHERE id = :id"), {"id": job_id})
         value = row.scalar_one()
     return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-async def wait_for(client: Client, headers: dict[str, str], job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = (await client.get(f"/jobs/{job_id}", headers=headers)).json()
-        if job["status"] in FINISHED:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{job_id} did not finish")
 
 
 async def test_the_password_is_stored_encrypted_used_and_wiped(

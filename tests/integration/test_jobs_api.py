@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -37,12 +36,11 @@ from app.webhooks.events import EVENT_TYPES
 from app.webhooks.signing import new_secret, verify
 from tests.conftest import issue_key, make_settings
 from tests.fake_sglang import FakeSGLang, delay
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, wait_for
 from tests.jobs_harness import invoice_pdf
 from tests.webhook_receiver import Receiver, eventually
 
 Client = AsyncTestClient[Litestar]
-FINISHED = ("succeeded", "needs_review", "failed", "cancelled")
 
 
 @pytest.fixture
@@ -81,16 +79,6 @@ async def submit(
         content=data or invoice_pdf(),
         headers={**headers, "Content-Type": "application/pdf", "Prefer": "respond-async", **extra},
     )
-
-
-async def wait_for(client: Client, headers: dict[str, str], job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = (await client.get(f"/jobs/{job_id}", headers=headers)).json()
-        if job["status"] in FINISHED:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{job_id} did not finish")
 
 
 async def count(db: Any, model: Any, *where: Any) -> int:
