@@ -429,7 +429,8 @@ def _parse_number(core: str) -> Decimal | None:
     if not re.fullmatch(r"\d[\d.,' \u2019]*", core) or not core[-1].isdigit():
         return None
     decimal_sep = _decimal_separator(core)
-    int_part, frac = core.split(decimal_sep) if decimal_sep else (core, "")
+    # partition, not split: a repeated decimal separator (1.234.5,6,7) is refused below, not a crash
+    int_part, _, frac = core.partition(decimal_sep) if decimal_sep else (core, "", "")
     if (decimal_sep and (core.count(decimal_sep) != 1 or not frac.isdigit())) or not int_part[-1].isdigit():
         return None
     grouping = {c for c in int_part if not c.isdigit()}

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.trust.normalize import (
+    KINDS,
     Kind,
     Normalized,
     infer_day_first,
@@ -121,6 +122,7 @@ AMOUNTS: list[tuple[Any, Decimal | None]] = [
     ("Total 12.50", None),
     ("12.50 %", None),
     ("1,2,3", None),
+    ("1.234.5,6,7", None),  # the decimal separator repeated: unparsed, not a crash
     ("12 50", None),
     ("-(12.50)", None),
     ("abc", None),
@@ -463,3 +465,18 @@ def test_printed_forms_of_every_case_read_back(raw: Any, kind: Kind) -> None:
     for form in printed_forms(value, kind):
         readings = {normalize(form, kind, day_first=f).value for f in (True, False)}
         assert value in readings, form
+
+
+# Text that looks like what OCR and engines print (digits, separators, signs, currency, letters), and any
+# text at all: reading is total, an unreadable value is unparsed, never an exception.
+printish = st.text(alphabet="0123456789.,' -()%€$£:/CRDEUAPMIBNTVX\u00a0\u2212", max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(printish, st.text(max_size=40)), st.sampled_from(KINDS), st.sampled_from([None, True, False])
+)
+def test_normalize_never_raises(raw: str, kind: Kind, day_first: bool | None) -> None:
+    n = normalize(raw, kind, day_first=day_first)
+    assert n.status in ("ok", "unparsed", "absent")
+    assert (n.value is None) == (n.status != "ok")

@@ -30,8 +30,7 @@ from app.engines.layout.lexicon import BY_KEY, LEGAL_SUFFIXES, TITLE_WORDS
 from app.engines.layout.page import PageLayout, Segment
 from app.engines.layout.spacing import guesses, respace
 from app.trust.checks import Check, evaluate
-from app.trust.normalize import Kind, Normalized
-from app.trust.normalize import normalize as _trust_normalize
+from app.trust.normalize import normalize
 
 
 def _words(text: str) -> frozenset[str]:
@@ -241,15 +240,6 @@ def find_label(segment: Segment, labels: tuple[str, ...], tokens: list[tuple[str
                 best = Label(-1, segment, char_end, coverage, len(phrase), (start, end))
             break
     return best
-
-
-def normalize(raw: str, kind: Kind) -> Normalized:
-    """The trust layer's reading, with odd digit runs (1.234.5,6) that it cannot split as unparsed:
-    a page must never fail because one candidate is strange."""
-    try:
-        return _trust_normalize(raw, kind)
-    except ValueError:
-        return Normalized(None, raw, "unparsed", kind)
 
 
 def _part_starts(text: str, tokens: list[tuple[str, int, int]]) -> list[int]:
