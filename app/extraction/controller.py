@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.documents.controller import DOCUMENT_PROBLEMS, MULTIPART_OVERHEAD, read_document
+from app.extraction.models import ExtractionResult
 from app.extraction.service import Extractor
 from app.extraction.store import get_extraction, save_document, save_extraction
 from app.jobs.controller import POLL_AFTER_S
+from app.jobs.models import JobView
 from app.jobs.passwords import ENCRYPTED, JobPasswords
 from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
 from app.jobs.views import job_view
@@ -62,7 +64,7 @@ class ExtractionController(Controller):
         summary="Extract schema-valid JSON from a document",
         responses={
             202: ResponseSpec(
-                data_container=dict[str, Any],
+                data_container=JobView,
                 description="Accepted as a job (async): the job, with `Location: /jobs/{id}`.",
             ),
             **problem_responses(
@@ -135,7 +137,7 @@ class ExtractionController(Controller):
                 description="Retries with the same key and request get the original response or job.",
             ),
         ] = None,
-    ) -> Response[Any]:
+    ) -> Response[ExtractionResult]:
         """The document (raw body or the `file` part of a multipart form) read against the schema
         version: `data` (validated by the schema; findings in `validation`), per-field token
         evidence and page in `fields`, and `status` `succeeded` or `needs_review`. The result is
@@ -173,14 +175,14 @@ class ExtractionController(Controller):
             is_async,
         )
 
-        async def run_now() -> Response[Any]:
+        async def run_now() -> Response[ExtractionResult]:
             extraction = await extractor.extract(data, version, pages=pages, password=password, review=review)
             keep = timedelta(days=settings.app.retention_days)
             sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
             await save_extraction(db_session, extraction.result, sha, owner, keep)
-            return Response(extraction.result, status_code=200)
+            return Response(ExtractionResult.of(extraction.result), status_code=200)
 
-        async def submit() -> Response[Any]:
+        async def submit() -> Response[JobView]:
             if version.deprecated_at is not None:
                 raise Problem(
                     SCHEMA_DEPRECATED, f"The schema {version.name!r} is deprecated; restore it to extract."
@@ -218,10 +220,10 @@ class ExtractionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: DbSession,
         extraction_id: Annotated[str, Parameter(description="`ext_...`")],
-    ) -> dict[str, Any]:
+    ) -> ExtractionResult:
         """The result as `POST /extract` (or the job) returned it; only for the key that made it
         (and admin keys): another key gets 404, as if it did not exist."""
-        return await get_extraction(db_session, extraction_id, request.user)
+        return ExtractionResult.of(await get_extraction(db_session, extraction_id, request.user))
 
 
 def _require_declared_checks(schema: dict[str, Any], names: list[str] | None) -> None:

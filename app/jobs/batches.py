@@ -20,8 +20,9 @@ from app.extraction.service import Extractor
 from app.jobs import store
 from app.jobs.archive import Entry, Limits, is_zip, read_zip
 from app.jobs.controller import POLL_AFTER_S
+from app.jobs.models import BatchView
 from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
-from app.jobs.views import batch_summary
+from app.jobs.views import batch_view
 from app.lib.api import pages_parameter, problem_responses
 from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
@@ -128,7 +129,7 @@ class BatchController(Controller):
             Parameter(description="Receives every job's events and `batch.completed` (signed)."),
         ] = None,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
-    ) -> Response[Any]:
+    ) -> Response[BatchView]:
         """One job per document (multipart `file` parts, or one zip archive); all stored before
         the 202. `GET /batches/{id}` aggregates; `batch.completed` fires once when every job ended."""
         del idempotency_key  # read by ``idempotent``; declared for the OpenAPI spec
@@ -148,7 +149,7 @@ class BatchController(Controller):
             callback_url,
         )
 
-        async def submit() -> Response[Any]:
+        async def submit() -> Response[BatchView]:
             if version.deprecated_at is not None:
                 raise Problem(SCHEMA_DEPRECATED, f"The schema {version.name!r} is deprecated.")
             extractor.require_engine()
@@ -186,9 +187,9 @@ class BatchController(Controller):
             ]
             await db_session.commit()
             await request.app.state.runner.submitted([job.id for job in jobs])
-            summary = await batch_summary(db_session, batch, settings.webhooks.public_url, with_jobs=True)
+            view = await batch_view(db_session, batch, settings.webhooks.public_url, with_jobs=True)
             return Response(
-                summary,
+                view,
                 status_code=202,
                 headers={"Location": f"/batches/{batch.id}", "Retry-After": str(POLL_AFTER_S)},
             )
@@ -203,13 +204,13 @@ class BatchController(Controller):
         request: Request[Principal, Any, Any],
         db_session: DbSession,
         batch_id: Annotated[str, Parameter(description="`bat_...`")],
-    ) -> dict[str, Any]:
+    ) -> BatchView:
         """`counts` per job status, `status` `completed` once every job has ended, and each job."""
         batch = await db_session.get(BatchRecord, batch_id)
         if batch is None or batch.expires_at <= utcnow() or not request.user.sees(batch.created_by):
             raise Problem(BATCH_NOT_FOUND, f"No batch has the id {batch_id!r}.")
         settings: Settings = request.app.state.settings
-        return await batch_summary(db_session, batch, settings.webhooks.public_url, with_jobs=True)
+        return await batch_view(db_session, batch, settings.webhooks.public_url, with_jobs=True)
 
 
 def batch_router(settings: Settings) -> Router:

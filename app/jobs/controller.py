@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from litestar import Controller, Request, delete, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
@@ -14,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import ExtractionRecord, JobRecord, utcnow
+from app.extraction.models import ExtractionResult
 from app.jobs import store
 from app.jobs.executor import finish_events
+from app.jobs.models import JobPage, JobView
 from app.jobs.views import job_view
 from app.lib.api import problem_responses
 from app.lib.problems import (
@@ -54,7 +55,7 @@ class JobController(Controller):
             str | None, Parameter(description="Only jobs in this status (`queued`, `running`, ...).")
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-    ) -> dict[str, Any]:
+    ) -> JobPage:
         query = select(JobRecord).where(JobRecord.expires_at > utcnow())
         if Scope.ADMIN not in request.user.scopes:
             query = query.where(JobRecord.created_by == request.user.key_id)
@@ -62,12 +63,12 @@ class JobController(Controller):
             query = query.where(JobRecord.status == status)
         jobs = await db_session.scalars(query.order_by(JobRecord.created_at.desc()).limit(limit))
         public_url = _settings(request).webhooks.public_url
-        return {"items": [job_view(job, public_url) for job in jobs]}
+        return JobPage(items=[job_view(job, public_url) for job in jobs])
 
     @get("/{job_id:str}", summary="A job's status and progress", responses=problem_responses(JOB_NOT_FOUND))
     async def get_job(
         self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
-    ) -> dict[str, Any]:
+    ) -> JobView:
         """`status` is `queued`, `running`, `succeeded`, `needs_review`, `failed` or `cancelled`;
         `progress` counts pages; a failed job's `error` says in which phase, why, and whether to
         submit again (`retryable`); a job waiting for a retry shows its `last_error`."""
@@ -81,7 +82,7 @@ class JobController(Controller):
     )
     async def get_result(
         self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
-    ) -> dict[str, Any]:
+    ) -> ExtractionResult:
         """The same body the synchronous `POST /extract` returns."""
         job = await load_job(db_session, job_id, request.user)
         if job.status in store.ACTIVE:
@@ -98,8 +99,7 @@ class JobController(Controller):
         record = await db_session.get(ExtractionRecord, job.extraction_id)
         if record is None:
             raise Problem(JOB_NOT_FOUND, f"The result of {job_id!r} has expired.")
-        result: dict[str, Any] = orjson.loads(record.result)
-        return result
+        return ExtractionResult.decode(record.result)
 
     @delete(
         "/{job_id:str}",
@@ -109,7 +109,7 @@ class JobController(Controller):
     )
     async def cancel_job(
         self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
-    ) -> dict[str, Any]:
+    ) -> JobView:
         """A queued job never runs; a running one stops at its runner's next lease renewal (within
         2 s by default) and its result, if it was just finishing, is discarded. Returns the job."""
         await load_job(db_session, job_id, request.user)

@@ -1,0 +1,155 @@
+"""The extraction result as clients get it (DESIGN.md §3), typed so the OpenAPI spec describes every
+field and an integrator can generate a client from it.
+
+The extractor builds the result as plain JSON values; ``ExtractionResult.of`` converts it at the
+API's edge. Field order is the order on the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+ResultStatus = Literal["succeeded", "needs_review"]
+CheckStatus = Literal["passed", "failed", "skipped"]
+NormalizedStatus = Literal["ok", "unparsed", "absent"]
+FinishReason = Literal["stop", "length"]
+
+
+class SchemaUsed(msgspec.Struct):
+    """The exact schema version the document was read against."""
+
+    name: str
+    version: int
+    sha256: str
+
+
+class ModelUsed(msgspec.Struct):
+    engine: Annotated[str, msgspec.Meta(description="`sglang`, `transformers`, `layout`, ...")]
+    name: Annotated[str, msgspec.Meta(description="The model the engine ran.")]
+
+
+class Evidence(msgspec.Struct):
+    """Where a value is printed."""
+
+    page: Annotated[int, msgspec.Meta(description="1-based.")]
+    bbox: Annotated[list[float], msgspec.Meta(description="x0, y0, x1, y1, normalised to the page (0-1).")]
+    text: Annotated[str, msgspec.Meta(description="The printed text that matched.")]
+    score: float
+    method: Annotated[str, msgspec.Meta(description="`exact`, `normalized` or `fuzzy`.")]
+
+
+class TokenProbability(msgspec.Struct):
+    """Probabilities of the tokens the model chose freely for the value."""
+
+    min: float
+    mean: float
+    tokens: int
+
+
+class ConfidenceComponents(msgspec.Struct):
+    token_prob: TokenProbability | None
+    grounded: Annotated[float, msgspec.Meta(description="How well the value was found on the page.")]
+    normalized: Annotated[float, msgspec.Meta(description="Lower when the value could not be parsed.")]
+    checks: Annotated[float, msgspec.Meta(description="Lower when a check on the field failed.")]
+    ocr: Annotated[float, msgspec.Meta(description="The OCR confidence of the matched words.")]
+    score: Annotated[float, msgspec.Meta(description="The combined score (before calibration).")]
+
+
+class Normalization(msgspec.Struct):
+    kind: Annotated[
+        str,
+        msgspec.Meta(description="`date`, `amount`, `currency`, `percent`, `iban`, `vat_id`, `text`, ..."),
+    ]
+    status: Annotated[
+        NormalizedStatus,
+        msgspec.Meta(description="`absent` (null: not on the page), `ok`, or `unparsed` (kept as read)."),
+    ]
+
+
+class FieldReport(msgspec.Struct):
+    """Everything about one leaf value of `data` that is not the value itself."""
+
+    confidence: Annotated[float | None, msgspec.Meta(description="0-1; null when the value is absent.")]
+    page: Annotated[int | None, msgspec.Meta(description="The page the value was read from.")]
+    raw_text: Annotated[str | None, msgspec.Meta(description="The value as the model read it.")]
+    normalized: Normalization
+    evidence: list[Evidence]
+    components: ConfidenceComponents
+    checks: Annotated[list[str], msgspec.Meta(description="The checks that involve this field.")]
+
+
+class CheckReport(msgspec.Struct):
+    """One check declared by the schema (`x-checks`), or one item of a `for_each` check."""
+
+    rule: str
+    status: CheckStatus
+    expected: str | None
+    actual: str | None
+    pointers: Annotated[list[str], msgspec.Meta(description="JSON Pointers of the fields involved.")]
+    detail: str
+
+
+class ValidationFinding(msgspec.Struct):
+    """A place where `data` breaks the registered schema."""
+
+    pointer: str
+    keyword: Annotated[str, msgspec.Meta(description="The JSON Schema keyword that failed.")]
+    message: str
+
+
+class Review(msgspec.Struct):
+    required: bool
+    reasons: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="`kind:detail`, e.g. `low_confidence:/total`, `missing:/invoice_number`, "
+            "`check_failed:line_items_sum`, `invalid:/date:format`, `page_truncated:2`."
+        ),
+    ]
+    min_confidence: float
+
+
+class PageReport(msgspec.Struct):
+    page: int
+    model: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ExtractionResult(msgspec.Struct):
+    """What `POST /extract` returns and `GET /extractions/{id}` gives back."""
+
+    id: Annotated[str, msgspec.Meta(description="`ext_...`")]
+    status: ResultStatus
+    schema: SchemaUsed
+    model: ModelUsed
+    data: Annotated[
+        Any,
+        msgspec.Meta(
+            description="The document's values, shaped by the registered schema (null when no page "
+            "could be read)."
+        ),
+    ]
+    confidence: Annotated[float | None, msgspec.Meta(description="The weakest present field's confidence.")]
+    confidence_calibrated: bool
+    fields: Annotated[
+        dict[str, FieldReport], msgspec.Meta(description="Per leaf of `data`, keyed by JSON Pointer.")
+    ]
+    checks: list[CheckReport]
+    validation: Annotated[list[ValidationFinding], msgspec.Meta(description="Empty when `data` is valid.")]
+    review: Review
+    pages: list[PageReport]
+    timings_ms: Annotated[dict[str, float], msgspec.Meta(description="Milliseconds per phase, and `total`.")]
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> ExtractionResult:
+        """The result the extractor built, typed (the same JSON)."""
+        return msgspec.convert(result, cls)
+
+    @classmethod
+    def decode(cls, stored: str | bytes) -> ExtractionResult:
+        """A result stored as JSON (``ExtractionRecord.result``)."""
+        return msgspec.json.decode(stored, type=cls)
