@@ -43,8 +43,8 @@ from transformers import (
 from app.engines.base import EngineRequest, EngineResult
 from app.engines.grammar import masked_logprobs
 from app.engines.transformers_engine import TransformersConfig, TransformersEngine
-from app.extraction.decoding import decoding_schema
 from app.extraction.prompt import extraction_prompt
+from app.schema.decoding import decoding_schema
 from tests.tiny_glm import CHAT_TEMPLATE, build_glm_scale_tokenizer, build_tiny_glm
 
 ROOT = Path(__file__).resolve().parents[1]

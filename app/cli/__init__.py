@@ -30,7 +30,7 @@ from app.documents.models import Page, Region
 from app.documents.overlay import draw_overlay, page_text
 from app.documents.service import DocumentAnalyzer
 from app.engines.factory import build_engine
-from app.extraction.grammar import post_decoding_keywords
+from app.schema.grammar import post_decoding_keywords
 from app.extraction.service import Extractor
 from app.jobs.worker import run_worker
 from app.layout.factory import build_layout

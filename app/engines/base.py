@@ -42,7 +42,7 @@ class EngineRequest:
     image: Image.Image
     prompt: str
     decoding_schema: dict[str, Any]
-    """The JSON Schema the grammar enforces (already translated: see app.extraction.decoding)."""
+    """The JSON Schema the grammar enforces (already translated: see app.schema.decoding)."""
     max_tokens: int = 4096
     document_id: str | None = None
     """Which document the page belongs to (the replay engine looks recordings up by it)."""

@@ -26,12 +26,10 @@ from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
-from app.extraction.decoding import decoding_schema, ref_cycle, resolve_local_refs
 from app.extraction.merge import PageOutput, merge_pages
-from app.extraction.prompt import extraction_prompt
+from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
 from app.lib.jsonpointer import pointer as to_pointer
-from app.lib.patterns import SchemaValidator
 from app.lib.problems import (
     ENGINE_UNAVAILABLE,
     SCHEMA_DEPRECATED,
@@ -40,6 +38,7 @@ from app.lib.problems import (
     Problem,
 )
 from app.registry.service import SchemaVersion
+from app.schema.compiled import CompiledSchema
 from app.trust.assess import ReviewPolicy, assess
 from app.trust.confidence import Calibration
 
@@ -109,7 +108,8 @@ class Extractor:
             raise Problem(
                 SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
             )
-        if (cycle := ref_cycle(schema.schema)) is not None:  # registered before the registry refused these
+        compiled = schema.compiled
+        if (cycle := compiled.ref_cycle) is not None:  # registered before the registry refused these
             raise Problem(
                 SCHEMA_RECURSIVE,
                 f"The schema {schema.ref} is recursive; register a version without the cycle.",
@@ -117,7 +117,7 @@ class Extractor:
             )
         engine = self.require_engine()
         started = time.perf_counter()
-        prompt, grammar_schema = extraction_prompt(schema.schema), decoding_schema(schema.schema)
+        prompt, grammar_schema = prompt_for(compiled.skeleton), compiled.decoding_schema
         slots = asyncio.Semaphore(self.page_concurrency)
         tasks: dict[int, asyncio.Task[EngineResult]] = {}
         progress = {"done": 0, "total": 0}
@@ -169,10 +169,12 @@ class Extractor:
                 task.cancel()
         total_ms = (time.perf_counter() - started) * 1000
         trust_started = time.perf_counter()
-        policy = review or ReviewPolicy.of(schema.schema)
+        policy = review or compiled.review
         # Validation, normalisation and grounding take CPU (and patterns from the schema): in a
         # thread, so one document never stalls the event loop that serves every other request.
-        result = await asyncio.to_thread(self._result, schema, engine, outputs, analysis.map, policy)
+        result = await asyncio.to_thread(
+            self._result, schema, compiled, engine, outputs, analysis.map, policy
+        )
         trust_ms = (time.perf_counter() - trust_started) * 1000
         result["timings_ms"] = {
             **analysis.timings_ms,
@@ -184,6 +186,7 @@ class Extractor:
     def _result(
         self,
         schema: SchemaVersion,
+        compiled: CompiledSchema,
         engine: Engine,
         outputs: dict[int, EngineResult],
         document: DocumentMap,
@@ -198,9 +201,9 @@ class Extractor:
             else:
                 page_outputs.append(parsed)
         data, sources = merge_pages(page_outputs)
-        data = drop_absent(schema.schema, data if page_outputs else None)
-        trust = assess(schema.schema, data, sources, document, policy=policy, calibration=self.calibration)
-        findings = validation_findings(schema.schema, trust.data)
+        data = drop_absent(compiled, data if page_outputs else None)
+        trust = assess(compiled, data, sources, document, policy=policy, calibration=self.calibration)
+        findings = validation_findings(compiled, trust.data)
         reasons = [f"page_{f.reason}:{f.page}" for f in failures]
         # Pages read by the fallback engine (GLM-OCR was down): a person looks before they are used.
         reasons += [f"engine_fallback:{n}" for n, o in sorted(outputs.items()) if o.fallback_from is not None]
@@ -247,38 +250,33 @@ def _parse(page: int, output: EngineResult) -> PageOutput | PageFailure:
     return PageOutput(page, data, {ptr: token_evidence(span, output.tokens) for ptr, span in spans.items()})
 
 
-def drop_absent(schema: dict[str, Any], data: Any) -> Any:
+def drop_absent(compiled: CompiledSchema, data: Any) -> Any:
     """Null means "not on the page". A property whose schema does not admit null is then absent:
     its key is removed, so the data is what the registered schema describes, and a missing required
     property is reported by ``required`` instead of as a wrong type."""
-    validator = SchemaValidator(schema)
+    tree = compiled.tree
 
     def walk(value: Any, sub: Any) -> Any:
-        sub = resolve_local_refs(sub, schema)
-        if isinstance(value, dict) and isinstance(sub, dict):
-            properties = sub.get("properties", {})
-            kept = {}
-            for key, child in value.items():
-                child_schema = properties.get(key, {})
-                if child is None and not validator.evolve(
-                    schema=resolve_local_refs(child_schema, schema)
-                ).is_valid(None):
-                    continue
-                kept[key] = walk(child, child_schema)
-            return kept
-        if isinstance(value, list) and isinstance(sub, dict):
-            return [walk(item, sub.get("items", {})) for item in value]
+        if isinstance(value, dict) and isinstance(tree.resolve(sub), dict):
+            properties = tree.properties(sub)
+            return {
+                key: walk(child, properties.get(key, {}))
+                for key, child in value.items()
+                if child is not None or tree.admits_null(properties.get(key, {}))
+            }
+        if isinstance(value, list) and isinstance(tree.resolve(sub), dict):
+            return [walk(item, tree.items(sub)) for item in value]
         return value
 
-    return walk(data, schema)
+    return walk(data, compiled.schema)
 
 
-def validation_findings(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
+def validation_findings(compiled: CompiledSchema, data: Any) -> list[dict[str, str]]:
     """Every place ``data`` breaks the registered schema (checked in full, including what decoding
     could not enforce), by JSON Pointer; a missing required property points at where it belongs."""
-    validator = SchemaValidator(schema, format_checker=SchemaValidator.FORMAT_CHECKER)
     findings = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    errors = compiled.validator.iter_errors(data)
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [

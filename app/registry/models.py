@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 import msgspec
 
-from app.extraction.grammar import iter_subschemas, post_decoding_keywords
-from app.lib.patterns import PatternEngine, PatternError, PatternUse, pattern_engines
 from app.registry.service import SchemaVersion
 from app.registry.validation import NAME_PATTERN
+from app.schema.grammar import post_decoding_keywords
+from app.schema.patterns import PatternEngine, PatternError, PatternUse, pattern_engines
+from app.schema.walk import iter_subschemas
 
 # What the registry checks (422 invalid-schema-name, invalid-schema), also stated in the OpenAPI
 # spec (``extra``: documented, not enforced by the decoder, which would answer a generic 400).

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SchemaRecord, SchemaVersionRecord, utcnow
-from app.extraction.decoding import grammar_error
 from app.lib.canonical import NotCanonicalizable, canonical_sha256
 from app.lib.problems import (
     INVALID_SCHEMA,
@@ -32,6 +31,8 @@ from app.lib.problems import (
 )
 from app.registry.refs import SchemaRef
 from app.registry.validation import SchemaLimits, validate_name, validate_schema
+from app.schema.compiled import CompiledSchema, compile_schema
+from app.schema.decoding import grammar_error
 
 MAX_ATTEMPTS = 20
 logger = structlog.get_logger(__name__)
@@ -54,6 +55,11 @@ class SchemaVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def compiled(self) -> CompiledSchema:
+        """The schema compiled once per content (cached by ``sha256``)."""
+        return compile_schema(self.schema, self.sha256)
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 from jsonschema import Draft202012Validator
 
-from app.extraction.decoding import ref_cycle
-from app.extraction.grammar import iter_subschemas
-from app.lib.jsonpointer import PointerNotFound, pointer, resolve
-from app.lib.patterns import PatternError, pattern_engines
+from app.lib.jsonpointer import pointer
 from app.lib.problems import (
     INVALID_SCHEMA,
     INVALID_SCHEMA_NAME,
@@ -30,7 +26,10 @@ from app.lib.problems import (
     ErrorItem,
     Problem,
 )
-from app.trust.checks import CheckError, parse_checks
+from app.schema.checks import CheckError, parse_checks
+from app.schema.patterns import PatternError, pattern_engines
+from app.schema.tree import SchemaTree
+from app.schema.walk import iter_subschemas, ref_cycle
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -166,12 +165,7 @@ def _check_object_root(schema: dict[str, Any], at: str) -> None:
 def _check_references(schema: dict[str, Any], at: str) -> None:
     remote: list[ErrorItem] = []
     broken: list[ErrorItem] = []
-    anchors = {
-        sub[key]
-        for _, sub in iter_subschemas(schema)
-        for key in ("$anchor", "$dynamicAnchor")
-        if isinstance(sub.get(key), str)
-    }
+    tree = SchemaTree(schema)
     for path, sub in iter_subschemas(schema):
         if path and "$id" in sub:
             broken.append(
@@ -187,7 +181,7 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
             where = at + pointer((*path, keyword))
             if not ref.startswith("#"):
                 remote.append({"pointer": where, "detail": f"{ref!r} is not a local reference (#...)"})
-            elif not _resolves(schema, ref, anchors):
+            elif not isinstance(tree.target(ref), dict | bool):
                 broken.append({"pointer": where, "detail": f"{ref!r} does not resolve in this schema"})
     if remote:
         raise Problem(SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote)
@@ -207,7 +201,7 @@ def _check_recursion(schema: dict[str, Any], at: str) -> None:
 
 def _check_patterns(schema: dict[str, Any], at: str) -> None:
     """Each pattern compiles for the engine that will run it (RE2, else time-bounded backtracking;
-    see app/lib/patterns.py). ``unevaluatedProperties`` beside ``patternProperties`` is refused: that
+    see app/schema/patterns.py). ``unevaluatedProperties`` beside ``patternProperties`` is refused: that
     pair is evaluated by jsonschema's own backtracking matcher, which cannot be time-bounded."""
     try:
         pattern_engines(iter_subschemas(schema))  # compiles each (cached for extraction)
@@ -309,13 +303,3 @@ def _check_aliases(schema: dict[str, Any], at: str) -> None:
             )
     if errors:
         raise Problem(INVALID_SCHEMA, "x-aliases is not valid.", errors=errors[:MAX_REPORTED_ERRORS])
-
-
-def _resolves(schema: dict[str, Any], ref: str, anchors: set[str]) -> bool:
-    fragment = unquote(ref[1:])
-    if not fragment.startswith("/"):
-        return fragment == "" or fragment in anchors
-    try:
-        return isinstance(resolve(schema, fragment), dict | bool)
-    except PointerNotFound:
-        return False

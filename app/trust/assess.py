@@ -14,59 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.documents.textmap import DocumentMap
-from app.extraction.decoding import resolve_local_refs
 from app.extraction.merge import FieldSource
 from app.lib.jsonpointer import assign, escape
-from app.lib.patterns import SchemaValidator
-from app.trust.checks import CheckResult, evaluate, parse_checks
+from app.schema.compiled import CompiledSchema
+from app.schema.review import ReviewPolicy
+from app.schema.tree import SchemaTree
+from app.trust.checks import CheckResult, evaluate
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
 from app.trust.grounding import Evidence, Grounder
 from app.trust.normalize import Normalized, infer_day_first, json_value, kind_for, normalize, printed_forms
 
-DEFAULT_MIN_CONFIDENCE = 0.7
+__all__ = ["Assessment", "ReviewPolicy", "assess"]  # ReviewPolicy: from app.schema.review
 _NUMERIC_DATE = re.compile(r"\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
-
-
-@dataclass(frozen=True)
-class ReviewPolicy:
-    """``x-review`` in the schema, overridable per request: the confidence below which a field
-    needs review, the fields that must be present and grounded, the checks that must pass."""
-
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    require: tuple[str, ...] = ()
-    checks: tuple[str, ...] | None = None
-    """None: every declared check must pass."""
-
-    @classmethod
-    def of(
-        cls,
-        schema: dict[str, Any],
-        min_confidence: float | None = None,
-        require: list[str] | None = None,
-        checks: list[str] | None = None,
-    ) -> ReviewPolicy:
-        """The schema's ``x-review``, with what a request overrides."""
-        review = schema.get("x-review")
-        declared: dict[str, Any] = review if isinstance(review, dict) else {}
-        threshold = min_confidence if min_confidence is not None else declared.get("min_confidence")
-        required = require if require is not None else declared.get("require", _required_not_nullable(schema))
-        must_pass = checks if checks is not None else declared.get("checks")
-        return cls(
-            min_confidence=float(threshold) if threshold is not None else DEFAULT_MIN_CONFIDENCE,
-            require=tuple(required),
-            checks=tuple(must_pass) if must_pass is not None else None,
-        )
-
-
-def _required_not_nullable(schema: dict[str, Any]) -> list[str]:
-    """By default a field must be present when the schema requires it and does not admit null."""
-    validator = SchemaValidator(schema)
-    properties = schema.get("properties", {})
-    return [
-        f"/{escape(name)}"
-        for name in schema.get("required", [])
-        if not validator.evolve(schema=resolve_local_refs(properties.get(name, {}), schema)).is_valid(None)
-    ]
 
 
 @dataclass
@@ -81,23 +40,22 @@ class Assessment:
 
 
 def _leaves(
-    data: Any, schema: Any, root: dict[str, Any], pointer: str = "", name: str = ""
+    data: Any, schema: Any, tree: SchemaTree, pointer: str = "", name: str = ""
 ) -> Iterator[tuple[str, str, dict[str, Any], Any]]:
-    schema = resolve_local_refs(schema, root)
-    schema = schema if isinstance(schema, dict) else {}
+    """Each scalar of ``data`` with its pointer, property name and (resolved) schema."""
     if isinstance(data, dict):
-        properties = schema.get("properties", {})
+        properties = tree.properties(schema)
         for key, value in data.items():
-            yield from _leaves(value, properties.get(key, {}), root, f"{pointer}/{escape(key)}", key)
+            yield from _leaves(value, properties.get(key, {}), tree, f"{pointer}/{escape(key)}", key)
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            yield from _leaves(value, schema.get("items", {}), root, f"{pointer}/{index}", name)
+            yield from _leaves(value, tree.items(schema), tree, f"{pointer}/{index}", name)
     else:
-        yield pointer, name, schema, data
+        yield pointer, name, tree.object(schema), data
 
 
 def assess(
-    schema: dict[str, Any],
+    compiled: CompiledSchema,
     data: Any,
     sources: dict[str, FieldSource | None],
     document: DocumentMap,
@@ -105,7 +63,7 @@ def assess(
     policy: ReviewPolicy,
     calibration: Calibration | None = None,
 ) -> Assessment:
-    leaves = list(_leaves(data, schema, schema))
+    leaves = list(_leaves(data, compiled.schema, compiled.tree))
     kinds = {pointer: kind_for(name, sub) for pointer, name, sub, _ in leaves}
     printed_dates = [w.text for page in document.pages for w in page.words if _NUMERIC_DATE.search(w.text)]
     raw_dates = [str(v) for p, _, _, v in leaves if kinds[p] == "date" and isinstance(v, str)]
@@ -118,7 +76,9 @@ def assess(
         if result.status == "ok":
             assign(data, pointer, json_value(result, sub))
 
-    check_results: list[CheckResult] = evaluate(parse_checks(schema), data) if isinstance(data, dict) else []
+    check_results: list[CheckResult] = (
+        evaluate(compiled.parsed_checks(), data) if isinstance(data, dict) else []
+    )
     by_pointer: dict[str, list[CheckResult]] = {}
     for check in check_results:
         for pointer in check.pointers:

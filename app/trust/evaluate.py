@@ -19,8 +19,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from app.extraction.decoding import resolve_local_refs
 from app.lib.jsonpointer import PointerNotFound, escape, resolve
+from app.schema.tree import SchemaTree
 from app.trust.confidence import expected_calibration_error
 from app.trust.normalize import kind_for, normalize
 
@@ -132,14 +132,13 @@ def _text(value: Any) -> str:
 
 
 def leaf_schema(schema: dict[str, Any], pointer: str) -> dict[str, Any]:
+    tree = SchemaTree(schema)
     current: Any = schema
     for part in pointer.split("/")[1:]:
-        current = resolve_local_refs(current, schema)
-        if not isinstance(current, dict):
+        if not isinstance(tree.resolve(current), dict):
             return {}
-        current = current.get("items", {}) if part.isdigit() else current.get("properties", {}).get(part, {})
-    resolved = resolve_local_refs(current, schema)
-    return resolved if isinstance(resolved, dict) else {}
+        current = tree.items(current) if part.isdigit() else tree.properties(current).get(part, {})
+    return tree.object(current)
 
 
 def record(

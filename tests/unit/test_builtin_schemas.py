@@ -2,9 +2,9 @@ from typing import Any
 
 import pytest
 
-from app.extraction.grammar import iter_subschemas
 from app.registry.builtins import default_builtin_dir, read_builtin_schemas
 from app.registry.validation import SchemaLimits, validate_name, validate_schema
+from app.schema.walk import iter_subschemas
 
 BUILTINS = read_builtin_schemas(default_builtin_dir())
 

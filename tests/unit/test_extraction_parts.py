@@ -10,12 +10,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from app.engines.base import TokenLogprob
-from app.extraction.decoding import decoding_schema
 from app.extraction.merge import PageOutput, merge_pages
-from app.extraction.prompt import EXTRACTION_LINE, extraction_prompt, skeleton
+from app.extraction.prompt import EXTRACTION_LINE, extraction_prompt
 from app.extraction.service import validation_findings
 from app.extraction.spans import SpanError, TokenEvidence, leaf_spans, token_evidence
 from app.registry.builtins import default_builtin_dir, read_builtin_schemas
+from app.schema.compiled import compile_schema
+from app.schema.decoding import decoding_schema
+from app.schema.skeleton import skeleton
 
 INVOICE = read_builtin_schemas(default_builtin_dir())["invoice"]
 SCHEMA: dict[str, Any] = {
@@ -173,15 +175,15 @@ def test_merge_takes_the_surest_scalar_and_concatenates_items_once() -> None:
 
 def test_validation_findings_name_pointers_and_keywords() -> None:
     data: dict[str, Any] = {"number": "X-1", "total": None, "seller": {"name": "A", "vat": None}, "lines": []}
-    findings = {(f["pointer"], f["keyword"]) for f in validation_findings(SCHEMA, data)}
+    findings = {(f["pointer"], f["keyword"]) for f in validation_findings(compile_schema(SCHEMA), data)}
     assert ("/number", "pattern") in findings and ("/total", "type") in findings
-    missing = validation_findings(SCHEMA, {"seller": {}})
+    missing = validation_findings(compile_schema(SCHEMA), {"seller": {}})
     assert {(f["pointer"], f["keyword"]) for f in missing} >= {
         ("/number", "required"),
         ("/total", "required"),
     }
     assert ("/lines", "minItems") in findings
-    assert validation_findings({"type": "object"}, {}) == []
+    assert validation_findings(compile_schema({"type": "object"}), {}) == []
 
 
 def test_null_is_absent_unless_the_schema_admits_null() -> None:
@@ -199,11 +201,11 @@ def test_null_is_absent_unless_the_schema_admits_null() -> None:
     data = {"a": None, "b": None, "items": [{"x": None, "y": 2}]}
     from app.extraction.service import drop_absent
 
-    assert drop_absent(schema, data) == {"b": None, "items": [{"y": 2}]}
+    assert drop_absent(compile_schema(schema), data) == {"b": None, "items": [{"y": 2}]}
 
 
 def test_formats_the_grammar_does_not_know_are_checked_after_decoding() -> None:
-    from app.extraction.grammar import post_decoding_keywords
+    from app.schema.grammar import post_decoding_keywords
 
     schema = {
         "type": "object",
@@ -221,7 +223,7 @@ def test_formats_the_grammar_does_not_know_are_checked_after_decoding() -> None:
 
 def test_grammar_errors_are_found_before_extraction() -> None:
     pytest.importorskip("llguidance")
-    from app.extraction.decoding import grammar_error
+    from app.schema.decoding import grammar_error
 
     assert grammar_error(INVOICE) is None
     assert (

@@ -9,9 +9,10 @@ import textwrap
 
 import pytest
 
-from app.extraction.grammar import iter_subschemas
 from app.extraction.service import validation_findings
-from app.lib.patterns import PatternError, SchemaValidator, compile_pattern, pattern_engines
+from app.schema.compiled import compile_schema
+from app.schema.patterns import PatternError, SchemaValidator, compile_pattern, pattern_engines
+from app.schema.walk import iter_subschemas
 
 EXPONENTIAL = r"^(\d+)+$"
 """Python's ``re`` needs about 2**n steps to refuse n digits followed by a letter."""
@@ -70,8 +71,9 @@ def test_validation_of_a_hostile_value_finishes() -> None:
     script = textwrap.dedent(
         f"""
         from app.extraction.service import validation_findings
+        from app.schema.compiled import compile_schema
         schema = {{"type": "object", "properties": {{"n": {{"type": "string", "pattern": {EXPONENTIAL!r}}}}}}}
-        print(validation_findings(schema, {{"n": {HOSTILE_VALUE!r}}})[0]["keyword"])
+        print(validation_findings(compile_schema(schema), {{"n": {HOSTILE_VALUE!r}}})[0]["keyword"])
         """
     )
     done = subprocess.run(
@@ -82,7 +84,7 @@ def test_validation_of_a_hostile_value_finishes() -> None:
 
 def test_findings_name_the_pointer_of_a_value_that_does_not_match() -> None:
     schema = {"type": "object", "properties": {"iban": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{2}"}}}
-    assert validation_findings(schema, {"iban": "de89"}) == [
+    assert validation_findings(compile_schema(schema), {"iban": "de89"}) == [
         {"pointer": "/iban", "keyword": "pattern", "message": "'de89' does not match '^[A-Z]{2}[0-9]{2}'"}
     ]
 

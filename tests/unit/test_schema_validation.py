@@ -2,10 +2,10 @@ from typing import Any
 
 import pytest
 
-from app.extraction.grammar import post_decoding_keywords
 from app.lib.problems import Problem
 from app.registry.refs import SchemaRef, parse_ref
 from app.registry.validation import SchemaLimits, validate_name, validate_schema
+from app.schema.grammar import post_decoding_keywords
 from tests.helpers import object_schema
 
 LIMITS = SchemaLimits(max_bytes=4096, max_depth=12, max_properties=20)

@@ -13,6 +13,7 @@ from app.engines.base import EngineRequest
 from app.engines.replay import ReplayEngine
 from app.extraction.merge import FieldSource
 from app.extraction.spans import TokenEvidence
+from app.schema.compiled import compile_schema
 from app.trust.assess import ReviewPolicy, assess
 from app.trust.confidence import Components, expected_calibration_error, fit_isotonic
 from app.trust.grounding import ground
@@ -77,6 +78,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["invoice_number", "total"],
     "x-checks": [{"name": "sum_ok", "expr": "subtotal + tax_total == total", "tolerance": 0.01}],
 }
+COMPILED = compile_schema(SCHEMA)
 
 
 def sources(data: dict[str, Any], prob: float = 0.99) -> dict[str, FieldSource | None]:
@@ -92,7 +94,7 @@ def test_assessment_of_a_right_extraction() -> None:
         "tax_total": 19.0,
         "total": 119.0,
     }
-    result = assess(SCHEMA, data, sources(data), doc, policy=ReviewPolicy.of(SCHEMA))
+    result = assess(COMPILED, data, sources(data), doc, policy=ReviewPolicy.of(SCHEMA))
     assert result.reasons == [] and result.data["issue_date"] == "2024-03-15"
     date = result.fields["/issue_date"]
     assert date["raw_text"] == "15.03.2024" and date["normalized"] == {"kind": "date", "status": "ok"}
@@ -104,12 +106,12 @@ def test_assessment_of_a_right_extraction() -> None:
 def test_invented_wrong_and_missing_values_are_routed_to_review() -> None:
     doc = document(page("Invoice INV-7", "Net 100.00", "VAT 19.00", "Total 119.00"))
     data = {"invoice_number": "INV-8", "subtotal": 100.0, "tax_total": 19.0, "total": 129.0}
-    result = assess(SCHEMA, data, sources(data), doc, policy=ReviewPolicy.of(SCHEMA))
+    result = assess(COMPILED, data, sources(data), doc, policy=ReviewPolicy.of(SCHEMA))
     assert "ungrounded:/invoice_number" in result.reasons and "ungrounded:/total" in result.reasons
     assert "check_failed:sum_ok" in result.reasons
     assert result.fields["/invoice_number"]["confidence"] < 0.5
     missing = assess(
-        SCHEMA, {"subtotal": 100.0}, sources({"subtotal": 1}), doc, policy=ReviewPolicy.of(SCHEMA)
+        COMPILED, {"subtotal": 100.0}, sources({"subtotal": 1}), doc, policy=ReviewPolicy.of(SCHEMA)
     )
     assert {"missing:/invoice_number", "missing:/total"} <= set(missing.reasons)
 
@@ -118,7 +120,7 @@ def test_unsure_tokens_lower_confidence_below_the_threshold() -> None:
     doc = document(page("Invoice INV-7", "Total 119.00"))
     data = {"invoice_number": "INV-7", "total": 119.0}
     result = assess(
-        SCHEMA, data, sources(data, prob=0.2), doc, policy=ReviewPolicy.of(SCHEMA, min_confidence=0.6)
+        COMPILED, data, sources(data, prob=0.2), doc, policy=ReviewPolicy.of(SCHEMA, min_confidence=0.6)
     )
     assert "low_confidence:/invoice_number" in result.reasons
 

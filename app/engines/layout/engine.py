@@ -20,8 +20,8 @@ from app.engines.base import Engine, EngineRequest, EngineResult, FinishReason, 
 from app.engines.layout.extract import Candidate, PageReader, PageValues
 from app.engines.layout.fields import ConceptMatcher, SchemaPlan, default_matcher, plan
 from app.engines.layout.page import build_layout
-from app.lib.canonical import canonical_json
-from app.trust.checks import Check, CheckError, parse_checks
+from app.schema.checks import Check, CheckError, parse_checks
+from app.schema.compiled import compile_schema
 
 PLAN_CACHE = 64
 MIN_SCORE = 1e-4
@@ -34,7 +34,7 @@ class LayoutEngine(Engine):
     def __init__(self, matcher: ConceptMatcher | None = None) -> None:
         self._matcher = matcher
         self.model = "layout-heuristics+minilm" if self.matcher.model is not None else "layout-heuristics"
-        self._plans: OrderedDict[bytes, tuple[SchemaPlan, list[Check]]] = OrderedDict()
+        self._plans: OrderedDict[str, tuple[SchemaPlan, list[Check]]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -44,21 +44,21 @@ class LayoutEngine(Engine):
         return self._matcher
 
     def _plan(self, schema: dict[str, Any]) -> tuple[SchemaPlan, list[Check]]:
-        key = canonical_json(schema)
+        compiled = compile_schema(schema)
+        key = compiled.sha256
         with self._lock:
-            if key in self._plans:
+            if key is not None and key in self._plans:
                 self._plans.move_to_end(key)
                 return self._plans[key]
-        try:
-            checks = parse_checks(schema)
-        except CheckError:  # the registry refuses these; a schema given directly may still have them
-            checks = []
-        schema_plan = plan(schema, self.matcher)
-        entry = (schema_plan, checks or implicit_checks(schema, schema_plan))
-        with self._lock:
-            self._plans[key] = entry
-            while len(self._plans) > PLAN_CACHE:
-                self._plans.popitem(last=False)
+        # Invalid checks compile to none: the registry refuses them; a schema given directly may
+        # still have them.
+        schema_plan = plan(schema, self.matcher, compiled.tree)
+        entry = (schema_plan, compiled.checks or implicit_checks(schema, schema_plan))
+        if key is not None:
+            with self._lock:
+                self._plans[key] = entry
+                while len(self._plans) > PLAN_CACHE:
+                    self._plans.popitem(last=False)
         return entry
 
     async def generate(self, request: EngineRequest) -> EngineResult:

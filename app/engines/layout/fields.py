@@ -19,7 +19,8 @@ from typing import Any
 
 from app.engines.layout.embedding import MiniLM
 from app.engines.layout.lexicon import CONCEPTS, Concept
-from app.extraction.decoding import resolve_local_refs
+from app.schema.labels import label_aliases
+from app.schema.tree import SchemaTree, declared_types
 from app.trust.normalize import Kind, kind_for
 
 MIN_CONCEPT_SCORE = 0.3
@@ -92,15 +93,6 @@ class SchemaPlan:
     tables: list[TableSpec] = field(default_factory=list)
 
 
-def _types(schema: dict[str, Any]) -> frozenset[str]:
-    declared = schema.get("type")
-    if isinstance(declared, str):
-        return frozenset({declared})
-    if isinstance(declared, list):
-        return frozenset(t for t in declared if isinstance(t, str))
-    return frozenset()
-
-
 class ConceptMatcher:
     """Scores concepts for a property. Embeddings of the concepts are computed once per process."""
 
@@ -163,25 +155,27 @@ def default_matcher() -> ConceptMatcher:
     return ConceptMatcher(MiniLM.bundled())
 
 
-def plan(schema: dict[str, Any], matcher: ConceptMatcher) -> SchemaPlan:
+def plan(schema: dict[str, Any], matcher: ConceptMatcher, tree: SchemaTree | None = None) -> SchemaPlan:
     """The fields and tables of ``schema`` (local ``$ref``s followed; nested objects flattened into
-    paths; arrays of scalars are left null: nothing on a page says where one starts)."""
+    paths; arrays of scalars are left null: nothing on a page says where one starts). ``tree``:
+    the schema's resolver when the caller has one."""
+    tree = tree or SchemaTree(schema)
     if matcher.model is not None:  # one batch for every property's text: far cheaper than one each
         matcher.collecting = []
-        _walk(schema, schema, (), (), SchemaPlan(), matcher, "document")
+        _walk(schema, tree, (), (), SchemaPlan(), matcher, "document")
         texts, matcher.collecting = (
             [t for t in dict.fromkeys(matcher.collecting) if t not in matcher._vectors_of],
             None,
         )
         matcher._vectors_of.update(zip(texts, matcher.model.encode(texts), strict=True))
     result = SchemaPlan()
-    _walk(schema, schema, (), (), result, matcher, "document")
+    _walk(schema, tree, (), (), result, matcher, "document")
     return result
 
 
 def _walk(
     node: Any,
-    root: dict[str, Any],
+    tree: SchemaTree,
     path: tuple[str, ...],
     context: tuple[str, ...],
     result: SchemaPlan,
@@ -189,22 +183,19 @@ def _walk(
     scope: str,
     columns: list[FieldSpec] | None = None,
 ) -> None:
-    node = resolve_local_refs(node, root)
-    if not isinstance(node, dict):
-        return
-    for name, declared in (node.get("properties") or {}).items():
-        sub = resolve_local_refs(declared, root)
+    for name, declared in tree.properties(node).items():
+        sub = tree.resolve(declared)
         if not isinstance(sub, dict):
             continue
-        types = _types(sub)
+        types = declared_types(sub)
         if "properties" in sub or "object" in types:
-            _walk(sub, root, (*path, name), (*context, name), result, matcher, scope, columns)
+            _walk(sub, tree, (*path, name), (*context, name), result, matcher, scope, columns)
             continue
-        items = resolve_local_refs(sub.get("items"), root)
+        items = tree.resolve(sub.get("items"))
         if "array" in types or "items" in sub:
             if scope == "document" and isinstance(items, dict) and "properties" in items:
                 table = TableSpec((*path, name), [])
-                _walk(items, root, (), (), result, matcher, "item", table.columns)
+                _walk(items, tree, (), (), result, matcher, "item", table.columns)
                 if table.columns:
                     result.tables.append(table)
             continue
@@ -233,12 +224,7 @@ def _field(
                 None,
             )
             concept = twin or concept
-    aliases = schema.get("x-aliases")
-    labels = [" ".join(name_words(name))]
-    if isinstance(aliases, list):
-        labels += [str(a) for a in aliases]
-    elif isinstance(aliases, dict):  # by language: {"de": [...], "fr": [...]}
-        labels += [str(a) for values in aliases.values() if isinstance(values, list) for a in values]
+    labels = [" ".join(name_words(name)), *label_aliases(schema)]
     if concept is not None:
         labels += concept.labels
     folded = sorted({f for f in (fold(label) for label in labels) if f}, key=lambda s: (-len(s), s))
@@ -247,7 +233,7 @@ def _field(
         path=path,
         name=name,
         kind=kind,
-        types=_types(schema) or frozenset({"string"}),
+        types=declared_types(schema) or frozenset({"string"}),
         enum=tuple(enum) if isinstance(enum, list) else None,
         labels=tuple(folded),
         concept=concept,

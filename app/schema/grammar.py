@@ -8,10 +8,10 @@ The list is deliberately conservative: a keyword is named here unless every back
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, TypedDict
 
 from app.lib.jsonpointer import pointer
+from app.schema.walk import iter_subschemas
 
 POST_DECODING_KEYWORDS: dict[str, str] = {
     "allOf": "grammar backends ignore allOf; every branch is validated after decoding",
@@ -40,50 +40,11 @@ GRAMMAR_FORMATS = frozenset(
 _LENGTH_KEYWORDS = ("minLength", "maxLength")
 _SHAPE_KEYWORDS = ("pattern", "format")
 
-# Keywords whose values are schemas, maps of schemas or lists of schemas.
-_SUBSCHEMA = (
-    "items",
-    "contains",
-    "additionalProperties",
-    "propertyNames",
-    "not",
-    "if",
-    "then",
-    "else",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-    "contentSchema",
-)
-_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-
 
 class PostDecodingKeyword(TypedDict):
     pointer: str
     keyword: str
     reason: str
-
-
-def iter_subschemas(
-    schema: Any, path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
-    """Every schema object in the document with its path, the root first."""
-    if not isinstance(schema, dict):
-        return
-    yield path, schema
-    for key in _SUBSCHEMA:
-        if key in schema:
-            yield from iter_subschemas(schema[key], (*path, key))
-    for key in _SUBSCHEMA_MAPS:
-        children = schema.get(key)
-        if isinstance(children, dict):
-            for name, child in children.items():
-                yield from iter_subschemas(child, (*path, key, name))
-    for key in _SUBSCHEMA_LISTS:
-        children = schema.get(key)
-        if isinstance(children, list):
-            for index, child in enumerate(children):
-                yield from iter_subschemas(child, (*path, key, index))
 
 
 def post_decoding_keywords(schema: dict[str, Any]) -> list[PostDecodingKeyword]:

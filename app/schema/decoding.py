@@ -13,12 +13,10 @@ Translated from the registered schema so that constrained decoding helps and nev
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote
 
-from app.extraction.grammar import GRAMMAR_FORMATS, POST_DECODING_KEYWORDS, iter_subschemas
-from app.lib.jsonpointer import unescape
+from app.schema.grammar import GRAMMAR_FORMATS, POST_DECODING_KEYWORDS
+from app.schema.tree import SchemaTree
 
 # Checked after decoding: forcing them during decoding would make the model invent a value.
 _DROPPED = set(POST_DECODING_KEYWORDS) | {
@@ -53,78 +51,6 @@ _LEAF_TYPES = {"string", "number", "integer", "boolean", "null"}
 MAX_INLINE_DEPTH = 8
 
 
-def resolve_local_refs(schema: Any, root: dict[str, Any], depth: int = 0) -> Any:
-    """Follow ``$ref: "#/..."`` (the registry only admits local references)."""
-    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and depth < MAX_INLINE_DEPTH:
-        target: Any = root
-        for token in schema["$ref"].lstrip("#").split("/")[1:]:
-            target = target[unescape(token)]
-        rest = {k: v for k, v in schema.items() if k != "$ref"}
-        schema = {**target, **rest} if isinstance(target, dict) else target
-        depth += 1
-    return schema
-
-
-Path = tuple[str, ...]
-
-
-def ref_cycle(schema: dict[str, Any]) -> Path | None:
-    """The path of a ``$ref`` (or ``$dynamicRef``) that leads back to where it is: the schema is
-    recursive, so inlining it (the prompt skeleton, the decoding schema) would never end; None
-    when every reference chain ends. A depth-first walk over reference targets with an explicit
-    stack, so a long chain cannot overflow Python's own."""
-    anchors = {
-        sub[key]: tuple(map(str, path))
-        for path, sub in iter_subschemas(schema)
-        for key in ("$anchor", "$dynamicAnchor")
-        if isinstance(sub.get(key), str)
-    }
-
-    def target(ref: str) -> Path | None:
-        fragment = unquote(ref[1:]) if ref.startswith("#") else None
-        if fragment is None or fragment == "":
-            return None if fragment is None else ()
-        if not fragment.startswith("/"):
-            return anchors.get(fragment)
-        return tuple(unescape(token) for token in fragment.split("/")[1:])
-
-    def references(at: Path) -> Iterator[tuple[Path, Path]]:
-        node: Any = schema
-        for token in at:
-            node = node.get(token) if isinstance(node, dict) else _item(node, token)
-        for path, sub in iter_subschemas(node, at):
-            for keyword in ("$ref", "$dynamicRef"):
-                ref = sub.get(keyword)
-                goal = target(ref) if isinstance(ref, str) else None
-                if goal is not None:
-                    yield (*map(str, path), keyword), goal
-
-    stack: list[tuple[Path, Iterator[tuple[Path, Path]]]] = [((), references(()))]
-    open_targets: set[Path] = {()}
-    finished: set[Path] = set()
-    while stack:
-        at, pending = stack[-1]
-        step = next(pending, None)
-        if step is None:
-            stack.pop()
-            open_targets.discard(at)
-            finished.add(at)
-            continue
-        site, goal = step
-        if goal in open_targets:
-            return site
-        if goal not in finished:
-            open_targets.add(goal)
-            stack.append((goal, references(goal)))
-    return None
-
-
-def _item(node: Any, token: str) -> Any:
-    if isinstance(node, list) and token.isdigit() and int(token) < len(node):
-        return node[int(token)]
-    return None
-
-
 def grammar_error(schema: dict[str, Any]) -> str | None:
     """Why the grammar backend (llguidance, when installed) cannot compile this schema's decoding
     schema, or None. Lets the registry refuse at registration what extraction would refuse later."""
@@ -140,13 +66,15 @@ def grammar_error(schema: dict[str, Any]) -> str | None:
     return message or None
 
 
-def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    translated: dict[str, Any] = _translate(schema, schema, 0)
+def decoding_schema(schema: dict[str, Any], tree: SchemaTree | None = None) -> dict[str, Any]:
+    """The schema constrained decoding enforces (see the module's docstring); ``tree``: the
+    schema's resolver when the caller has one."""
+    translated: dict[str, Any] = _translate(schema, tree or SchemaTree(schema), 0)
     return translated
 
 
-def _translate(schema: Any, root: dict[str, Any], depth: int) -> Any:
-    schema = resolve_local_refs(schema, root)
+def _translate(schema: Any, root: SchemaTree, depth: int) -> Any:
+    schema = root.resolve(schema)
     if not isinstance(schema, dict):
         return {} if schema is True else {"type": "null"}
     if depth > MAX_INLINE_DEPTH:  # a recursive schema: stop where the model would never go
