@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.extraction.spans import TokenEvidence
 from app.lib.canonical import canonical_json
 from app.lib.jsonpointer import escape
+from app.trust.sources import FieldSource, TokenEvidence
+
+__all__ = ["FieldSource", "PageOutput", "merge_pages"]
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,6 @@ class PageOutput:
     data: Any
     evidence: dict[str, TokenEvidence | None]
     """Token evidence by JSON Pointer into this page's ``data``."""
-
-
-@dataclass(frozen=True)
-class FieldSource:
-    page: int
-    pointer: str
-    """Where the value was in its page's output."""
-    evidence: TokenEvidence | None
 
 
 Candidate = tuple[PageOutput, Any, str]

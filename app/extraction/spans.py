@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from app.engines.base import TokenLogprob
 from app.lib.jsonpointer import escape
+from app.trust.sources import TokenEvidence
+
+__all__ = ["FORCED", "SpanError", "TokenEvidence", "leaf_spans", "token_evidence"]
 
 FORCED = 1 - 1e-6
 _WHITESPACE = b" \t\r\n"
@@ -23,13 +25,6 @@ _WHITESPACE = b" \t\r\n"
 
 class SpanError(ValueError):
     """The text is not the JSON the grammar should have produced."""
-
-
-@dataclass(frozen=True, slots=True)
-class TokenEvidence:
-    min: float
-    mean: float
-    tokens: int
 
 
 def leaf_spans(text: str) -> dict[str, tuple[int, int]]:

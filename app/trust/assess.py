@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.documents.textmap import DocumentMap
-from app.extraction.merge import FieldSource
 from app.lib.jsonpointer import assign, escape
 from app.schema.compiled import CompiledSchema
 from app.schema.review import ReviewPolicy
@@ -23,6 +22,7 @@ from app.trust.checks import CheckResult, evaluate
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
 from app.trust.grounding import Evidence, Grounder
 from app.trust.normalize import Normalized, infer_day_first, json_value, kind_for, normalize, printed_forms
+from app.trust.sources import FieldSource
 
 __all__ = ["Assessment", "ReviewPolicy", "assess"]  # ReviewPolicy: from app.schema.review
 _NUMERIC_DATE = re.compile(r"\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")

@@ -11,12 +11,11 @@ from app.documents.models import Word
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import EngineRequest
 from app.engines.replay import ReplayEngine
-from app.extraction.merge import FieldSource
-from app.extraction.spans import TokenEvidence
 from app.schema.compiled import compile_schema
 from app.trust.assess import ReviewPolicy, assess
 from app.trust.confidence import Components, expected_calibration_error, fit_isotonic
 from app.trust.grounding import ground
+from app.trust.sources import FieldSource, TokenEvidence
 
 
 def page(*lines: str, source: str = "pdf", confidence: float = 1.0) -> PageMap:
