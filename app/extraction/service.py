@@ -32,7 +32,6 @@ from app.extraction.spans import SpanError, leaf_spans, token_evidence
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import (
     ENGINE_UNAVAILABLE,
-    SCHEMA_DEPRECATED,
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_RECURSIVE,
     Problem,
@@ -104,10 +103,7 @@ class Extractor:
     ) -> Extraction:
         """``document_id`` names the document for engines that need it (replay; default: its
         SHA-256); ``review`` replaces the schema's ``x-review`` (see ``ReviewPolicy.of``)."""
-        if schema.deprecated_at is not None:
-            raise Problem(
-                SCHEMA_DEPRECATED, f"The schema {schema.name!r} is deprecated; restore it to extract."
-            )
+        schema.require_active()
         compiled = schema.compiled
         if (cycle := compiled.ref_cycle) is not None:  # registered before the registry refused these
             raise Problem(

@@ -56,6 +56,13 @@ class SchemaVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def require_active(self) -> None:
+        """409 schema-deprecated: nothing is extracted against a deprecated schema."""
+        if self.deprecated_at is not None:
+            raise Problem(
+                SCHEMA_DEPRECATED, f"The schema {self.name!r} is deprecated; restore it to extract."
+            )
+
     @property
     def compiled(self) -> CompiledSchema:
         """The schema compiled once per content (cached by ``sha256``)."""
