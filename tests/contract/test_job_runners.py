@@ -17,6 +17,7 @@ from app.jobs import store
 from tests.conftest import fresh_database, redis_available
 from tests.fake_sglang import FakeSGLang, delay, status
 from tests.jobs_harness import Harness, invoice_pdf, job_settings, running
+from tests.webhook_receiver import eventually
 
 RUNNERS = [
     pytest.param(("inprocess", "sqlite"), id="inprocess-sqlite"),
@@ -94,14 +95,14 @@ async def test_cancelling_a_running_job_stops_it_and_discards_its_result(
     fake.script(delay(3.0))
     job_id = await harness.submit()
     await harness.wait(job_id, statuses=(store.RUNNING,))
+    await eventually(lambda: fake.in_flight == 1, within_s=30)  # the engine is working on it
     async with harness.sessions() as session:
         assert await store.cancel(session, job_id) is not None
         await session.commit()
-    await asyncio.sleep(harness.settings.jobs.lease_s)  # the runner notices at its next renewal
     job = await harness.job(job_id)
     assert job.status == store.CANCELLED and job.extraction_id is None
-    await asyncio.sleep(3.0)  # the engine has answered by now: still cancelled, nothing stored
-    job = await harness.job(job_id)
+    await eventually(lambda: fake.in_flight == 0, within_s=30)  # the engine has answered...
+    job = await harness.job(job_id)  # ...and the job is still cancelled, with nothing stored
     assert job.status == store.CANCELLED and job.extraction_id is None
 
 

@@ -14,8 +14,6 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -24,7 +22,7 @@ import pytest
 from PIL import Image
 
 from app.engines.base import EngineError, EngineRequest, EngineResult
-from app.engines.sglang import SGLangConfig, SGLangEngine, align_tokens, encode_image, parse_retry_after
+from app.engines.sglang import SGLangConfig, SGLangEngine, align_tokens, encode_image
 from tests.fake_sglang import (
     FakeSGLang,
     delay,
@@ -333,12 +331,11 @@ async def test_retries_a_dropped_connection(fake: FakeSGLang, make_engine: Engin
 
 
 async def test_retries_a_timeout(fake: FakeSGLang, make_engine: EngineFactory) -> None:
-    fake.script(delay(2.0))
-    started = time.monotonic()
+    fake.script(delay(10.0))
     result = await make_engine(fake.url, timeout_s=0.5).generate(request_for())
     assert json.loads(result.text)
     assert len(fake.requests) == 2
-    assert time.monotonic() - started < 1.8  # the second attempt did not wait for the first
+    assert [entry[2] for entry in fake.log] == [200]  # the second attempt's: the first still hangs
 
 
 async def test_unreachable_server_is_unavailable(make_engine: EngineFactory) -> None:
@@ -370,15 +367,6 @@ async def test_other_400_is_rejected_and_not_retried(fake: FakeSGLang, make_engi
     assert (error.category, error.retryable, error.status) == ("engine_rejected", False, 400)
     assert "context length" in str(error)
     assert len(fake.requests) == 1
-
-
-def test_parse_retry_after() -> None:
-    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=7), usegmt=True), now=now) == 7.0
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=7), usegmt=True), now=now) == 0.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
 
 
 # -- in-flight limit ------------------------------------------------------------------------------

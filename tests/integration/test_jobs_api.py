@@ -3,7 +3,6 @@ and zips), idempotency, backpressure, callback checks and retention, on SQLite a
 
 from __future__ import annotations
 
-import asyncio
 import io
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -133,11 +132,12 @@ async def test_result_of_an_unfinished_job_is_409_with_retry_after(
 async def test_cancel_a_job(client: Client, headers: dict[str, str], fake: FakeSGLang, db: Any) -> None:
     fake.script(delay(3.0))
     job = (await submit(client, headers)).json()
+    await eventually(lambda: fake.in_flight == 1, within_s=30)  # running: the engine is working on it
     cancelled = await client.delete(f"/jobs/{job['id']}", headers=headers)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert_problem(await client.get(f"/jobs/{job['id']}/result", headers=headers), 409, "job-cancelled")
     assert_problem(await client.delete(f"/jobs/{job['id']}", headers=headers), 409, "job-finished")
-    await asyncio.sleep(3.5)
+    await eventually(lambda: fake.in_flight == 0, within_s=30)  # the engine has answered
     assert (await client.get(f"/jobs/{job['id']}", headers=headers)).json()["status"] == "cancelled"
     assert await count(db, ExtractionRecord) == 0
 

@@ -9,7 +9,6 @@ import contextlib
 import itertools
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from email.utils import format_datetime
@@ -268,14 +267,12 @@ async def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
     with Receiver(default=Reply(200, delay_s=3.0)) as receiver:
         await register(client, headers, receiver.url())
         [delivery_id] = await emit_one(db, owner)
-        started = time.monotonic()
         await Deliverer(db, impatient).deliver(delivery_id)
-        waited = time.monotonic() - started
-    assert waited < 2.5  # gave up at the timeout, did not wait for the answer
+    # Gave up at the timeout, did not wait for the answer: no status code, a timeout error.
     delivery = await delivery_of(db, delivery_id)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
     [attempt] = await attempts_of(db, delivery_id)
-    assert attempt.error and attempt.duration_ms < 2500
+    assert attempt.error == "no answer within 0.5 s"
 
 
 async def test_a_huge_response_is_read_only_up_to_the_cap(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import ExtractionRecord, JobRecord
+from app.db.models import ExtractionRecord, JobRecord, WebhookDeliveryRecord
 from app.jobs import store
 from app.webhooks.signing import verify
 from tests.conftest import fresh_database, redis_available
@@ -74,7 +73,13 @@ async def test_a_worker_killed_mid_job_does_not_lose_it(stack: Stack, fake: Fake
     async with stack.db() as session:
         assert await session.scalar(select(func.count()).select_from(ExtractionRecord)) == 1
     await eventually(lambda: any(e["type"] in EXTRACTION_EVENTS for e in stack.events()), within_s=30)
-    await asyncio.sleep(1.0)  # would a second completion event follow? (it must not)
+
+    async def outbox_settled() -> bool:  # every event written has been delivered: none is yet to come
+        async with stack.db() as session:
+            statuses = list(await session.scalars(select(WebhookDeliveryRecord.status)))
+        return bool(statuses) and "pending" not in statuses
+
+    await eventually(outbox_settled, within_s=30)
     events = [e for e in stack.events() if e["type"] in EXTRACTION_EVENTS]
     assert len({e["id"] for e in events}) == 1
     event = events[0]
