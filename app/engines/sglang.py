@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import io
-import math
-import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -43,6 +39,7 @@ from app.engines.base import (
     TokenLogprob,
     Usage,
 )
+from app.lib import backoff
 
 logger = structlog.get_logger(__name__)
 
@@ -239,12 +236,14 @@ class SGLangEngine(Engine):
                 if response.status_code not in RETRYABLE_STATUS:
                     raise error
                 last = error
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                retry_after = backoff.parse_retry_after(response.headers.get("retry-after"))
             if attempt == cfg.max_retries:
                 break
-            delay = random.uniform(0, min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt))  # noqa: S311 - jitter
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, RETRY_AFTER_CAP_S))
+            delay = backoff.honour_retry_after(
+                backoff.full_jitter_s(attempt + 1, cfg.backoff_base_s, cfg.backoff_max_s),
+                retry_after,
+                RETRY_AFTER_CAP_S,
+            )
             logger.warning(
                 "sglang_retry",
                 attempt=attempt + 1,
@@ -587,23 +586,3 @@ def _status_error(response: httpx.Response) -> EngineError:
 
 def _protocol(message: str) -> EngineError:
     return EngineError(f"unexpected SGLang response: {message}", category="engine_protocol", retryable=False)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date; ``None`` when absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds):
-        return None
-    return max(0.0, seconds)

@@ -9,7 +9,6 @@ count are written in one transaction guarded by the lease token, so a runner tha
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +23,7 @@ from app.extraction.service import Extraction, Extractor
 from app.jobs import store
 from app.jobs.passwords import ENCRYPTED, LEGACY, JobPasswords, PasswordUnreadable
 from app.jobs.views import batch_summary, event_data
+from app.lib import backoff
 from app.lib.problems import ENGINE_UNAVAILABLE, OCR_FAILED, Problem
 from app.lib.settings import Settings
 from app.registry.refs import SchemaRef
@@ -261,8 +261,7 @@ class JobExecutor:
         return store.FAILED
 
     async def _requeue(self, held: store.Claim, error: PublicError, log: Any) -> str | None:
-        base = self.settings.jobs.retry_base_s
-        delay = base * 2 ** (held.attempt - 1) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+        delay = backoff.exponential_s(held.attempt, self.settings.jobs.retry_base_s)
         async with self.sessions() as session:
             job = await store.release(
                 session,

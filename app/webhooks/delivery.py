@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import __version__
 from app.db.models import WebhookAttemptRecord, WebhookDeliveryRecord, WebhookEndpointRecord, utcnow
+from app.lib import backoff
 from app.lib.settings import WebhookSettings
 from app.webhooks.signing import sign
 from app.webhooks.ssrf import Address, UnsafeCallback, resolve_callback
@@ -35,7 +34,6 @@ EXCERPT_BYTES = 1024
 LEASE_MARGIN_S = 30.0
 GONE_REASON = "receiver answered 410 Gone"
 USER_AGENT = f"docextract-webhooks/{__version__}"
-_random = random.SystemRandom()
 
 
 def backoff_s(attempt: int, settings: WebhookSettings, jitter: float | None = None) -> float:
@@ -43,32 +41,12 @@ def backoff_s(attempt: int, settings: WebhookSettings, jitter: float | None = No
     jitter factor in [0.8, 1.2] so receivers that failed together are not retried together. The cap
     applies after the jitter, so with the defaults the schedule spans more than a day even when
     every draw is the lowest."""
-    factor = _random.uniform(0.8, 1.2) if jitter is None else jitter
-    return min(settings.retry_base_s * 2.0 ** (attempt - 1) * factor, settings.retry_max_s)
-
-
-def retry_after_s(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now`` (delta-seconds or an HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return backoff.exponential_s(attempt, settings.retry_base_s, settings.retry_max_s, jitter=jitter)
 
 
 def next_delay_s(attempt: int, settings: WebhookSettings, retry_after: float | None) -> float:
     """Backoff, stretched to what the receiver asked for in ``Retry-After`` (within the cap)."""
-    delay = backoff_s(attempt, settings)
-    if retry_after is not None:
-        delay = min(max(delay, retry_after), settings.retry_max_s)
-    return delay
+    return backoff.honour_retry_after(backoff_s(attempt, settings), retry_after, settings.retry_max_s)
 
 
 @dataclass
@@ -377,7 +355,7 @@ class Deliverer:
                 return _Outcome(
                     status_code=response.status_code,
                     excerpt=text.replace("\x00", "\ufffd") or None,
-                    retry_after=retry_after_s(response.headers.get("retry-after"), utcnow()),
+                    retry_after=backoff.parse_retry_after(response.headers.get("retry-after"), utcnow()),
                 )
         except TimeoutError:
             return _Outcome(error=f"no answer within {self.settings.timeout_s:g} s")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
-from email.utils import format_datetime
 
-from app.db.models import utcnow
 from app.lib.settings import WebhookSettings
-from app.webhooks.delivery import backoff_s, next_delay_s, retry_after_s
+from app.webhooks.delivery import backoff_s, next_delay_s
 
 DEFAULTS = WebhookSettings(retry_base_s=5.0, retry_max_s=4 * 3600.0, max_attempts=18)
 DAY_S = 24 * 3600
@@ -44,19 +41,6 @@ def test_jitter_stays_within_twenty_percent() -> None:
             for d in draws
         )
         assert len(set(draws)) > 1
-
-
-def test_retry_after_as_seconds_or_a_date() -> None:
-    now = utcnow()
-    assert retry_after_s("120", now) == 120.0
-    assert retry_after_s(" 7 ", now) == 7.0
-    in_a_minute = retry_after_s(format_datetime(now + timedelta(seconds=60), usegmt=True), now)
-    assert in_a_minute is not None and 58 <= in_a_minute <= 60
-    assert retry_after_s(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0.0
-    assert retry_after_s(None, now) is None
-    assert retry_after_s("", now) is None
-    assert retry_after_s("soon", now) is None
-    assert retry_after_s("-5", now) is None
 
 
 def test_retry_after_stretches_the_delay_but_not_past_the_cap() -> None:
