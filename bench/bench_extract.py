@@ -31,10 +31,10 @@ from app.auth.keys import ApiKeys, Scope
 from app.documents.ingest import IngestLimits, open_document
 from app.engines.base import EngineRequest
 from app.engines.sglang import SGLangConfig, SGLangEngine
-from app.extraction.decoding import decoding_schema
 from app.extraction.prompt import extraction_prompt
 from app.lib.settings import EngineSettings, IngestSettings, OcrSettings
 from app.registry.builtins import default_builtin_dir, read_builtin_schemas
+from app.schema.decoding import decoding_schema
 from app.server.core import create_app
 from tests.conftest import make_settings
 from tests.documents import invoice_pdf

@@ -28,8 +28,8 @@ import torch
 
 from app.engines.grammar import GrammarCompiler, masked_logprobs
 from app.engines.transformers_engine import TransformersConfig, TransformersEngine
-from app.extraction.decoding import decoding_schema
 from app.extraction.prompt import extraction_prompt
+from app.schema.decoding import decoding_schema
 from tests.tiny_glm import (
     GLM_SPECIAL_IDS,
     GLM_VOCAB_SIZE,
