@@ -2,9 +2,13 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+DEV_LOCK := requirements-dev.lock
+LOCK := requirements.lock
+# The test command, the same in CI (.ci/run): every test, slow ones included.
+PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev serve test test-ci lint format typecheck check migrate clean
+.PHONY: help install dev lock serve test test-fast test-ci lint format typecheck check migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -15,8 +19,16 @@ $(VENV)/bin/python:
 install: $(VENV)/bin/python ## Install the service (core only, no torch)
 	$(VENV)/bin/pip install -e .
 
-dev: $(VENV)/bin/python ## Install the service with test and lint tools
-	$(VENV)/bin/pip install -e '.[dev]'
+dev: $(VENV)/bin/python ## Install what lint, types and tests need, pinned (extras dev, ocr, local)
+	$(VENV)/bin/pip install -r $(DEV_LOCK)
+	$(VENV)/bin/pip install --no-deps -e .
+
+lock: $(VENV)/bin/python ## Re-pin the locks from pyproject.toml (Python 3.11): the image's, and dev's
+	$(VENV)/bin/pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --strip-extras --extra ocr --no-emit-index-url --no-emit-find-links \
+	  --output-file $(LOCK) pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --strip-extras --extra dev --extra ocr --extra local \
+	  --no-emit-index-url --no-emit-find-links --output-file $(DEV_LOCK) pyproject.toml
 
 serve: install ## Start the API on the embedded SQLite database (./data)
 	$(VENV)/bin/docextract serve
@@ -24,8 +36,11 @@ serve: install ## Start the API on the embedded SQLite database (./data)
 migrate: ## Apply database migrations
 	$(VENV)/bin/docextract db upgrade
 
-test: dev ## Run the tests (PostgreSQL ones need DOCEXTRACT_TEST_DATABASE_URL)
-	$(VENV)/bin/pytest
+test: dev ## Run every test, as CI does (PostgreSQL and Redis ones need DOCEXTRACT_TEST_*_URL)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: ## The quick local loop: every test but those marked slow (real OCR, worker processes)
+	$(VENV)/bin/pytest $(PYTEST_ARGS) -m 'not slow'
 
 test-ci: ## What CI runs: a fresh venv, services started, lint, types, every test
 	bash .ci/run
