@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from app.lib.jsonpointer import PointerNotFound, escape, resolve
-from app.schema.tree import SchemaTree
+from app.schema.compiled import compile_schema
 from app.trust.confidence import expected_calibration_error
 from app.trust.normalize import kind_for, normalize
 
@@ -132,7 +132,7 @@ def _text(value: Any) -> str:
 
 
 def leaf_schema(schema: dict[str, Any], pointer: str) -> dict[str, Any]:
-    tree = SchemaTree(schema)
+    tree = compile_schema(schema).tree
     current: Any = schema
     for part in pointer.split("/")[1:]:
         if not isinstance(tree.resolve(current), dict):
