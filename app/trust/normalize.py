@@ -24,12 +24,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal, get_args
+
+from stdnum import iban
+from stdnum.ch import uid as ch_uid
+from stdnum.eu import vat as eu_vat
+from stdnum.gb import vat as gb_vat
+from stdnum.no import orgnr
 
 Kind = Literal["date", "amount", "currency", "percent", "iban", "vat_id", "text"]
 Status = Literal["ok", "unparsed", "absent"]
@@ -579,20 +585,10 @@ def _currency(raw: Any) -> str | None:
 # --------------------------------------------------------------------------------------------------------
 # IBAN, VAT id, text
 
-_IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
-    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
-    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
-    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
-    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
-    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
-    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
-
 
 def _iban(raw: Any) -> str | None:
-    """Compact upper-case IBAN whose country length and mod-97 check hold (a misread digit fails it).
+    """Compact upper-case IBAN that python-stdnum accepts: the country's length and format, the mod-97
+    check digits and, where a country has them, its national check digits (a misread digit fails).
     A leading "IBAN" label is tolerated."""
     if not isinstance(raw, str):
         return None
@@ -600,31 +596,36 @@ def _iban(raw: Any) -> str | None:
     compact = re.sub(r"^IBAN:?", "", compact)
     if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", compact):
         return None
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
-        return None
-    rearranged = compact[4:] + compact[:4]
-    number = int("".join(str(int(c, 36)) for c in rearranged))
-    return compact if number % 97 == 1 else None
+    return compact if iban.is_valid(compact) else None
 
 
-_VAT_PREFIXES = frozenset(
-    "AT BE BG CY CZ DE DK EE EL GR ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI GB CH NO".split()  # noqa: SIM905
-)
+def _norwegian_vat(compact: str) -> bool:
+    """NO + the organisation number (mod-11 check), printed with or without the MVA suffix."""
+    return orgnr.is_valid(compact[2:].removesuffix("MVA"))
+
+
+# Per-country checksums from python-stdnum: EU member states (EL/GR for Greece, XI for Northern
+# Ireland) through its EU module, and the non-EU countries whose ids our invoices carry.
+_VAT_CHECKS: dict[str, Callable[[str], bool]] = {
+    **dict.fromkeys(("EL", "XI", *(code.upper() for code in eu_vat.MEMBER_STATES)), eu_vat.is_valid),
+    "GB": gb_vat.is_valid,
+    "CH": ch_uid.is_valid,
+    "NO": _norwegian_vat,
+}
 
 
 def _vat_id(raw: Any) -> str | None:
-    """Compact upper-case VAT id with a country prefix (EU, GB, CH, NO) and 2-13 alphanumerics of which
-    at least two are digits (so a word like "DEUTSCHLAND" is not an id). Swiss MWST/TVA/IVA suffixes are
-    dropped. No per-country checksum."""
+    """Compact upper-case VAT id with a country prefix (EU, GB, CH, NO) whose per-country checksum holds
+    (python-stdnum), so a misread digit or a word like "DEUTSCHLAND" is not an id. Swiss MWST/TVA/IVA
+    suffixes are dropped."""
     if not isinstance(raw, str):
         return None
     compact = re.sub(r"[\s\u00a0\u202f.\-]", "", raw).upper()
     if compact.startswith("CH"):
         compact = re.sub(r"(MWST|TVA|IVA)$", "", compact)
     m = re.fullmatch(r"([A-Z]{2})([A-Z0-9]{2,13})", compact)
-    if m is None or m[1] not in _VAT_PREFIXES or sum(c.isdigit() for c in m[2]) < 2:
-        return None
-    return compact
+    check = _VAT_CHECKS.get(m[1]) if m else None
+    return compact if check is not None and check(compact) else None
 
 
 def _text(raw: Any) -> str | None:

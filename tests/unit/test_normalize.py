@@ -179,19 +179,34 @@ IBANS: list[tuple[Any, str | None]] = [
     ("IBAN: CH93 0076 2011 6238 5295 7", "CH9300762011623852957"),
     ("DE89 3704 0044 0532 0130 01", None),  # check digits fail
     ("DE89 3704 0044 0532 0130", None),  # too short for DE
+    ("GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432"),
+    ("BE71 0961 2345 6769", "BE71096123456769"),
+    ("BE71 0961 2345 6770", None),  # the IBAN check digits fail
+    ("BE44 0961 2345 6770", None),  # mod 97 holds, Belgium's own check digits (70) do not
+    ("FR76 3000 6000 0112 3456 7890 189", "FR7630006000011234567890189"),
+    ("ES91 2100 0418 4502 0005 1332", "ES9121000418450200051332"),
+    ("ES46 2100 0418 4512 0005 1332", None),  # mod 97 holds, Spain's control digits do not
     ("XX89370400440532013000", None),
     ("not an iban", None),
 ]
 
 VAT_IDS: list[tuple[Any, str | None]] = [
-    ("DE123456789", "DE123456789"),
-    ("de 123 456 789", "DE123456789"),
-    ("ATU12345678", "ATU12345678"),
+    ("DE136695976", "DE136695976"),
+    ("de 136 695 976", "DE136695976"),
+    ("ATU13585627", "ATU13585627"),
     ("FR 40 303 265 045", "FR40303265045"),
-    ("GB 123.4567.89", "GB123456789"),
-    ("CHE-123.456.789 MWST", "CHE123456789"),
-    ("NO 123 456 789 MVA", "NO123456789MVA"),
-    ("EL-123456789", "EL123456789"),
+    ("NL815254295B01", "NL815254295B01"),
+    ("GB 980.7806.84", "GB980780684"),
+    ("CHE-116.281.710 MWST", "CHE116281710"),
+    ("NO 995 525 828 MVA", "NO995525828MVA"),
+    ("NO 995 525 828", "NO995525828"),
+    ("EL-094259216", "EL094259216"),
+    ("DE136695977", None),  # the check digit fails: a misread digit
+    ("DE123456789", None),  # a placeholder, not a German VAT id
+    ("ATU12345678", None),
+    ("NL003335996B98", None),
+    ("CHE-123.456.789 MWST", None),
+    ("NO 995 525 829 MVA", None),
     ("US123456789", None),
     ("DEUTSCHLAND", None),
     ("DE1", None),
@@ -345,7 +360,7 @@ def test_printed_forms_examples() -> None:
     assert printed_forms("31/02/2024", "date") == []
     samples: list[tuple[Any, Kind]] = [
         ("2024-03-04", "date"), ("1.50", "amount"), ("$", "currency"), ("7%", "percent"),
-        ("NL91ABNA0417164300", "iban"), ("DE123456789", "vat_id"), ("ACME", "text"),
+        ("NL91ABNA0417164300", "iban"), ("DE136695976", "vat_id"), ("ACME", "text"),
     ]  # fmt: skip
     for value, kind in samples:
         forms = printed_forms(value, kind)
