@@ -2,7 +2,7 @@
 
 For every document ``<id>.<pdf|png|jpg|...>`` with ``<id>.json`` (a flat or nested object of true
 values), the extracted data is compared field by field with the truth after normalisation (dates,
-amounts, currencies, ... by the field's kind; identifiers marked ``"$comment": "compare=id"`` on
+amounts, currencies, ... by the field's kind; identifiers marked ``"x-compare": "id"`` on
 letters and digits only). Reported per field and overall: exact-match accuracy, document accuracy
 (every field right), schema-valid rate, evidence recall (right values with a place on the page),
 expected calibration error, and among fields auto-accepted (confidence at or above the review
@@ -114,7 +114,7 @@ def same(truth: Any, value: Any, name: str, schema: dict[str, Any]) -> bool:
     """Equal after normalising both by the field's kind."""
     if value is None:
         return truth is None
-    if "compare=id" in str(schema.get("$comment", "")):
+    if schema.get("x-compare") == "id" or "compare=id" in str(schema.get("$comment", "")):  # the old spelling
         return _alnum(truth) == _alnum(value)
     kind = kind_for(name, schema)
     a, b = normalize(truth, kind), normalize(value, kind)

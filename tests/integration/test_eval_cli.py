@@ -15,7 +15,7 @@ from app.cli import main
 SCHEMA = {
     "type": "object",
     "properties": {
-        "invoice_number": {"type": ["string", "null"], "$comment": "compare=id"},
+        "invoice_number": {"type": ["string", "null"], "x-compare": "id"},
         "date": {"type": ["string", "null"], "format": "date"},
         "seller": {"type": ["string", "null"]},
         "currency": {"type": ["string", "null"]},
