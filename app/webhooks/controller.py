@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -37,17 +36,11 @@ from app.lib.problems import (
 from app.lib.settings import Settings
 from app.webhooks.events import EVENT_TYPES, callback_endpoint, check_url
 from app.webhooks.signing import new_secret
+from app.webhooks.status import DeliveryStatus
 
 DbSession = NamedDependency[AsyncSession]
 EndpointId = Annotated[str, Parameter(description="The endpoint's id (`wh_...`).")]
 DeliveryId = Annotated[str, Parameter(description="The delivery's id, its `webhook-id` (`msg_...`).")]
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -124,7 +117,7 @@ class DeliveryOut(msgspec.Struct):
             event_type=r.event_type,
             status=r.status,
             attempts=r.attempts,
-            next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+            next_attempt_at=r.next_attempt_at if r.status == DeliveryStatus.PENDING else None,
             last_status_code=r.last_status_code,
             last_error=r.last_error,
             created_at=r.created_at,
@@ -315,9 +308,10 @@ class WebhookController(Controller):
         await db_session.execute(
             update(WebhookDeliveryRecord)
             .where(
-                WebhookDeliveryRecord.endpoint_id == endpoint.id, WebhookDeliveryRecord.status == "pending"
+                WebhookDeliveryRecord.endpoint_id == endpoint.id,
+                WebhookDeliveryRecord.status == DeliveryStatus.PENDING,
             )
-            .values(status="cancelled", last_error="endpoint deleted")
+            .values(status=DeliveryStatus.CANCELLED, last_error="endpoint deleted")
             .execution_options(synchronize_session=False)
         )
         await db_session.delete(endpoint)
@@ -405,7 +399,7 @@ class WebhookController(Controller):
         the attempt count continues. A disabled endpoint must be enabled first or it is cancelled."""
         endpoint = await _owned(db_session, request.user, endpoint_id)
         delivery = await _delivery(db_session, endpoint.id, delivery_id)
-        delivery.status = "pending"
+        delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = utcnow()
         delivery.delivered_at = None
         await db_session.commit()

@@ -27,6 +27,7 @@ from app.lib import backoff
 from app.lib.settings import WebhookSettings
 from app.webhooks.signing import sign
 from app.webhooks.ssrf import Address, UnsafeCallback, resolve_callback
+from app.webhooks.status import DeliveryStatus
 
 logger = structlog.get_logger(__name__)
 
@@ -114,7 +115,7 @@ class Deliverer:
                 await session.execute(
                     select(WebhookDeliveryRecord.id, WebhookDeliveryRecord.next_attempt_at)
                     .where(
-                        WebhookDeliveryRecord.status == "pending",
+                        WebhookDeliveryRecord.status == DeliveryStatus.PENDING,
                         WebhookDeliveryRecord.next_attempt_at <= utcnow(),
                     )
                     .order_by(WebhookDeliveryRecord.next_attempt_at)
@@ -134,7 +135,7 @@ class Deliverer:
                     )
                 )
             ).first()
-        if row is not None and row[0] == "pending" and row[1] <= utcnow():
+        if row is not None and row[0] == DeliveryStatus.PENDING and row[1] <= utcnow():
             await self._claim_and_send(delivery_id, row[1])
 
     def kick(self) -> None:
@@ -172,7 +173,7 @@ class Deliverer:
         async with self.sessions() as session:
             earliest = await session.scalar(
                 select(func.min(WebhookDeliveryRecord.next_attempt_at)).where(
-                    WebhookDeliveryRecord.status == "pending"
+                    WebhookDeliveryRecord.status == DeliveryStatus.PENDING
                 )
             )
         if earliest is None:
@@ -199,7 +200,7 @@ class Deliverer:
                 update(WebhookDeliveryRecord)
                 .where(
                     WebhookDeliveryRecord.id == delivery_id,
-                    WebhookDeliveryRecord.status == "pending",
+                    WebhookDeliveryRecord.status == DeliveryStatus.PENDING,
                     WebhookDeliveryRecord.next_attempt_at == seen,
                 )
                 .values(next_attempt_at=lease_until)
@@ -219,7 +220,10 @@ class Deliverer:
             if endpoint is None or (endpoint.url is not None and endpoint.disabled_at is not None):
                 reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
                 await self._finish(
-                    session, delivery_id, lease_until, {"status": "cancelled", "last_error": reason}
+                    session,
+                    delivery_id,
+                    lease_until,
+                    {"status": DeliveryStatus.CANCELLED, "last_error": reason},
                 )
                 return
             now = utcnow()
@@ -245,9 +249,9 @@ class Deliverer:
             "next_attempt_at": finished,
         }
         if code is not None and 200 <= code < 300:
-            values.update(status="delivered", delivered_at=finished, last_error=None)
+            values.update(status=DeliveryStatus.DELIVERED, delivered_at=finished, last_error=None)
         elif code == 410 or attempt >= self.settings.max_attempts:
-            values["status"] = "failed"
+            values["status"] = DeliveryStatus.FAILED
         else:
             delay = next_delay_s(attempt, self.settings, outcome.retry_after)
             values["next_attempt_at"] = finished + timedelta(seconds=delay)
@@ -282,7 +286,7 @@ class Deliverer:
             attempt=attempt,
             status_code=code,
             error=outcome.error,
-            status=values.get("status", "pending"),
+            status=values.get("status", DeliveryStatus.PENDING),
         )
 
     async def _finish(
@@ -293,7 +297,7 @@ class Deliverer:
             update(WebhookDeliveryRecord)
             .where(
                 WebhookDeliveryRecord.id == delivery_id,
-                WebhookDeliveryRecord.status == "pending",
+                WebhookDeliveryRecord.status == DeliveryStatus.PENDING,
                 WebhookDeliveryRecord.next_attempt_at == lease_until,
             )
             .values(**values)

@@ -17,6 +17,7 @@ from app.db.models import WebhookDeliveryRecord, WebhookEndpointRecord
 from app.lib.problems import CALLBACK_SECRET_MISSING, UNSAFE_CALLBACK_URL, Problem
 from app.lib.settings import WebhookSettings
 from app.webhooks.ssrf import UnsafeCallback, resolve_callback
+from app.webhooks.status import DeliveryStatus
 
 logger = structlog.get_logger(__name__)
 
@@ -94,7 +95,7 @@ async def emit(
                 url=url,
                 event_type=event_type,
                 payload=body,
-                status="pending",
+                status=DeliveryStatus.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 created_at=now,
