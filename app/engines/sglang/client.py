@@ -6,29 +6,21 @@ Why it looks the way it does (facts checked against sgl-project/sglang, see DESI
   is given, so a client's string must never reach it.
 - Many requests are kept in flight (``max_in_flight``) so SGLang's continuous batching stays full; the
   body is encoded and serialised off the event loop once per page and reused by every retry.
-- Token offsets are byte offsets. SGLang builds ``logprobs.content[].bytes`` as
-  ``list(token.encode("utf-8"))`` of each token decoded *on its own*
-  (``serving_chat._process_logprobs_tokens``), so a byte-level token that holds part of a multi-byte
-  character arrives as U+FFFD with the bytes of U+FFFD, not its own bytes. Exact bytes (OpenAI's
-  shape) align directly; lossy runs are re-aligned against the text and their inner boundaries
-  estimated (``extra["offsets"] == "estimated"``). The matched stop token (``<|user|>``), which SGLang
-  reports in ``logprobs`` but leaves out of ``content``, is skipped.
+- Token offsets are byte offsets, aligned with the text in ``tokens`` (SGLang's bytes are lossy for
+  partial characters); the page image is encoded in ``images``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import orjson
 import structlog
-from PIL import Image, ImageChops
 
 from app.engines.base import (
     Engine,
@@ -36,14 +28,13 @@ from app.engines.base import (
     EngineRequest,
     EngineResult,
     FinishReason,
-    TokenLogprob,
     Usage,
 )
+from app.engines.sglang.images import ImageFormat, encode_image
+from app.engines.sglang.tokens import align_tokens, protocol_error
 from app.lib import backoff
 
 logger = structlog.get_logger(__name__)
-
-ImageFormat = Literal["png", "jpeg"]
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 RETRY_AFTER_CAP_S = 60.0
@@ -52,12 +43,6 @@ INLINE_ENCODE_MAX_PIXELS = 256 * 256
 """Smaller images are encoded on the event loop: a thread hop costs more than the encoding."""
 READY_TIMEOUT_S = 30.0
 """SGLang's ``/health`` runs a one-token generation and waits up to 20 s for it."""
-JPEG_QUALITY = 95
-PNG_COMPRESS_LEVEL = 1
-"""zlib level 1: measured 1.5x faster than the default 6 on a 200-DPI invoice page, for a third more
-bytes (0.14 against 0.10 MB in RGB), which a local link to SGLang does not notice."""
-
-_REPLACEMENT = "\ufffd"
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _GRAMMAR_ERROR = re.compile(
     r"compile\s+(?:the\s+)?(?:json\s+)?grammar|grammar\s+compil|json[\s_-]?schema|xgrammar|llguidance|outlines",
@@ -65,7 +50,6 @@ _GRAMMAR_ERROR = re.compile(
 )
 """SGLang's messages for a schema its grammar backend refuses: "Failed to compile json grammar: ...",
 "Grammar compilation failed: ...", and backend-specific ones naming the JSON schema."""
-_SPECIAL_TOKEN = re.compile(r"(?:<\|[^<>|\s]+\|>|</s>|<eos>|<\|endoftext\|>)+")
 
 
 @dataclass(frozen=True)
@@ -86,48 +70,6 @@ class SGLangConfig:
     backoff_max_s: float = 20.0
     image_format: ImageFormat = "png"
     top_logprobs: int = 0
-
-
-def encode_image(image: Image.Image, fmt: ImageFormat = "png") -> str:
-    """The page as a ``data:image/...;base64,`` URL (the only image form this engine ever sends)."""
-    return f"data:image/{fmt};base64,{base64.b64encode(_image_bytes(image, fmt)).decode('ascii')}"
-
-
-def _image_bytes(image: Image.Image, fmt: ImageFormat) -> bytes:
-    flat = _flatten(image)
-    if flat.mode == "RGB" and _is_gray(flat):
-        # Lossless: the model's processor converts back to the very same RGB pixels. A third of the
-        # bytes to compress makes encoding a rendered page about a third cheaper.
-        flat = flat.convert("L")
-    buffer = io.BytesIO()
-    if fmt == "jpeg":
-        flat.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    else:
-        flat.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
-
-
-def _is_gray(image: Image.Image) -> bool:
-    red, green, blue = image.split()
-    return (
-        ImageChops.difference(red, green).getbbox() is None
-        and ImageChops.difference(green, blue).getbbox() is None
-    )
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB or grayscale. Transparency goes onto white: the model's processor converts to RGB itself, and
-    that turns transparent pixels black, hiding dark text on a transparent background."""
-    if image.mode in ("RGB", "L"):
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    if image.mode == "1":
-        return image.convert("L")
-    return image.convert("RGB")
 
 
 class SGLangEngine(Engine):
@@ -263,21 +205,21 @@ class SGLangEngine(Engine):
     def _result(self, payload: Mapping[str, Any]) -> EngineResult:
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise _protocol("the response has no choices")
+            raise protocol_error("the response has no choices")
         choice: dict[str, Any] = choices[0]
         message = choice.get("message")
         if not isinstance(message, dict):
-            raise _protocol("choices[0].message is missing")
+            raise protocol_error("choices[0].message is missing")
         text = message.get("content")
         if text is None:
             text = ""  # SGLang sends null rather than an empty string
         if not isinstance(text, str):
-            raise _protocol("choices[0].message.content is not a string")
+            raise protocol_error("choices[0].message.content is not a string")
         finish_reason = _finish_reason(choice.get("finish_reason"))
         logprobs = choice.get("logprobs")
         content = logprobs.get("content") if isinstance(logprobs, dict) else None
         if not isinstance(content, list):
-            raise _protocol("choices[0].logprobs.content is missing although logprobs were requested")
+            raise protocol_error("choices[0].logprobs.content is missing although logprobs were requested")
         tokens, exact, skipped = align_tokens(text, content)
         usage = payload.get("usage")
         usage = usage if isinstance(usage, dict) else {}
@@ -384,123 +326,6 @@ class SGLangEngine(Engine):
             ) from exc
 
 
-# -- token alignment ------------------------------------------------------------------------------
-
-
-def align_tokens(text: str, entries: Sequence[Any]) -> tuple[list[TokenLogprob], bool, int]:
-    """Byte offsets of each ``logprobs.content`` entry in ``text``.
-
-    Returns the tokens, whether every offset is exact, and how many entries were skipped (special tokens
-    that ``content`` omits, such as the matched stop token). Raises ``engine_protocol`` when the tokens
-    do not spell the text.
-    """
-    data = text.encode("utf-8")
-    parsed = [_entry(entry, index) for index, entry in enumerate(entries)]
-    tokens: list[TokenLogprob] = []
-    exact, skipped, pos, i = True, 0, 0, 0
-    while i < len(parsed):
-        token, raw, logprob = parsed[i]
-        if raw and data.startswith(raw, pos):
-            tokens.append(TokenLogprob(token, pos, pos + len(raw), logprob))
-            pos += len(raw)
-            i += 1
-        elif _REPLACEMENT in token:
-            j = i + 1
-            while j < len(parsed) and _REPLACEMENT in parsed[j][0]:
-                j += 1
-            run = parsed[i:j]
-            lengths = _lossy_run(text, data, pos, [t for t, _, _ in run], _anchor(parsed[j:]))
-            if lengths is None:
-                raise _protocol(f"logprobs tokens {i}..{j - 1} (partial characters) do not match the text")
-            for (run_token, _, run_logprob), length in zip(run, lengths, strict=True):
-                tokens.append(TokenLogprob(run_token, pos, pos + length, run_logprob))
-                pos += length
-            exact = False
-            i = j
-        elif not raw or _SPECIAL_TOKEN.fullmatch(token):
-            skipped += 1
-            i += 1
-        else:
-            raise _protocol(
-                f"logprobs token {i} ({token!r}) does not match the text at byte {pos} "
-                f"({data[pos : pos + 16]!r}); is a reasoning parser configured on the server?"
-            )
-    if pos != len(data):
-        raise _protocol(f"logprobs tokens cover {pos} of the text's {len(data)} bytes")
-    return tokens, exact, skipped
-
-
-def _entry(entry: Any, index: int) -> tuple[str, bytes, float]:
-    if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
-        raise _protocol(f"logprobs.content[{index}] has no token")
-    token: str = entry["token"]
-    raw = entry.get("bytes")
-    if raw is None:
-        raw_bytes = token.encode("utf-8")
-    elif isinstance(raw, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in raw):
-        raw_bytes = bytes(raw)
-    else:
-        raise _protocol(f"logprobs.content[{index}].bytes is not a list of bytes")
-    logprob = entry.get("logprob")
-    if logprob is None:
-        value = float("-inf")  # JSON has no -inf; SGLang's serialiser writes null for it
-    elif isinstance(logprob, int | float) and not isinstance(logprob, bool):
-        value = float(logprob)
-    else:
-        raise _protocol(f"logprobs.content[{index}].logprob is not a number")
-    return token, raw_bytes, value
-
-
-def _anchor(rest: Sequence[tuple[str, bytes, float]]) -> str | None:
-    """The text of the next token that must follow a lossy run (``None``: the run ends the text)."""
-    for token, raw, _ in rest:
-        if raw and not _SPECIAL_TOKEN.fullmatch(token):
-            return token
-    return None
-
-
-def _lossy_run(text: str, data: bytes, pos: int, run: Sequence[str], anchor: str | None) -> list[int] | None:
-    """Byte lengths of a run of tokens that contain U+FFFD, or ``None`` when the run cannot be placed.
-
-    Each U+FFFD stands for one or more bytes of non-ASCII characters; literal characters stand for
-    themselves. The run is matched against the text where it starts, up to where the next token begins;
-    the bytes of each group of consecutive U+FFFD are then shared among its U+FFFD as evenly as possible
-    (exact for the common split of one character into a lead byte and the rest).
-    """
-    try:
-        start = len(data[:pos].decode("utf-8"))
-    except UnicodeDecodeError:
-        return None
-    joined = "".join(run)
-    pieces = re.split(f"({_REPLACEMENT}+)", joined)
-    pattern = "".join(
-        "([^\\x00-\\x7f]+?)" if p.startswith(_REPLACEMENT) else re.escape(p) for p in pieces if p
-    )
-    pattern += f"(?={re.escape(anchor)})" if anchor is not None else r"\Z"
-    match = re.compile(pattern, re.DOTALL).match(text, start)
-    if match is None:
-        return None
-    group_bytes = [len(g.encode("utf-8")) for g in match.groups()]
-    # Per character of the joined run: its byte length (U+FFFD: a share of its group's bytes).
-    char_bytes: list[int] = []
-    group = 0
-    for piece in pieces:
-        if not piece:
-            continue
-        if piece.startswith(_REPLACEMENT):
-            count, total = len(piece), group_bytes[group]
-            base, extra = divmod(total, count)
-            char_bytes.extend(base + (1 if k < extra else 0) for k in range(count))
-            group += 1
-        else:
-            char_bytes.extend(len(c.encode("utf-8")) for c in piece)
-    lengths, offset = [], 0
-    for token in run:
-        lengths.append(sum(char_bytes[offset : offset + len(token)]))
-        offset += len(token)
-    return lengths
-
-
 # -- responses ------------------------------------------------------------------------------------
 
 
@@ -517,7 +342,7 @@ def _finish_reason(value: Any) -> FinishReason:
         )
     if value == "content_filter":
         raise EngineError("SGLang filtered the generation", category="engine_rejected", retryable=False)
-    raise _protocol(f"unexpected finish_reason {value!r}")
+    raise protocol_error(f"unexpected finish_reason {value!r}")
 
 
 def _count(value: Any, default: int) -> int:
@@ -525,12 +350,13 @@ def _count(value: Any, default: int) -> int:
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
+    path = response.request.url.path
     try:
         payload = orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
-        raise _protocol(f"{response.request.url.path} answered {response.status_code} with non-JSON") from exc
+        raise protocol_error(f"{path} answered {response.status_code} with non-JSON") from exc
     if not isinstance(payload, dict):
-        raise _protocol(f"{response.request.url.path} answered {response.status_code} with non-object JSON")
+        raise protocol_error(f"{path} answered {response.status_code} with non-object JSON")
     return payload
 
 
@@ -582,7 +408,3 @@ def _status_error(response: httpx.Response) -> EngineError:
     return EngineError(
         f"SGLang answered {status}: {message}", category="engine_unavailable", retryable=True, status=status
     )
-
-
-def _protocol(message: str) -> EngineError:
-    return EngineError(f"unexpected SGLang response: {message}", category="engine_protocol", retryable=False)
