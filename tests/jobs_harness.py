@@ -16,13 +16,12 @@ from typing import Any
 import pymupdf
 import redis.asyncio
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import ExtractionRecord, JobRecord, WebhookDeliveryRecord, WebhookEndpointRecord
-from app.documents.service import DocumentAnalyzer
 from app.jobs import store
 from app.jobs.runners import JobRunner, RedisWorker
-from app.jobs.services import build_extractor, build_job_services
+from app.jobs.services import Services
 from app.jobs.submit import JobOptions, add_job
 from app.lib.settings import EngineSettings, JobSettings, Settings
 from app.registry.refs import SchemaRef
@@ -66,7 +65,7 @@ class Harness:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     runner: JobRunner
-    services: dict[str, Any]
+    services: Services
 
     async def submit(self, data: bytes | None = None, *, hand_over: bool = True, **params: Any) -> str:
         """Commit a job and hand it to the runner (``hand_over=False``: as if that message was lost)."""
@@ -136,17 +135,13 @@ class Harness:
 async def running(settings: Settings) -> AsyncIterator[Harness]:
     """Migrate, build the services as the API and the worker do, run the configured runner (and, for
     Redis, one worker in this event loop)."""
-    engine = create_async_engine(settings.database_url)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    documents = DocumentAnalyzer(settings)
-    extractor = build_extractor(settings, documents)
-    await prepare(settings, engine, sessions)
-    services = build_job_services(settings, sessions, extractor)
-    runner: JobRunner = services["runner"]
+    services = Services.build(settings)
+    sessions, runner = services.sessions, services.runner
+    await prepare(settings, services.database, sessions)
     await runner.start()
     worker_task: asyncio.Task[None] | None = None
     if settings.jobs.runner == "redis":
-        worker = RedisWorker(services["executor"], sessions, settings.jobs)
+        worker = RedisWorker(services.executor, sessions, settings.jobs)
         worker_task = asyncio.create_task(worker.run())
     try:
         yield Harness(settings, sessions, runner, services)
@@ -157,10 +152,7 @@ async def running(settings: Settings) -> AsyncIterator[Harness]:
         await runner.stop()
         if settings.jobs.runner == "redis":
             await clear_queue(settings.jobs)
-        if extractor.engine is not None:
-            await extractor.engine.aclose()
-        documents.close()
-        await engine.dispose()
+        await services.aclose()
 
 
 async def clear_queue(settings: JobSettings) -> None:

@@ -29,9 +29,7 @@ from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.overlay import draw_overlay, page_text
 from app.documents.service import DocumentAnalyzer
-from app.engines.factory import build_engine
-from app.schema.grammar import post_decoding_keywords
-from app.extraction.service import Extractor
+from app.jobs.services import build_extractor, close_extractor
 from app.jobs.worker import run_worker
 from app.layout.factory import build_layout
 from app.lib.canonical import canonical_sha256
@@ -42,6 +40,7 @@ from app.registry.builtins import default_builtin_dir, load_builtin_schemas
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry, SchemaVersion
 from app.registry.validation import validate_schema
+from app.schema.grammar import post_decoding_keywords
 from app.server.startup import prepare, schema_limits
 from app.trust.assess import ReviewPolicy
 from app.trust.confidence import expected_calibration_error, fit_isotonic
@@ -361,7 +360,7 @@ def extract(
     if engine is not None:
         settings = replace(settings, engine=settings.engine.model_copy(update={"engine": engine}))
     try:
-        extractor = _extractor(settings)
+        extractor = build_extractor(settings, DocumentAnalyzer(settings))
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     version = _run(settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(schema_ref)))
@@ -385,9 +384,7 @@ def extract(
                     )
                 ).result
             finally:
-                if extractor.engine is not None:
-                    await extractor.engine.aclose()
-                extractor.analyzer.close()
+                await close_extractor(extractor)
 
         try:
             result = asyncio.run(run())
@@ -454,7 +451,7 @@ def evaluate_command(
     if updates:
         settings = replace(settings, engine=settings.engine.model_copy(update=updates))
     try:
-        extractor = _extractor(settings)
+        extractor = build_extractor(settings, DocumentAnalyzer(settings))
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     version = _schema_for_eval(settings, schema_ref)
@@ -469,9 +466,7 @@ def evaluate_command(
                     truth = orjson.loads(path.with_suffix(".json").read_bytes())
                     record(report, path.stem, truth, extraction.result, version.schema)
         finally:
-            if extractor.engine is not None:
-                await extractor.engine.aclose()
-            extractor.analyzer.close()
+            await close_extractor(extractor)
 
     try:
         asyncio.run(run())
@@ -519,16 +514,6 @@ def calibrate(report_file: Path) -> None:
     click.echo(
         f"calibration for {engine!r} from {len(pairs)} fields: ECE {before:.3f} -> {after:.3f} "
         f"(on the fitted data); saved {target}"
-    )
-
-
-def _extractor(settings: Settings) -> Extractor:
-    return Extractor(
-        build_engine(settings.engine),
-        DocumentAnalyzer(settings),
-        max_tokens=settings.engine.max_tokens,
-        page_concurrency=settings.engine.page_concurrency,
-        calibration_dir=settings.app.data_dir / "calibration",
     )
 
 

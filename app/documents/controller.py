@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, post
+from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
 from app.auth.keys import Scope
 from app.auth.middleware import requires
 from app.documents.analyze import AnalyzeOptions
-from app.documents.service import DocumentAnalyzer
 from app.documents.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uploads
+from app.jobs.services import Services
 from app.lib.api import pages_parameter, problem_responses
 from app.lib.problems import (
     BAD_REQUEST,
@@ -89,6 +90,7 @@ class DocumentController(Controller):
     async def analyze(
         self,
         request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
         pages: Annotated[
             str | None, pages_parameter("Pages to analyze, e.g. `1-3,7` (default: all).")
         ] = None,
@@ -101,7 +103,7 @@ class DocumentController(Controller):
         """The document's text map: for each page its words (text, box, confidence, source) in
         reading order and its layout regions. Send the file as the raw body (any Content-Type) or
         as the `file` part of a multipart form; its type is recognised from its content."""
-        analyzer: DocumentAnalyzer = request.app.state.documents
+        analyzer = services.documents
         data = await read_document(request, analyzer.limits.max_bytes)
         analysis = await analyzer.analyze(
             data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)

@@ -16,12 +16,12 @@ from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.documents.controller import DOCUMENT_PROBLEMS, MULTIPART_OVERHEAD, read_document
 from app.extraction.models import ExtractionResult
-from app.extraction.service import Extractor
 from app.extraction.store import get_extraction, save_document, save_extraction
 from app.jobs.controller import POLL_AFTER_S
 from app.jobs.models import JobView
-from app.jobs.passwords import ENCRYPTED, JobPasswords
-from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
+from app.jobs.passwords import ENCRYPTED
+from app.jobs.services import Services
+from app.jobs.submit import JobOptions, Upload, submit_jobs
 from app.jobs.views import job_view
 from app.lib.api import pages_parameter, problem_responses
 from app.lib.idempotency import fingerprint, idempotent
@@ -43,12 +43,10 @@ from app.lib.problems import (
     UNSAFE_CALLBACK_URL,
     Problem,
 )
-from app.lib.settings import Settings
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry
 from app.trust.assess import ReviewPolicy
 from app.trust.checks import parse_checks
-from app.webhooks.events import require_callback
 
 Registry = NamedDependency[SchemaRegistry]
 DbSession = NamedDependency[AsyncSession]
@@ -89,6 +87,7 @@ class ExtractionController(Controller):
     async def extract(
         self,
         request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
         registry: Registry,
         db_session: DbSession,
         schema: Annotated[str, Parameter(description="`name` (latest version) or `name@version`.")],
@@ -146,8 +145,7 @@ class ExtractionController(Controller):
         Asynchronously (`Prefer: respond-async`, `?async=true` or a `callback_url`): 202 with the
         job and `Location: /jobs/{id}`; the job is stored before the answer is sent."""
         version = await registry.get(parse_ref(schema))
-        extractor: Extractor = request.app.state.extractor
-        settings: Settings = request.app.state.settings
+        extractor, settings, passwords = services.extractor, services.settings, services.passwords
         data = await read_document(request, extractor.analyzer.limits.max_bytes)
         review = ReviewPolicy.of(version.schema, min_confidence, _listed(require), _listed(checks))
         if any(not pointer.startswith("/") for pointer in review.require):
@@ -165,7 +163,6 @@ class ExtractionController(Controller):
             "require": _listed(require),
             "checks": _listed(checks),
         }
-        passwords: JobPasswords = request.app.state.passwords
         request_print = fingerprint(
             "extract",
             version.ref,
@@ -183,20 +180,9 @@ class ExtractionController(Controller):
             return Response(ExtractionResult.of(extraction.result), status_code=200)
 
         async def submit() -> Response[JobView]:
-            if version.deprecated_at is not None:
-                raise Problem(
-                    SCHEMA_DEPRECATED, f"The schema {version.name!r} is deprecated; restore it to extract."
-                )
-            extractor.require_engine()
-            kind = require_media_type(data)
-            if callback_url is not None:
-                await require_callback(db_session, owner, callback_url, settings.webhooks)
-            await check_capacity(db_session, settings, owner)
             sealed = None if password is None else passwords.seal(password)  # never stored in clear
             options = JobOptions(version, owner, callback_url, {**params, ENCRYPTED: sealed})
-            job = await add_job(db_session, settings, options, data, kind)
-            await db_session.commit()
-            await request.app.state.runner.submitted([job.id])
+            [job] = await submit_jobs(db_session, services, options, [Upload(data)])
             return Response(
                 job_view(job, settings.webhooks.public_url),
                 status_code=202,

@@ -16,12 +16,12 @@ from app.auth.middleware import requires
 from app.db.models import BatchRecord, utcnow
 from app.documents.controller import MULTIPART_OVERHEAD
 from app.documents.upload import BodyTooLarge, FileTooLarge, TooManyFiles, read_uploads
-from app.extraction.service import Extractor
 from app.jobs import store
 from app.jobs.archive import Entry, Limits, is_zip, read_zip
 from app.jobs.controller import POLL_AFTER_S
 from app.jobs.models import BatchView
-from app.jobs.submit import JobOptions, add_job, check_capacity, require_media_type
+from app.jobs.services import Services
+from app.jobs.submit import JobOptions, Upload, submit_jobs
 from app.jobs.views import batch_view
 from app.lib.api import pages_parameter, problem_responses
 from app.lib.idempotency import fingerprint, idempotent
@@ -45,7 +45,6 @@ from app.lib.problems import (
 from app.lib.settings import Settings
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry
-from app.webhooks.events import require_callback
 
 DbSession = NamedDependency[AsyncSession]
 Registry = NamedDependency[SchemaRegistry]
@@ -120,6 +119,7 @@ class BatchController(Controller):
     async def create_batch(
         self,
         request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
         registry: Registry,
         db_session: DbSession,
         schema: Annotated[str, Parameter(description="`name` or `name@version`, for every document.")],
@@ -133,8 +133,7 @@ class BatchController(Controller):
         """One job per document (multipart `file` parts, or one zip archive); all stored before
         the 202. `GET /batches/{id}` aggregates; `batch.completed` fires once when every job ended."""
         del idempotency_key  # read by ``idempotent``; declared for the OpenAPI spec
-        settings: Settings = request.app.state.settings
-        extractor: Extractor = request.app.state.extractor
+        settings = services.settings
         version = await registry.get(parse_ref(schema))
         limits = Limits(
             settings.jobs.max_batch_documents, settings.jobs.max_batch_bytes, settings.ingest.max_bytes
@@ -150,13 +149,6 @@ class BatchController(Controller):
         )
 
         async def submit() -> Response[BatchView]:
-            if version.deprecated_at is not None:
-                raise Problem(SCHEMA_DEPRECATED, f"The schema {version.name!r} is deprecated.")
-            extractor.require_engine()
-            kinds = [require_media_type(e.data, e.name) for e in entries]
-            if callback_url is not None:
-                await require_callback(db_session, owner, callback_url, settings.webhooks)
-            await check_capacity(db_session, settings, owner, len(entries))
             now = utcnow()
             batch = BatchRecord(
                 id=store.new_id("bat"),
@@ -169,24 +161,9 @@ class BatchController(Controller):
                 created_at=now,
                 expires_at=now + timedelta(days=settings.app.retention_days),
             )
-            db_session.add(batch)
             options = JobOptions(version, owner, callback_url, {"pages": pages})
-            jobs = [
-                # Distinct creation times keep the submission order in listings and in the queue.
-                await add_job(
-                    db_session,
-                    settings,
-                    options,
-                    entry.data,
-                    kind,
-                    filename=entry.name,
-                    batch_id=batch.id,
-                    created_at=now + timedelta(microseconds=index),
-                )
-                for index, (entry, kind) in enumerate(zip(entries, kinds, strict=True))
-            ]
-            await db_session.commit()
-            await request.app.state.runner.submitted([job.id for job in jobs])
+            uploads = [Upload(entry.data, entry.name) for entry in entries]
+            await submit_jobs(db_session, services, options, uploads, batch=batch)
             view = await batch_view(db_session, batch, settings.webhooks.public_url, with_jobs=True)
             return Response(
                 view,
@@ -202,6 +179,7 @@ class BatchController(Controller):
     async def get_batch(
         self,
         request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
         db_session: DbSession,
         batch_id: Annotated[str, Parameter(description="`bat_...`")],
     ) -> BatchView:
@@ -209,8 +187,7 @@ class BatchController(Controller):
         batch = await db_session.get(BatchRecord, batch_id)
         if batch is None or batch.expires_at <= utcnow() or not request.user.sees(batch.created_by):
             raise Problem(BATCH_NOT_FOUND, f"No batch has the id {batch_id!r}.")
-        settings: Settings = request.app.state.settings
-        return await batch_view(db_session, batch, settings.webhooks.public_url, with_jobs=True)
+        return await batch_view(db_session, batch, services.settings.webhooks.public_url, with_jobs=True)
 
 
 def batch_router(settings: Settings) -> Router:

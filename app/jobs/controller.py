@@ -17,6 +17,7 @@ from app.extraction.models import ExtractionResult
 from app.jobs import store
 from app.jobs.executor import finish_events
 from app.jobs.models import JobPage, JobView
+from app.jobs.services import Services
 from app.jobs.views import job_view
 from app.lib.api import problem_responses
 from app.lib.problems import (
@@ -27,7 +28,6 @@ from app.lib.problems import (
     JOB_NOT_FOUND,
     Problem,
 )
-from app.lib.settings import Settings
 
 DbSession = NamedDependency[AsyncSession]
 JobId = Annotated[str, Parameter(description="`job_...`")]
@@ -50,6 +50,7 @@ class JobController(Controller):
     async def list_jobs(
         self,
         request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
         db_session: DbSession,
         status: Annotated[
             str | None, Parameter(description="Only jobs in this status (`queued`, `running`, ...).")
@@ -62,18 +63,22 @@ class JobController(Controller):
         if status is not None:
             query = query.where(JobRecord.status == status)
         jobs = await db_session.scalars(query.order_by(JobRecord.created_at.desc()).limit(limit))
-        public_url = _settings(request).webhooks.public_url
+        public_url = services.settings.webhooks.public_url
         return JobPage(items=[job_view(job, public_url) for job in jobs])
 
     @get("/{job_id:str}", summary="A job's status and progress", responses=problem_responses(JOB_NOT_FOUND))
     async def get_job(
-        self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
+        self,
+        request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
+        db_session: DbSession,
+        job_id: JobId,
     ) -> JobView:
         """`status` is `queued`, `running`, `succeeded`, `needs_review`, `failed` or `cancelled`;
         `progress` counts pages; a failed job's `error` says in which phase, why, and whether to
         submit again (`retryable`); a job waiting for a retry shows its `last_error`."""
         job = await load_job(db_session, job_id, request.user)
-        return job_view(job, _settings(request).webhooks.public_url)
+        return job_view(job, services.settings.webhooks.public_url)
 
     @get(
         "/{job_id:str}/result",
@@ -108,22 +113,21 @@ class JobController(Controller):
         responses=problem_responses(JOB_NOT_FOUND, JOB_FINISHED),
     )
     async def cancel_job(
-        self, request: Request[Principal, Any, Any], db_session: DbSession, job_id: JobId
+        self,
+        request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
+        db_session: DbSession,
+        job_id: JobId,
     ) -> JobView:
         """A queued job never runs; a running one stops at its runner's next lease renewal (within
         2 s by default) and its result, if it was just finishing, is discarded. Returns the job."""
         await load_job(db_session, job_id, request.user)
-        settings = _settings(request)
+        settings = services.settings
         job = await store.cancel(db_session, job_id)
         if job is None:
             raise Problem(JOB_FINISHED, f"The job {job_id!r} has already finished; its result stays.")
         deliveries = await finish_events(db_session, job, None, settings, [])
         await db_session.commit()
-        if deliveries and (deliverer := getattr(request.app.state, "deliverer", None)) is not None:
-            deliverer.kick()
+        if deliveries:
+            services.deliverer.kick()
         return job_view(job, settings.webhooks.public_url)
-
-
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings

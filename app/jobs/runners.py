@@ -42,6 +42,9 @@ class JobRunner(Protocol):
         """The jobs are committed: start them when there is room (never raises: the sweeper or the
         poll loop catches up with anything this could not hand over)."""
 
+    async def check(self) -> None:
+        """Raise when the runner cannot take jobs (for ``/ready``)."""
+
 
 class InProcessRunner:
     """``concurrency`` tasks that claim due jobs from the database."""
@@ -66,6 +69,10 @@ class InProcessRunner:
 
     async def submitted(self, job_ids: list[str]) -> None:
         self._wake.set()
+
+    async def check(self) -> None:
+        if not self._tasks or any(task.done() for task in self._tasks):
+            raise RuntimeError("its tasks are not running")
 
     async def _loop(self) -> None:
         while True:
@@ -125,6 +132,9 @@ class RedisRunner:
 
     async def stop(self) -> None:
         await self.queue.disconnect()
+
+    async def check(self) -> None:
+        await self.queue.count("queued")  # a round trip to Redis
 
     async def submitted(self, job_ids: list[str]) -> None:
         try:

@@ -1,11 +1,16 @@
-"""The objects that run jobs and deliver webhooks, built the same way by the API and the worker."""
+"""The long-lived objects of a process, built, started and closed in one place: the API's lifespan,
+the worker and the CLI all open the same ``Services``."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.db.engine import create_engine, create_session_maker
 from app.documents.service import DocumentAnalyzer
 from app.engines.factory import build_engine
 from app.extraction.service import Extractor
@@ -14,6 +19,9 @@ from app.jobs.passwords import JobPasswords
 from app.jobs.runners import InProcessRunner, JobRunner, RedisRunner
 from app.lib.settings import Settings
 from app.webhooks.delivery import Deliverer
+
+DELIVERER = "deliverer"
+"""The name of the webhook deliverer's background task (the API's, with the in-process runner)."""
 
 
 def build_extractor(settings: Settings, documents: DocumentAnalyzer) -> Extractor:
@@ -26,17 +34,72 @@ def build_extractor(settings: Settings, documents: DocumentAnalyzer) -> Extracto
     )
 
 
-def build_job_services(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], extractor: Extractor
-) -> dict[str, Any]:
-    """``deliverer``, ``executor``, the configured ``runner`` (the API process submits to it) and
-    ``passwords`` (which encrypt document passwords of jobs)."""
-    deliverer = Deliverer(sessions, settings.webhooks)
-    passwords = JobPasswords.from_settings(settings)
-    executor = JobExecutor(settings, sessions, extractor, passwords, on_deliveries=lambda _: deliverer.kick())
+async def close_extractor(extractor: Extractor) -> None:
+    """Release the engine (connections, model memory) and the analyzer's OCR workers."""
+    if extractor.engine is not None:
+        await extractor.engine.aclose()
+    extractor.analyzer.close()
+
+
+@dataclass
+class Services:
+    """Everything the handlers, the job runner and the worker use; see ``Services.build``."""
+
+    settings: Settings
+    database: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    documents: DocumentAnalyzer
+    extractor: Extractor
+    passwords: JobPasswords
+    """Encrypt the document passwords of jobs."""
+    deliverer: Deliverer
+    executor: JobExecutor
     runner: JobRunner
-    if settings.jobs.runner == "redis":
-        runner = RedisRunner(sessions, settings.jobs)
-    else:
-        runner = InProcessRunner(executor, sessions, settings.jobs)
-    return {"deliverer": deliverer, "executor": executor, "runner": runner, "passwords": passwords}
+    """The configured runner: the API process submits jobs to it."""
+    background: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    """Tasks started with ``run_in_background``, by name (the webhook deliverer, the purge)."""
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Build (not start: nothing runs and nothing connects until ``start``)."""
+        database = create_engine(settings)
+        sessions = create_session_maker(database)
+        documents = DocumentAnalyzer(settings)
+        extractor = build_extractor(settings, documents)
+        deliverer = Deliverer(sessions, settings.webhooks)
+        passwords = JobPasswords.from_settings(settings)
+        executor = JobExecutor(
+            settings, sessions, extractor, passwords, on_deliveries=lambda _: deliverer.kick()
+        )
+        runner: JobRunner
+        if settings.jobs.runner == "redis":
+            runner = RedisRunner(sessions, settings.jobs)
+        else:
+            runner = InProcessRunner(executor, sessions, settings.jobs)
+        return cls(settings, database, sessions, documents, extractor, passwords, deliverer, executor, runner)
+
+    def run_in_background(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        self.background[name] = asyncio.create_task(work, name=name)
+
+    def background_state(self, name: str) -> str | None:
+        """``ok`` while the task runs, why it stopped otherwise; None when it was never started."""
+        task = self.background.get(name)
+        if task is None:
+            return None
+        if not task.done():
+            return "ok"
+        if task.cancelled():
+            return "stopped: cancelled"
+        return f"stopped: {task.exception()!r}"
+
+    async def stop_background(self) -> None:
+        for task in self.background.values():
+            task.cancel()
+        await asyncio.gather(*self.background.values(), return_exceptions=True)
+        self.background.clear()
+
+    async def aclose(self) -> None:
+        """Stop what runs and release what is held, in the reverse order of starting."""
+        await self.stop_background()
+        await close_extractor(self.extractor)
+        await self.database.dispose()

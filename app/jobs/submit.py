@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import JobRecord, utcnow
+from app.db.models import BatchRecord, JobRecord, utcnow
 from app.documents.detect import detect_type
 from app.extraction.store import save_document
 from app.jobs import store
 from app.lib.problems import QUEUE_FULL, TOO_MANY_JOBS_IN_FLIGHT, UNSUPPORTED_DOCUMENT_TYPE, Problem
 from app.lib.settings import Settings
 from app.registry.service import SchemaVersion
+from app.webhooks.events import require_callback
+
+if TYPE_CHECKING:
+    from app.jobs.services import Services
 
 QUEUE_FULL_RETRY_AFTER_S = 30
 
@@ -30,6 +34,53 @@ class JobOptions:
     params: dict[str, Any] = field(default_factory=dict)
     """``pages``, ``password_encrypted`` (see ``app.jobs.passwords``; never the password itself),
     ``min_confidence``, ``require``, ``checks`` (None values dropped)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    name: str | None = None
+    """The file name (a multipart part's, a zip entry's); None for a raw body."""
+
+
+async def submit_jobs(
+    session: AsyncSession,
+    services: Services,
+    options: JobOptions,
+    uploads: list[Upload],
+    *,
+    batch: BatchRecord | None = None,
+) -> list[JobRecord]:
+    """The one way asynchronous work is accepted (``POST /extract`` async, ``POST /batches``):
+    every check first, then the documents, the jobs (and the batch) committed together, then the
+    runner told. One job per upload, in order."""
+    settings = services.settings
+    options.version.require_active()
+    services.extractor.require_engine()
+    kinds = [require_media_type(upload.data, upload.name) for upload in uploads]
+    if options.callback_url is not None:
+        await require_callback(session, options.owner, options.callback_url, settings.webhooks)
+    await check_capacity(session, settings, options.owner, len(uploads))
+    now = utcnow() if batch is None else batch.created_at
+    if batch is not None:
+        session.add(batch)
+    jobs = [
+        # Distinct creation times keep the submission order in listings and in the queue.
+        await add_job(
+            session,
+            settings,
+            options,
+            upload.data,
+            kind,
+            filename=upload.name,
+            batch_id=None if batch is None else batch.id,
+            created_at=now + timedelta(microseconds=index),
+        )
+        for index, (upload, kind) in enumerate(zip(uploads, kinds, strict=True))
+    ]
+    await session.commit()
+    await services.runner.submitted([job.id for job in jobs])
+    return jobs
 
 
 def require_media_type(data: bytes, name: str | None = None) -> str:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import structlog
 
-from app.db.engine import create_engine, create_session_maker
 from app.db.migrate import ensure_current
-from app.documents.service import DocumentAnalyzer
 from app.jobs.runners import RedisWorker
-from app.jobs.services import build_extractor, build_job_services
+from app.jobs.services import Services
 from app.lib.settings import ConfigurationError, Settings
 
 logger = structlog.get_logger(__name__)
@@ -24,25 +22,18 @@ async def run_worker(settings: Settings) -> None:
         )
     if settings.is_sqlite:
         logger.warning("worker_on_sqlite", message="Workers on several hosts need PostgreSQL.")
-    engine = create_engine(settings)
-    sessions = create_session_maker(engine)
-    documents = DocumentAnalyzer(settings)
-    extractor = build_extractor(settings, documents)
+    services = Services.build(settings)
     try:
         # Migrate (or refuse) only: schemas and keys are the API's business.
-        await ensure_current(engine, auto_migrate=settings.database.auto_migrate)
-        services = build_job_services(settings, sessions, extractor)
-        deliverer = services["deliverer"]
+        await ensure_current(services.database, auto_migrate=settings.database.auto_migrate)
+        deliverer = services.deliverer
         worker = RedisWorker(
-            services["executor"],
-            sessions,
+            services.executor,
+            services.sessions,
             settings.jobs,
             background=[lambda: deliverer.run(settings.jobs.poll_s)],
         )
         logger.info("worker_started", queue=settings.jobs.queue_name, concurrency=settings.jobs.concurrency)
         await worker.run()
     finally:
-        if extractor.engine is not None:
-            await extractor.engine.aclose()
-        documents.close()
-        await engine.dispose()
+        await services.aclose()

@@ -25,13 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import __version__
 from app.auth.controller import KeyController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
-from app.db.engine import create_engine, create_session_maker
 from app.documents.controller import documents_router
-from app.documents.service import DocumentAnalyzer
 from app.extraction.controller import extraction_router
 from app.jobs.batches import batch_router
 from app.jobs.controller import JobController
-from app.jobs.services import build_extractor, build_job_services
+from app.jobs.services import DELIVERER, Services
 from app.lib.api import DocumentProblems
 from app.lib.logging import configure_logging
 from app.lib.problems import (
@@ -52,14 +50,21 @@ from app.webhooks.controller import WebhookController
 logger = structlog.get_logger(__name__)
 
 
-async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = state.sessions
-    async with sessions() as session:
+def provide_services(state: State) -> Services:
+    """The process's ``Services``, injected into handlers that take a ``services`` parameter."""
+    services: Services = state.services
+    return services
+
+
+async def provide_db_session(services: NamedDependency[Services]) -> AsyncIterator[AsyncSession]:
+    async with services.sessions() as session:
         yield session
 
 
-async def provide_registry(db_session: NamedDependency[AsyncSession], state: State) -> SchemaRegistry:
-    return SchemaRegistry(db_session, schema_limits(state.settings))
+async def provide_registry(
+    db_session: NamedDependency[AsyncSession], services: NamedDependency[Services]
+) -> SchemaRegistry:
+    return SchemaRegistry(db_session, schema_limits(services.settings))
 
 
 PURGE_INTERVAL_S = 3600
@@ -95,18 +100,9 @@ class ApplicationCore(InitPluginProtocol):
         return app_config
 
     def _configure_state(self, app_config: AppConfig) -> None:
-        engine = create_engine(self.settings)
-        sessions = create_session_maker(engine)
-        documents = DocumentAnalyzer(self.settings)
-        extractor = build_extractor(self.settings, documents)
-        app_config.state.update(
-            settings=self.settings,
-            engine=engine,
-            sessions=sessions,
-            documents=documents,
-            extractor=extractor,
-            **build_job_services(self.settings, sessions, extractor),
-        )
+        services = Services.build(self.settings)
+        # Handlers get ``services`` injected; middleware cannot, so it reads settings and sessions here.
+        app_config.state.update(services=services, settings=self.settings, sessions=services.sessions)
         app_config.debug = False
         app_config.logging_config = None  # configure_logging owns logging; Litestar must not replace it
 
@@ -135,6 +131,7 @@ class ApplicationCore(InitPluginProtocol):
     def _configure_dependencies(self, app_config: AppConfig) -> None:
         app_config.dependencies.update(
             {
+                "services": Provide(provide_services, sync_to_thread=False),
                 "db_session": Provide(provide_db_session),
                 "registry": Provide(provide_registry),
             }
@@ -186,22 +183,17 @@ class ApplicationCore(InitPluginProtocol):
 
         @asynccontextmanager
         async def lifespan(app: Litestar) -> AsyncIterator[None]:
-            await prepare(settings, app.state.engine, app.state.sessions)
-            background = [asyncio.create_task(purge_periodically(app.state.sessions))]
+            services: Services = app.state.services
+            await prepare(settings, services.database, services.sessions)
+            services.run_in_background("purge", purge_periodically(services.sessions))
             if settings.jobs.runner == "inprocess":  # with Redis, the workers deliver
-                background.append(asyncio.create_task(app.state.deliverer.run(settings.jobs.poll_s)))
-            await app.state.runner.start()
+                services.run_in_background(DELIVERER, services.deliverer.run(settings.jobs.poll_s))
+            await services.runner.start()
             try:
                 yield
             finally:
-                await app.state.runner.stop()
-                for task in background:
-                    task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
-                if app.state.extractor.engine is not None:
-                    await app.state.extractor.engine.aclose()
-                app.state.documents.close()
-                await app.state.engine.dispose()
+                await services.runner.stop()
+                await services.aclose()
 
         app_config.lifespan.append(lifespan)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from sqlalchemy import text
 
 from app import __version__
 from app.db.migrate import DatabaseNewerThanCode, migration_state
+from app.jobs.services import DELIVERER, Services
 from app.lib.api import problem_responses
 from app.lib.problems import CATALOGUE, NOT_FOUND, NOT_READY, Problem
 
@@ -37,12 +39,16 @@ class SystemController(Controller):
 
     @get(
         "/ready",
-        summary="Readiness: database reachable, migrations current, engine reachable",
+        summary="Readiness: database reachable, migrations current, engine reachable, jobs and "
+        "webhooks running",
         responses=problem_responses(NOT_READY),
     )
-    async def ready(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def ready(self, services: NamedDependency[Services]) -> dict[str, Any]:
+        """Each check is `ok` (or `current`, `not configured`, `in the workers`) or says what is
+        wrong; any wrong one answers 503 with the checks."""
         checks: dict[str, str] = {}
-        database = request.app.state.engine
+        failing: set[str] = set()
+        database = services.database
         try:
             async with database.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -53,7 +59,11 @@ class SystemController(Controller):
             checks["migrations"] = str(exc)
         except Exception as exc:  # any driver failure means "not ready", never a 500
             checks.setdefault("database", f"unreachable: {type(exc).__name__}")
-        engine = request.app.state.extractor.engine
+        if checks.get("database") != "ok":
+            failing.add("database")
+        if checks.get("migrations") != "current":
+            failing.add("migrations")
+        engine = services.extractor.engine
         if engine is None:
             checks["engine"] = "not configured (extraction answers 503)"
         else:
@@ -62,11 +72,18 @@ class SystemController(Controller):
                 checks["engine"] = "ok"
             except Exception as exc:  # an unreachable engine makes the service not ready
                 checks["engine"] = f"unavailable: {exc}"
-        if (
-            checks.get("database") != "ok"
-            or checks.get("migrations") != "current"
-            or checks["engine"].startswith("unavailable")
-        ):
+                failing.add("engine")
+        try:
+            await services.runner.check()
+            checks["runner"] = "ok"
+        except Exception as exc:  # jobs would wait forever
+            checks["runner"] = f"unavailable: {exc}"
+            failing.add("runner")
+        delivery = services.background_state(DELIVERER)
+        checks["webhook_delivery"] = "in the workers" if delivery is None else delivery
+        if delivery not in (None, "ok"):
+            failing.add("webhook_delivery")
+        if failing:
             raise Problem(NOT_READY, "The service is not ready.", checks=checks)
         return {"status": "ready", "checks": checks}
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import WebhookAttemptRecord, WebhookDeliveryRecord, WebhookEndpointRecord, utcnow
+from app.jobs.services import Services
 from app.lib.api import json_body, problem_responses
 from app.lib.problems import (
     BAD_REQUEST,
@@ -33,7 +34,6 @@ from app.lib.problems import (
     WEBHOOK_NOT_FOUND,
     Problem,
 )
-from app.lib.settings import Settings
 from app.webhooks.events import EVENT_TYPES, callback_endpoint, check_url
 from app.webhooks.signing import new_secret
 from app.webhooks.status import DeliveryStatus
@@ -165,11 +165,6 @@ def _rotate(endpoint: WebhookEndpointRecord, overlap_s: int) -> str:
     return endpoint.secret
 
 
-def _settings(request: Request[Principal, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def _owned(session: AsyncSession, principal: Principal, endpoint_id: str) -> WebhookEndpointRecord:
     """The endpoint if the caller may see it; another key's endpoint is "not found", not 403."""
     endpoint = await session.get(WebhookEndpointRecord, endpoint_id)
@@ -201,6 +196,7 @@ class WebhookController(Controller):
     async def create_webhook(
         self,
         request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
         db_session: DbSession,
         data: Annotated[
             WebhookCreate,
@@ -221,7 +217,7 @@ class WebhookController(Controller):
         """The URL must resolve to public addresses only (checked now and again at every send).
         The answer holds the `whsec_...` signing secret: it is shown only this once."""
         events = _events(data.events)
-        await check_url(data.url, _settings(request).webhooks, "/url")
+        await check_url(data.url, services.settings.webhooks, "/url")
         endpoint = WebhookEndpointRecord(
             id=_new_id(),
             url=data.url,
@@ -262,7 +258,10 @@ class WebhookController(Controller):
         responses={201: ResponseSpec(data_container=SecretOut, description="The first secret of this key.")},
     )
     async def callback_secret(
-        self, request: Request[Principal, Any, Any], db_session: DbSession
+        self,
+        request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
+        db_session: DbSession,
     ) -> Response[SecretOut]:
         """Per-request `callback_url`s are signed with this key's callback secret: 201 the first
         time, 200 with a new secret on later calls (the previous one keeps signing for the
@@ -281,7 +280,7 @@ class WebhookController(Controller):
             db_session.add(endpoint)
             status = 201
         else:
-            _rotate(endpoint, _settings(request).webhooks.rotation_overlap_s)
+            _rotate(endpoint, services.settings.webhooks.rotation_overlap_s)
             status = 200
         await db_session.commit()
         out = SecretOut(endpoint.id, endpoint.secret, endpoint.previous_secret_expires_at)
@@ -324,12 +323,16 @@ class WebhookController(Controller):
         responses=problem_responses(WEBHOOK_NOT_FOUND),
     )
     async def rotate_secret(
-        self, request: Request[Principal, Any, Any], db_session: DbSession, endpoint_id: EndpointId
+        self,
+        request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
+        db_session: DbSession,
+        endpoint_id: EndpointId,
     ) -> SecretOut:
         """Returns the new secret (shown once); the previous one keeps signing until
         `previous_secret_expires_at`, so both signatures arrive meanwhile."""
         endpoint = await _owned(db_session, request.user, endpoint_id)
-        _rotate(endpoint, _settings(request).webhooks.rotation_overlap_s)
+        _rotate(endpoint, services.settings.webhooks.rotation_overlap_s)
         await db_session.commit()
         return SecretOut(endpoint.id, endpoint.secret, endpoint.previous_secret_expires_at)
 
@@ -391,6 +394,7 @@ class WebhookController(Controller):
     async def replay_delivery(
         self,
         request: Request[Principal, Any, Any],
+        services: NamedDependency[Services],
         db_session: DbSession,
         endpoint_id: EndpointId,
         delivery_id: DeliveryId,
@@ -403,9 +407,7 @@ class WebhookController(Controller):
         delivery.next_attempt_at = utcnow()
         delivery.delivered_at = None
         await db_session.commit()
-        deliverer = getattr(request.app.state, "deliverer", None)
-        if deliverer is not None:
-            deliverer.kick()
+        services.deliverer.kick()
         attempts = await db_session.scalars(
             select(WebhookAttemptRecord)
             .where(WebhookAttemptRecord.delivery_id == delivery.id)

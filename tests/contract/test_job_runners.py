@@ -141,7 +141,7 @@ async def test_a_job_whose_hand_over_was_lost_still_runs(harness: Harness, fake:
 async def test_two_runners_racing_for_one_job_run_it_once(harness: Harness, fake: FakeSGLang) -> None:
     fake.script(delay(0.5))
     job_id = await harness.submit(invoice_pdf("Race"))
-    executor = harness.services["executor"]
+    executor = harness.services.executor
     outcomes = await asyncio.gather(executor.run(job_id), executor.run(job_id), executor.run(job_id))
     job = await harness.wait(job_id)
     finished = [o for o in outcomes if o is not None]

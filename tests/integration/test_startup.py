@@ -3,6 +3,7 @@ overwriting a user's versions, readiness."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.engine import create_engine
 from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode, ensure_current, migration_state
+from app.jobs.runners import InProcessRunner
+from app.jobs.services import DELIVERER, Services
 from app.lib.settings import DatabaseSettings, RegistrySettings, Settings
 from app.registry.builtins import default_builtin_dir
 from app.server.core import create_app
@@ -46,6 +49,8 @@ async def test_fresh_database_is_migrated_and_ready(
             "database": "ok",
             "migrations": "current",
             "engine": "ok",  # the default `auto` falls back to the layout engine: always there
+            "runner": "ok",
+            "webhook_delivery": "ok",
         },
     }
     engine = create_engine(settings)
@@ -53,6 +58,26 @@ async def test_fresh_database_is_migrated_and_ready(
         assert (await migration_state(engine)).is_current
     finally:
         await engine.dispose()
+
+
+async def test_not_ready_when_jobs_or_webhooks_stopped(
+    client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner or webhook deliverer that died would leave jobs queued and webhooks unsent for good:
+    the service is not ready, and says which. (The app runs in the client's event loop: stand-ins
+    are swapped in rather than the app's tasks stopped from this one.)"""
+    services: Services = client.app.state.services
+    died = asyncio.get_running_loop().create_future()
+    died.set_exception(OSError("boom"))
+    monkeypatch.setitem(services.background, DELIVERER, died)
+    body = assert_problem(await client.get("/ready"), 503, "not-ready")
+    assert body["checks"]["webhook_delivery"] == "stopped: OSError('boom')"
+    assert body["checks"]["runner"] == "ok"
+
+    never_started = InProcessRunner(services.executor, services.sessions, services.settings.jobs)
+    monkeypatch.setattr(services, "runner", never_started)
+    body = assert_problem(await client.get("/ready"), 503, "not-ready")
+    assert body["checks"]["runner"] == "unavailable: its tasks are not running"
 
 
 async def test_refuses_a_database_newer_than_the_code(settings: Settings, db: Sessions) -> None:
