@@ -13,9 +13,10 @@ from app.documents.models import Word, WordSource
 from app.documents.textmap import PageMap
 from app.engines.layout import LayoutEngine
 from app.engines.layout.engine import read_page
-from app.engines.layout.extract import Candidate, PageValues, _dates
+from app.engines.layout.extract import Candidate, PageValues
 from app.engines.layout.fields import ConceptMatcher
 from app.engines.layout.spacing import guesses, respace
+from app.engines.layout.values import parse_dates
 
 WIDTH, HEIGHT, LINE = 600.0, 1200.0, 20.0
 Row = Sequence[tuple[float, str]]
@@ -170,12 +171,12 @@ def test_guesses_count_word_boundaries_and_letters_not_commas() -> None:
     ],
 )
 def test_dates_glued_to_their_neighbours(printed: str, iso: str) -> None:
-    assert [parsed for _, parsed, _ in _dates(printed)] == [iso]
+    assert [parsed for _, parsed, _ in parse_dates(printed)] == [iso]
 
 
 @pytest.mark.parametrize("printed", ["Tel.:05.22.95.66.66", "INV/2023/03/0008"])
 def test_numbers_that_only_look_like_dates(printed: str) -> None:
-    assert _dates(printed) == []
+    assert parse_dates(printed) == []
 
 
 def test_the_total_owed_beats_larger_and_qualified_totals() -> None:

@@ -14,6 +14,9 @@ rival nearly as likely (two different totals) is lowered, and so is a value take
 alone (a receipt's first lines as the company, the lines under it as the address), the more so
 for each space or letter the OCR repair (``spacing.py``) had to guess. On receipts the total owed
 is the last total above the payment lines (cash, change); totals below them are a tax summary.
+
+The reader is built from: ``labels.py`` (tokens and where a label sits), ``values.py`` (reading a
+value by kind), ``parties.py`` (names and addresses as printed) and ``lexicon.py`` (the words).
 """
 
 from __future__ import annotations
@@ -26,115 +29,78 @@ from decimal import Decimal
 from typing import Any
 
 from app.engines.layout.fields import FieldSpec, SchemaPlan, TableSpec, fold
-from app.engines.layout.lexicon import BY_KEY, LEGAL_SUFFIXES, TITLE_WORDS
+from app.engines.layout.labels import Label, char_tokens, find_label, phrase_at
+from app.engines.layout.lexicon import BY_KEY, PAYMENT_WORDS, STOP_WORDS, TITLE_WORDS
 from app.engines.layout.page import PageLayout, Segment
+from app.engines.layout.parties import (
+    POSTCODE,
+    addressy,
+    is_legal,
+    party_name,
+    region_line,
+    starts_with_legal_form,
+)
 from app.engines.layout.spacing import guesses, respace
+from app.engines.layout.values import HAS_DIGIT, SEPARATORS, TOKEN, parse, parse_dates
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import normalize
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_AMOUNT = re.compile(r"(?<![\w.,])[-(]?\d(?:[\d.,' ]*\d)?(?:\)|-)?(?![\w]|[.,]\d)")
-_TOKEN = re.compile(r"\S+")
 # A currency glued to its amount ("RM5.90", "TOTAL:USD12.00"): OCR and narrow receipt fonts.
 _BARE_CURRENCY = re.compile(r"(?i)rm|myr|usd|eur|sgd|gbp|[$€£¥]")
-_GLUED_CURRENCY = re.compile(r"(?i)(?<![a-z])(rm|myr|usd|eur|sgd|gbp|chf|inr)(?=\d)")
-_SEPARATORS = " \t:;#.-\u2013\u2014=|"
-_IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9 ]{8,34}")
-_HAS_DIGIT = re.compile(r"\d")
+
+
 _STOP_ADDRESS = re.compile(
     r"\b(tel|telephone|phone|fax|hp|h/p|email|e-mail|gst|sst|vat|reg|co\.? ?no|company no|invoice|"
     r"receipt|date|cashier|table|www|http|tax|mobile|whatsapps?|careline|site|brn|company)\b",
     re.IGNORECASE,
 )
-_MONEY = re.compile(r"[-(]?[$€£¥]?\d{1,3}(?:[.,' ]?\d{3})*[.,]\d{2}\)?")
-_PART_BREAK = re.compile(r"\s[-\u2013\u2014|•\u2212]\s|;|\|")
-_CURRENCY_CODES = frozenset(
-    ("EUR", "USD", "GBP", "CHF", "INR", "MYR", "RM", "SGD", "JPY", "CNY", "AUD", "CAD")
-)
+
+
 _REGISTRATION = re.compile(
     r"[(\uff08]?\s*(?:co\.?\s*(?:reg\.?)?\s*no\.?[:\s]*)?[A-Z]{0,3}\d[\d\s-]{3,}-?\s*[A-Z]?\s*[)\uff09]?",
     re.IGNORECASE,
 )
-_TRAILING_REGISTRATION = re.compile(r"\s*[(\uff08][^()\uff08\uff09]*\d[^()\uff08\uff09]*[)\uff09]?\s*$")
-# Dates glued to their neighbours by OCR; a trailing [./-]digit means a phone number (05.22.95.66).
-_GLUED_DATES = (
-    re.compile(r"(?<!\d)(?P<year>\d{4})([/.-])(\d{1,2})\2(\d{2})"),
-    re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(?P<year>\d{4}|\d{2}(?!\d))(?![./-]\d)"),
-    re.compile(r"(?<!\d)\d{1,2} ?[A-Za-z]{3,9}\.? ?(?P<year>\d{4})"),
-)
-_YEARS = (1990, 2099)
-_STOP_WORDS = frozenset(
-    [
-        "tel",
-        "te1",
-        "tei",
-        "fax",
-        "phone",
-        "hp",
-        "email",
-        "gst",
-        "gstid",
-        "gstno",
-        "sst",
-        "invoice",
-        "taxinvoice",
-        "receipt",
-        "served",
-        "cashier",
-        "date",
-        "doc",
-        "bill",
-        "cash",
-        "table",
-        "counter",
-    ]
-)
-_LOOKALIKE = str.maketrans("015", "ols")
-# Words after a label that make it name something else: "Total 0% supplies", "Total excl. GST".
-_QUALIFIERS = _words(
-    "sub excl exclusive excluding excluded before supplies supply saving savings discount disc qty "
-    "quantity item items count tendered change"
-)
-# Words before a label that make it name the customer's value.
-_OTHER_PARTY = frozenset(["your", "uw", "ihre", "ihr", "votre", "vos", "su", "customer", "client", "kunden"])
-# Lines where a receipt turns from what is owed to how it was paid.
-_PAYMENT_WORDS = _words(
-    "cash change tunai baki tendered tender paid payment visa mastercard master card credit debit"
-)
-_ADDRESS_WORDS = _words(
-    "jalan jln lorong lrg taman tmn lot no floor flr level lvl street st road rd avenue ave blok "
-    "block unit suite persiaran lebuh kampung kg"
-)
-_POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])")
+
+
 _LEGAL_FORMS = re.compile(r"(?i)(?<=\W)(sdn\.?|bhd\.?|s/b|ltd\.?|limited|inc\.?|llc|gmbh|co\.|\(m\))(?=\W)")
+
+
 # Labels OCR glued to their value: "GSTIDNo:0003", "COREGN0:21003B-K", "Tel:03-5542".
 _GLUED_STOP = re.compile(
     r"(?i)^[(\[]?(tel|te1|fax|gst|sst|reg|co\.?reg|brn|roc|company|hp|h/p|email|www)|reg\.?n[o0]|reg:"
 )
-# States and countries: the last line of an address, after the postcode.
-_REGIONS = _words(
-    "selangor johor kedah kelantan perak pahang melaka malacca sabah sarawak penang pinang negeri "
-    "sembilan terengganu perlis labuan putrajaya wilayah persekutuan darul ehsan takzim malaysia "
-    "singapore kl d e kuala lumpur indonesia thailand india germany deutschland france netherlands "
-    "nederland belgium belgique spain espana italy italia austria switzerland schweiz uk united kingdom "
-    "usa us america ireland"
-)
+
+
 _PHONE = re.compile(r"(?<!\d)\+?\d{2,4}[- ]\d{3,4}[- ]?\d{3,5}(?!\d)")
+
+
 # How far a value taken from the page's layout alone (the first lines of a receipt) is to be
 # trusted, and how much each space or character the OCR repair had to guess takes off.
 HEADER_RELIABILITY = 0.5
+
+
 GUESS_FACTOR = 0.93
+
+
 SINGLE_DATE_SCORE = 0.85
+
+
 # An address is many words read by OCR, each of which may be off by a letter or a space.
 ADDRESS_RELIABILITY = 0.35
+
+
 _ODD_NAME = re.compile(r"[A-Za-z]\d|\d[A-Za-z]{2}|^[a-z]|\s[a-z]+\s[A-Z]")
+
+
 MAX_NAME_WORDS = 7
+
+
 MAX_BELOW_ROWS = 3
+
+
 CHECK_CANDIDATES = 3
+
+
 MAX_CHECK_FIELDS = 6
 
 
@@ -149,252 +115,9 @@ class Candidate:
 
 
 @dataclass
-class Label:
-    field: int
-    segment: Segment
-    start: int
-    """Character offset in the segment's text where the value may start."""
-    coverage: float
-    length: int
-    token_span: tuple[int, int]
-
-
-@dataclass
 class PageValues:
     values: dict[tuple[str, ...], Candidate] = field(default_factory=dict)
     tables: dict[tuple[str, ...], list[dict[tuple[str, ...], Candidate]]] = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------------------------------------------
-# tokens and labels
-
-
-def char_tokens(text: str) -> list[tuple[str, int, int]]:
-    """Folded tokens of ``text`` with their character spans (so a value can be cut after a label)."""
-    tokens: list[tuple[str, int, int]] = []
-    current, start = "", 0
-    for i, ch in enumerate(text):
-        folded = fold(ch) if ch.isalnum() else ""
-        if folded:
-            if not current:
-                start = i
-            current += folded.replace(" ", "")
-        elif current:
-            tokens.append((current, start, i))
-            current = ""
-    if current:
-        tokens.append((current, start, len(text)))
-    return [(_ocr_letters(t), s, e) for t, s, e in tokens]
-
-
-def _ocr_letters(token: str) -> str:
-    """A word OCR misread with a digit for a letter ("Tota1", "T0TAL") read as the word (for
-    labels only: values keep their text)."""
-    letters = sum(c.isalpha() for c in token)
-    if letters >= 3 and 0 < len(token) - letters <= 2 and all(c.isalpha() or c in "015" for c in token):
-        return token.translate(_LOOKALIKE)
-    return token
-
-
-def find_label(segment: Segment, labels: tuple[str, ...], tokens: list[tuple[str, int, int]]) -> Label | None:
-    """The best of ``labels`` in the segment: near its start, covering most of the label part."""
-    tokens = [
-        t for t in tokens if t[0].upper() not in _CURRENCY_CODES or not segment.text[t[1] : t[2]].isupper()
-    ]
-    words = [t for t, _, _ in tokens]
-    part_starts = _part_starts(segment.text, tokens)
-    best: Label | None = None
-    present = set(words)
-    for phrase in labels:
-        parts = phrase.split()
-        compact = "".join(parts)
-        if parts[0] not in present and compact not in present:
-            continue
-        for start in range(len(words)):
-            if words[start : start + len(parts)] == parts:
-                end = start + len(parts)
-            elif len(parts) > 1 and words[start] == compact:
-                end = start + 1
-            else:
-                continue
-            char_end = tokens[end - 1][2]
-            before = segment.text[max(tokens[start][1] - 1, 0) : tokens[start][1]]
-            if segment.text[char_end : char_end + 1] in ("_", "@") or before in ("_", "@"):
-                continue
-            prefix = start - max((p for p in part_starts if p <= start), default=0)
-            if prefix > 3:
-                continue
-            colon = segment.text.find(":", char_end)
-            extra = 0
-            if colon != -1:
-                extra = sum(1 for _, s, _ in tokens if char_end <= s < colon)
-                if extra <= 3:
-                    char_end = colon + 1
-                else:
-                    extra = 0
-            qualifiers = sum(1 for t, s, _ in tokens if s >= char_end and t in _QUALIFIERS)
-            coverage = len(parts) / (prefix + len(parts) + extra + 2 * qualifiers)
-            # "Your VAT number", "Uw BTW nummer": the customer's, not the issuer's
-            coverage *= 0.4 if start and words[start - 1] in _OTHER_PARTY else 1.0
-            if best is None or (coverage, len(phrase)) > (best.coverage, best.length):
-                best = Label(-1, segment, char_end, coverage, len(phrase), (start, end))
-            break
-    return best
-
-
-def _part_starts(text: str, tokens: list[tuple[str, int, int]]) -> list[int]:
-    """Indexes of the tokens that begin a part of the segment (after " - ", "|" or ";")."""
-    starts = [0]
-    for match in _PART_BREAK.finditer(text):
-        following = next((i for i, (_, s, _) in enumerate(tokens) if s >= match.end()), None)
-        if following is not None:
-            starts.append(following)
-    return starts
-
-
-# ------------------------------------------------------------------------------------------------------
-# parsing by kind
-
-
-def parse(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:  # noqa: PLR0911, PLR0912 - one branch per kind
-    """Readings of ``text`` as the field's value: (JSON value, normalised value, fit 0..1)."""
-    negative = bool(re.match(r"\s*-\d", text))  # "-1.73": a credit, not a separator
-    text = text.strip().strip(_SEPARATORS).strip()
-    if not text:
-        return []
-    if negative and spec.kind in {"amount", "percent"}:
-        text = "-" + text
-    if spec.enum is not None:
-        folded = fold(text)
-        return [(v, v, 1.0) for v in spec.enum if isinstance(v, str) and fold(v) and fold(v) in folded][:1]
-    kind = spec.kind
-    if kind in {"amount", "percent"}:
-        return _amounts(text, spec)
-    if kind == "date":
-        return _dates(text)
-    if kind == "currency":
-        for token in _TOKEN.findall(text)[:4]:
-            n = normalize(token.strip(_SEPARATORS + "0123456789,"), "currency")
-            if n.status == "ok":
-                return [(token.strip(_SEPARATORS + "0123456789,"), n.value, 1.0)]
-        return []
-    if kind == "iban":
-        compact = re.sub(r"[^A-Z0-9 ]", "", text.upper())
-        match = _IBAN.search(compact)
-        if match:
-            raw = match.group(0).strip()
-            n = normalize(raw, "iban")
-            return [(raw.replace(" ", ""), n.value, 1.0 if n.status == "ok" else 0.6)]
-        token = next((t for t in _TOKEN.findall(text) if sum(c.isdigit() for c in t) >= 6), None)
-        return [(token.strip(_SEPARATORS), token, 0.5)] if token else []
-    if kind == "vat_id":
-        tokens = _TOKEN.findall(text)
-        for size in (6, 5, 4, 3, 2, 1):
-            for i in range(min(len(tokens) - size + 1, 3)):
-                window = " ".join(tokens[i : i + size]).strip(_SEPARATORS)
-                n = normalize(window, "vat_id")
-                if n.status == "ok" and _HAS_DIGIT.search(window):
-                    return [(window, n.value, 1.0)]
-        return [(v, p, f * 0.6) for v, p, f in _identifier(text) if sum(c.isdigit() for c in str(v)) >= 8]
-    if spec.identifier:
-        return _identifier(text)
-    if spec.numeric:
-        return _amounts(text, spec)
-    letters = sum(c.isalpha() for c in text)
-    return [(text, text, 0.9 if letters >= 2 else 0.5)]
-
-
-def _identifier(text: str) -> list[tuple[Any, Any, float]]:
-    tokens = [
-        t.strip(_SEPARATORS.replace("#", "").replace("-", "")).rstrip(".,:;") for t in _TOKEN.findall(text)
-    ]
-    for token in tokens[:3]:
-        if _MONEY.fullmatch(token) or _dates(token):
-            return []
-        if _HAS_DIGIT.search(token) and len(token) >= 2:
-            return [(token, token, 1.0)]
-    for token in tokens[:1]:
-        if len(token) >= 4 and token.isupper():
-            return [(token, token, 0.5)]
-    return []
-
-
-def _amounts(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:
-    found: list[tuple[Any, Any, float]] = []
-    if _dates(text):
-        return []
-    text = _GLUED_CURRENCY.sub(r"\1 ", text)
-    for match in _AMOUNT.finditer(text):
-        raw = match.group(0).strip()
-        after = text[match.end() : match.end() + 2].strip()
-        is_percent = after.startswith("%")
-        if (spec.kind == "percent") != is_percent and spec.kind == "percent":
-            continue
-        if is_percent and spec.kind != "percent":
-            continue
-        digits = sum(c.isdigit() for c in raw)
-        if digits > 13:
-            continue
-        n = normalize(raw, "percent" if spec.kind == "percent" else "amount")
-        if n.status != "ok" or not isinstance(n.value, Decimal):
-            continue
-        value: Decimal = n.value
-        decimals = re.search(r"[.,](\d{1,2})\)?-?$", raw)
-        fit = (
-            1.0
-            if decimals or spec.kind == "percent" or spec.concept is None or "integer" in spec.types
-            else 0.75
-        )
-        out: Any = (
-            (int(value) if value == value.to_integral_value() else float(value))
-            if "integer" in spec.types
-            else float(value)
-        )
-        if not spec.numeric:
-            out = raw
-        found.append((out, value, fit))
-    if len(found) > 1:  # several numbers after one label: the last is usually the amount
-        found = [(v, p, f * (1.0 if i == len(found) - 1 else 0.7)) for i, (v, p, f) in enumerate(found)]
-    return found[::-1]
-
-
-def _dates(text: str) -> list[tuple[Any, Any, float]]:
-    """The first date printed in ``text``: as whole words, else glued to a time, a word or a number
-    by OCR ("15/01/20181:48PM", "09Apr201818:26", "Date:2016/05/0114:11"). A year outside
-    ``_YEARS`` is a misreading (a time glued to a two-digit year), not a date."""
-    tokens = _TOKEN.findall(re.sub(r"\s+,", ",", text))
-    for start in range(min(len(tokens), 8)):
-        for size in (4, 3, 2, 1):
-            window = " ".join(tokens[start : start + size]).strip(_SEPARATORS + ",")
-            if not _HAS_DIGIT.search(window) or len(window) < 6:
-                continue
-            n = normalize(window, "date")
-            if n.status == "ok" and _plausible(n.value):
-                return [(window, n.value, 1.0)]
-    for pattern in _GLUED_DATES:
-        for match in pattern.finditer(text):
-            for raw in _year_readings(match):
-                n = normalize(raw, "date")
-                if n.status == "ok" and _plausible(n.value):
-                    return [(raw, n.value, 0.9)]
-    return []
-
-
-def _year_readings(match: re.Match[str]) -> list[str]:
-    """The match, and for a four-digit year glued to a time ("23/06/1812:46"), the two-digit one."""
-    raw = match.group(0)
-    year = match.group("year")
-    if len(year) == 4 and match.string[match.end() : match.end() + 1] == ":":
-        return [raw, raw[:-2]]
-    return [raw]
-
-
-def _plausible(value: Any) -> bool:
-    return isinstance(value, str) and _YEARS[0] <= int(value[:4]) <= _YEARS[1]
-
-
-# ------------------------------------------------------------------------------------------------------
-# the page
 
 
 class PageReader:
@@ -483,7 +206,7 @@ class PageReader:
                 quality *= 0.3  # "Removed debris from case": a word of a sentence, not a label
             inline = segment.text[label.start :]
             places: list[tuple[str, float, int]] = []
-            if inline.strip(_SEPARATORS):
+            if inline.strip(SEPARATORS):
                 places.append((inline, 1.0, segment.index))
             right = [
                 s
@@ -518,7 +241,7 @@ class PageReader:
             (
                 number
                 for number, row in enumerate(self.layout.rows)
-                if number > first and {t for t, _, _ in self.tokens[row[0].index][:2]} & _PAYMENT_WORDS
+                if number > first and {t for t, _, _ in self.tokens[row[0].index][:2]} & PAYMENT_WORDS
             ),
             None,
         )
@@ -581,7 +304,7 @@ class PageReader:
             for segment in self.layout.segments:
                 if segment.index in claimed or sum(c.isdigit() for c in segment.text) < 4:
                     continue  # a date has four digits or more
-                if found := _dates(segment.text):
+                if found := parse_dates(segment.text):
                     readings.append((segment.index, *found[0]))
                     if len(readings) >= 3 and len({r[2] for r in readings}) > 1:
                         break
@@ -595,7 +318,7 @@ class PageReader:
         """Rows that look like a table's header: three or more short label-like cells."""
         rows = set()
         for number, row in enumerate(self.layout.rows):
-            cells = [s for s in row if not _HAS_DIGIT.search(s.text) and len(s.text) <= 30]
+            cells = [s for s in row if not HAS_DIGIT.search(s.text) and len(s.text) <= 30]
             if len(cells) >= 3 and len(cells) == len(row):
                 rows.add(number)
         return rows
@@ -623,13 +346,13 @@ class PageReader:
             name = self._name_in(segment, text)
             if not name:
                 continue
-            legal = _legal(fold(name))
+            legal = is_legal(fold(name))
             score = 0.6 * (0.8**rank)
             if legal:
                 score = min(0.92, 1.5 * score)
             if segment.height > 1.3 * self.layout.line_height:
                 score = min(0.95, score * 1.15)
-            if _addressy(name):
+            if addressy(name):
                 score *= 0.3
             previous = list(self.layout.rows[segment.row - 1]) if segment.row else []
             if previous and legal and self._wrapped(previous[0], segment, name):
@@ -652,7 +375,7 @@ class PageReader:
             or folded in TITLE_WORDS
             or "@" in text
             or "www" in folded
-            or (_STOP_ADDRESS.search(text) and not _legal(folded))
+            or (_STOP_ADDRESS.search(text) and not is_legal(folded))
             or (text.startswith(("(", "\uff08")) and text.endswith((")", "\uff09")))  # a note under it
             or any(
                 segment.index == lab.segment.index
@@ -672,13 +395,13 @@ class PageReader:
         legal form, and the line above is close, of words only, and names nothing else."""
         words = [w for w in fold(_LEGAL_FORMS.sub(" ", f" {name} ")).split() if w not in ("m", "co")]
         text = above.text.strip()
-        return (_starts_with_legal_form(name) or len(words) <= 1) and (
+        return (starts_with_legal_form(name) or len(words) <= 1) and (
             segment.box[1] - above.box[3] < 1.5 * self.layout.line_height
-            and not _HAS_DIGIT.search(text)
+            and not HAS_DIGIT.search(text)
             and sum(c.isalpha() for c in text) >= 3
             and fold(text) not in TITLE_WORDS
             and not _STOP_ADDRESS.search(text)
-            and not _legal(fold(text))
+            and not is_legal(fold(text))
             and text.isupper() == name.isupper()
         )
 
@@ -694,7 +417,7 @@ class PageReader:
             if spec.role != "address" or spec.concept is None:
                 continue
             for candidate in options[index]:
-                if not _addressy(str(candidate.value)):
+                if not addressy(str(candidate.value)):
                     candidate.score *= 0.3  # "Address:" beside something that is no address
             name = names.get(spec.concept.party)
             if name is None and spec.concept.party == "seller":
@@ -708,7 +431,7 @@ class PageReader:
                 guessed = sum(guesses(s.text, self._spaced(s)) for s in lines)
                 score = min(0.85, name.score) * (0.9 if len(lines) > 1 else 0.8) * GUESS_FACTOR**guessed
                 score *= ADDRESS_RELIABILITY
-                if not _addressy(text):
+                if not addressy(text):
                     score *= 0.6
                 options[index].append(Candidate(text, text, score, lines[0].index))
             options[index].sort(key=lambda c: -c.score)
@@ -732,16 +455,16 @@ class PageReader:
                 skipped += 1
                 last = segment
                 continue
-            if postcode and not _region_line(text):
+            if postcode and not region_line(text):
                 break
             lines.append(segment)
             last = segment
-            postcode = postcode or bool(_POSTCODE.search(text))
+            postcode = postcode or bool(POSTCODE.search(text))
         return lines[:6]
 
     def _not_address(self, segment: Segment, text: str) -> bool:
         raw = segment.text.strip()
-        stops = {t for t, _, _ in self.tokens[segment.index][:3]} & _STOP_WORDS
+        stops = {t for t, _, _ in self.tokens[segment.index][:3]} & STOP_WORDS
         return bool(
             stops
             or _REGISTRATION.fullmatch(raw)
@@ -751,7 +474,7 @@ class PageReader:
             or _GLUED_STOP.search(raw.replace(" ", ""))
             or _PHONE.search(raw)
             or "@" in raw
-            or _dates(raw)
+            or parse_dates(raw)
             or any(segment.index == lab.segment.index for labs in self.labels.values() for lab in labs)
         )
 
@@ -762,12 +485,12 @@ class PageReader:
             if spec.kind != "currency" or options[index]:
                 continue
             seen: dict[str, tuple[str, int, int]] = {}
-            numeric_rows = {s.row for s in self.layout.segments if _HAS_DIGIT.search(s.text)}
+            numeric_rows = {s.row for s in self.layout.segments if HAS_DIGIT.search(s.text)}
             for segment in self.layout.segments:
                 if segment.row not in numeric_rows:
                     continue
-                for token in _TOKEN.findall(segment.text):
-                    bare = token.strip(_SEPARATORS + "0123456789,()")
+                for token in TOKEN.findall(segment.text):
+                    bare = token.strip(SEPARATORS + "0123456789,()")
                     if not bare or len(bare) > 4:
                         continue
                     n = normalize(bare, "currency")
@@ -905,7 +628,7 @@ class PageReader:
                 for segment in row:
                     tokens = self.tokens[segment.index]
                     words = [t for t, _, _ in tokens]
-                    match = _phrase_at(words, spec.labels)
+                    match = phrase_at(words, spec.labels)
                     if match is None:
                         continue
                     start, end = match
@@ -960,49 +683,3 @@ def _weigh_rivals(found: list[Candidate]) -> None:
     rival = next((c for c in found[1:] if c.parsed != top.parsed), None)
     if rival is not None and rival.score >= 0.7 * top.score:
         top.score *= 0.5 + 5 / 3 * max(0.0, 1 - rival.score / top.score)  # 0.5 for a tie, 1 at 70%
-
-
-def _phrase_at(words: list[str], labels: tuple[str, ...]) -> tuple[int, int] | None:
-    for phrase in labels:
-        parts = phrase.split()
-        for start in range(len(words) - len(parts) + 1):
-            if words[start : start + len(parts)] == parts:
-                return start, start + len(parts)
-    return None
-
-
-def _legal(folded: str) -> bool:
-    padded = f" {folded} "
-    return any(f" {fold(suffix)} " in padded for suffix in LEGAL_SUFFIXES)
-
-
-def party_name(text: str) -> str:
-    """A company name as printed, without the document title beside it ("ACME Ltd Invoice") or the
-    address after a dash or bar ("QualityHosting AG - Uferweg 40")."""
-    parts = [p.strip(" ,") for p in _PART_BREAK.split(text) if p.strip(" ,")]
-    text = next((p for p in parts if _legal(fold(p))), parts[0] if parts else "")
-    words = text.split()
-    while words and fold(words[-1]) in TITLE_WORDS:
-        words.pop()
-    while words and fold(words[0]) in TITLE_WORDS:
-        words.pop(0)
-    return _TRAILING_REGISTRATION.sub("", " ".join(words)).strip(" ,")
-
-
-def _addressy(text: str) -> bool:
-    """Whether a line reads as part of an address: a street word with a number, or a postcode."""
-    folded = f" {fold(text)} "
-    return bool(_POSTCODE.search(text)) or (
-        bool(_HAS_DIGIT.search(text)) and any(f" {w} " in folded for w in _ADDRESS_WORDS)
-    )
-
-
-def _region_line(text: str) -> bool:
-    """A line after the postcode that still belongs to the address: the state or the country."""
-    words = fold(text).split()
-    return bool(words) and not _HAS_DIGIT.search(text) and sum(w in _REGIONS for w in words) * 2 >= len(words)
-
-
-def _starts_with_legal_form(name: str) -> bool:
-    folded = fold(name)
-    return any(folded.startswith(fold(suffix)) for suffix in LEGAL_SUFFIXES) or folded.startswith("co ")

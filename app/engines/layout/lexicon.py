@@ -355,3 +355,71 @@ LEGAL_SUFFIXES = (
     "mart",
     "supermarket",
 )
+
+
+# ------------------------------------------------------------------------------------------------------
+# words the page reader recognises beside labels (``extract.py``)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+CURRENCY_CODES = frozenset(
+    ("EUR", "USD", "GBP", "CHF", "INR", "MYR", "RM", "SGD", "JPY", "CNY", "AUD", "CAD")
+)
+
+STOP_WORDS = frozenset(
+    [
+        "tel",
+        "te1",
+        "tei",
+        "fax",
+        "phone",
+        "hp",
+        "email",
+        "gst",
+        "gstid",
+        "gstno",
+        "sst",
+        "invoice",
+        "taxinvoice",
+        "receipt",
+        "served",
+        "cashier",
+        "date",
+        "doc",
+        "bill",
+        "cash",
+        "table",
+        "counter",
+    ]
+)
+
+# Words after a label that make it name something else: "Total 0% supplies", "Total excl. GST".
+QUALIFIERS = _words(
+    "sub excl exclusive excluding excluded before supplies supply saving savings discount disc qty "
+    "quantity item items count tendered change"
+)
+
+# Words before a label that make it name the customer's value.
+OTHER_PARTY = frozenset(["your", "uw", "ihre", "ihr", "votre", "vos", "su", "customer", "client", "kunden"])
+
+# Lines where a receipt turns from what is owed to how it was paid.
+PAYMENT_WORDS = _words(
+    "cash change tunai baki tendered tender paid payment visa mastercard master card credit debit"
+)
+
+ADDRESS_WORDS = _words(
+    "jalan jln lorong lrg taman tmn lot no floor flr level lvl street st road rd avenue ave blok "
+    "block unit suite persiaran lebuh kampung kg"
+)
+
+# States and countries: the last line of an address, after the postcode.
+REGIONS = _words(
+    "selangor johor kedah kelantan perak pahang melaka malacca sabah sarawak penang pinang negeri "
+    "sembilan terengganu perlis labuan putrajaya wilayah persekutuan darul ehsan takzim malaysia "
+    "singapore kl d e kuala lumpur indonesia thailand india germany deutschland france netherlands "
+    "nederland belgium belgique spain espana italy italia austria switzerland schweiz uk united kingdom "
+    "usa us america ireland"
+)
