@@ -16,7 +16,8 @@ for each space or letter the OCR repair (``spacing.py``) had to guess. On receip
 is the last total above the payment lines (cash, change); totals below them are a tax summary.
 
 The reader is built from: ``labels.py`` (tokens and where a label sits), ``values.py`` (reading a
-value by kind), ``parties.py`` (names and addresses as printed) and ``lexicon.py`` (the words).
+value by kind), ``tables.py`` (line items), ``parties.py`` (names and addresses as printed) and
+``lexicon.py`` (the words).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from app.engines.layout.fields import FieldSpec, SchemaPlan, TableSpec, fold
-from app.engines.layout.labels import Label, char_tokens, find_label, phrase_at
-from app.engines.layout.lexicon import BY_KEY, PAYMENT_WORDS, STOP_WORDS, TITLE_WORDS
+from app.engines.layout.fields import FieldSpec, SchemaPlan, fold
+from app.engines.layout.labels import Label, char_tokens, find_label
+from app.engines.layout.lexicon import PAYMENT_WORDS, STOP_WORDS, TITLE_WORDS
 from app.engines.layout.page import PageLayout, Segment
 from app.engines.layout.parties import (
     POSTCODE,
@@ -41,9 +42,12 @@ from app.engines.layout.parties import (
     starts_with_legal_form,
 )
 from app.engines.layout.spacing import guesses, respace
-from app.engines.layout.values import HAS_DIGIT, SEPARATORS, TOKEN, parse, parse_dates
+from app.engines.layout.tables import TableReader
+from app.engines.layout.values import HAS_DIGIT, SEPARATORS, TOKEN, Candidate, parse, parse_dates
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import normalize
+
+__all__ = ["Candidate", "PageReader", "PageValues"]
 
 # A currency glued to its amount ("RM5.90", "TOTAL:USD12.00"): OCR and narrow receipt fonts.
 _BARE_CURRENCY = re.compile(r"(?i)rm|myr|usd|eur|sgd|gbp|[$€£¥]")
@@ -102,16 +106,6 @@ CHECK_CANDIDATES = 3
 
 
 MAX_CHECK_FIELDS = 6
-
-
-@dataclass
-class Candidate:
-    value: Any
-    """The JSON value to output: the number, or the text as printed."""
-    parsed: Any
-    """The normalised value (for checks and for comparing candidates)."""
-    score: float
-    segment: int
 
 
 @dataclass
@@ -189,7 +183,7 @@ class PageReader:
             if options[index]:
                 result.values[spec.path] = options[index][0]
         for table in self.plan.tables:
-            rows = self._table(table)
+            rows = TableReader(self.layout, self.tokens).read(table)
             if rows:
                 result.tables[table.path] = rows
         return result
@@ -557,121 +551,6 @@ class PageReader:
             parsed = options[index][pick.get(index, 0)].parsed
             data[spec.path[0]] = float(parsed) if isinstance(parsed, Decimal) else parsed
         return data
-
-    # -- tables
-
-    def _table(self, table: TableSpec) -> list[dict[tuple[str, ...], Candidate]]:
-        """Rows under a header row that names two or more of the item's fields; each cell goes to
-        the column whose header it lies under. Rows without a number in an amount-like column
-        continue the previous row's text; a totals row or a wide gap ends the table."""
-        header = self._table_header(table)
-        if header is None:
-            return []
-        row_number, columns = header
-        columns.sort(key=lambda c: c[1])
-        bounds = [(columns[i - 1][2] + columns[i][1]) / 2 if i else -math.inf for i in range(len(columns))]
-        numeric = [i for i, (spec, _, _) in enumerate(columns) if spec.numeric]
-        text_column = next((i for i, (spec, _, _) in enumerate(columns) if not spec.numeric), None)
-        stop_labels = tuple(
-            label
-            for key in ("total", "subtotal", "tax_total")
-            for label in BY_KEY[key].labels
-            if len(label) >= 3
-        )
-        unit = self.layout.line_height
-        items: list[dict[tuple[str, ...], Candidate]] = []
-        last_bottom = self.layout.rows[row_number][0].box[3]
-        for row in self.layout.rows[row_number + 1 :]:
-            top = min(s.box[1] for s in row)
-            if top - last_bottom > 4 * unit:
-                break
-            first = fold(row[0].text)
-            if any(first.startswith(label) for label in stop_labels):
-                break
-            cells: dict[int, list[Any]] = {}
-            for segment in row:
-                for word in segment.words:
-                    x0 = word.bbox[0] * self.layout.width
-                    x1 = word.bbox[2] * self.layout.width
-                    column = max(i for i in range(len(columns)) if bounds[i] <= (x0 + x1) / 2)
-                    cells.setdefault(column, []).append((word, segment.index))
-            values: dict[tuple[str, ...], Candidate] = {}
-            for column, entries in cells.items():
-                spec = columns[column][0]
-                text = " ".join(w.text for w, _ in entries)
-                parsed = parse(text, spec)
-                if parsed:
-                    value, norm, fit = parsed[0]
-                    values[spec.path] = Candidate(value, norm, 0.85 * fit, entries[0][1])
-            has_number = any(columns[i][0].path in values for i in numeric)
-            if has_number:
-                items.append(values)
-                last_bottom = max(s.box[3] for s in row)
-            elif items and text_column is not None and top - last_bottom < 1.5 * unit:
-                path = columns[text_column][0].path
-                extra = values.get(path)
-                if extra is not None and path in items[-1]:
-                    previous = items[-1][path]
-                    joined = f"{previous.value} {extra.value}"
-                    items[-1][path] = Candidate(joined, joined, previous.score * 0.95, previous.segment)
-                last_bottom = max(s.box[3] for s in row)
-        for item in items:
-            self._check_item(table, item)
-        return items
-
-    def _table_header(self, table: TableSpec) -> tuple[int, list[tuple[FieldSpec, float, float]]] | None:
-        best: tuple[int, list[tuple[FieldSpec, float, float]]] | None = None
-        for number, row in enumerate(self.layout.rows):
-            found: list[tuple[FieldSpec, float, float]] = []
-            used: set[tuple[int, int]] = set()
-            for spec in sorted(table.columns, key=lambda s: -max((len(x) for x in s.labels), default=0)):
-                for segment in row:
-                    tokens = self.tokens[segment.index]
-                    words = [t for t, _, _ in tokens]
-                    match = phrase_at(words, spec.labels)
-                    if match is None:
-                        continue
-                    start, end = match
-                    span = (segment.index, start)
-                    if any(u[0] == segment.index and start <= u[1] < end for u in used):
-                        continue
-                    used.update((segment.index, k) for k in range(start, end))
-                    x0, x1 = self._span_x(segment, tokens[start][1], tokens[end - 1][2])
-                    found.append((spec, x0, x1))
-                    del span
-                    break
-            if (
-                len(found) >= 2
-                and any(s.numeric for s, _, _ in found)
-                and (best is None or len(found) > len(best[1]))
-            ):
-                best = (number, found)
-        return best
-
-    def _span_x(self, segment: Segment, start: int, end: int) -> tuple[float, float]:
-        offset, xs = 0, []
-        for word in segment.words:
-            if offset < end and offset + len(word.text) > start:
-                xs += [word.bbox[0] * self.layout.width, word.bbox[2] * self.layout.width]
-            offset += len(word.text) + 1
-        return (min(xs), max(xs)) if xs else (segment.box[0], segment.box[2])
-
-    def _check_item(self, table: TableSpec, item: dict[tuple[str, ...], Candidate]) -> None:
-        """quantity x unit price = amount, by the columns' concepts: agreement raises all three."""
-        by_concept = {
-            spec.concept.key: spec.path
-            for spec in table.columns
-            if spec.concept is not None and spec.path in item
-        }
-        keys = ("item_quantity", "item_unit_price", "item_amount")
-        if not all(k in by_concept for k in keys):
-            return
-        q, p, a = (item[by_concept[k]].parsed for k in keys)
-        if all(isinstance(v, Decimal) for v in (q, p, a)):
-            agree = abs(q * p - a) <= Decimal("0.02") + abs(a) * Decimal("0.001")
-            for k in keys:
-                candidate = item[by_concept[k]]
-                candidate.score = 1 - (1 - candidate.score) * 0.4 if agree else candidate.score * 0.8
 
 
 def _weigh_rivals(found: list[Candidate]) -> None:

@@ -4,6 +4,7 @@ and text, each reading with how well it fits (0..1); the trust layer's normalise
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,18 @@ from app.engines.layout.fields import FieldSpec, fold
 from app.trust.normalize import normalize
 
 _AMOUNT = re.compile(r"(?<![\w.,])[-(]?\d(?:[\d.,' ]*\d)?(?:\)|-)?(?![\w]|[.,]\d)")
+
+
+@dataclass
+class Candidate:
+    """A reading of a field on the page, scored."""
+
+    value: Any
+    """The JSON value to output: the number, or the text as printed."""
+    parsed: Any
+    """The normalised value (for checks and for comparing candidates)."""
+    score: float
+    segment: int
 
 
 TOKEN = re.compile(r"\S+")
