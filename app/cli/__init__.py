@@ -29,6 +29,7 @@ from app.documents.analyze import AnalyzeOptions
 from app.documents.models import Page, Region
 from app.documents.overlay import draw_overlay, page_text
 from app.documents.service import DocumentAnalyzer
+from app.engines.unavailable import UnavailableEngine
 from app.jobs.services import build_extractor, close_extractor
 from app.jobs.worker import run_worker
 from app.layout.factory import build_layout
@@ -477,7 +478,7 @@ def evaluate_command(
         orjson.dumps(
             {
                 "summary": summary,
-                "engine": extractor.engine.name if extractor.engine else None,
+                "engine": None if isinstance(extractor.engine, UnavailableEngine) else extractor.engine.name,
                 "fields": [o.__dict__ for o in report.outcomes],
                 "documents": report.documents,
             },

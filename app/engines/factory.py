@@ -15,6 +15,7 @@ import structlog
 
 from app.engines.base import Engine
 from app.engines.replay import ReplayEngine
+from app.engines.unavailable import UnavailableEngine
 from app.lib.settings import ConfigurationError, EngineSettings
 
 logger = structlog.get_logger(__name__)
@@ -26,17 +27,20 @@ GLM_OCR_HINT = (
 )
 
 
-def build_engine(settings: EngineSettings) -> Engine | None:
-    """``None`` when no engine is configured (extraction then answers 503 engine-unavailable)."""
+def build_engine(settings: EngineSettings) -> Engine:
+    """An ``UnavailableEngine`` when none is configured (extraction then answers 503
+    engine-unavailable)."""
     engine = _configured(settings)
-    if engine is not None and settings.engine_fallback == "layout" and engine.name != "layout":
+    if isinstance(engine, UnavailableEngine):
+        return engine
+    if settings.engine_fallback == "layout" and engine.name != "layout":
         from app.engines.fallback import FallbackEngine
 
         return FallbackEngine(engine, _layout())
     return engine
 
 
-def _configured(settings: EngineSettings) -> Engine | None:
+def _configured(settings: EngineSettings) -> Engine:
     if settings.engine == "auto":
         return _auto(settings)
     if settings.engine == "layout":
@@ -48,7 +52,7 @@ def _configured(settings: EngineSettings) -> Engine | None:
             )
         return ReplayEngine(settings.replay_dir)
     if settings.engine == "sglang":
-        return _sglang(settings) if settings.sglang_url else None
+        return _sglang(settings) if settings.sglang_url else UnavailableEngine()
     return _transformers(settings)
 
 

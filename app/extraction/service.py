@@ -26,6 +26,7 @@ from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
+from app.engines.unavailable import UnavailableEngine
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
@@ -65,7 +66,7 @@ class Extraction:
 class Extractor:
     def __init__(
         self,
-        engine: Engine | None,
+        engine: Engine,
         analyzer: DocumentAnalyzer,
         *,
         max_tokens: int,
@@ -77,17 +78,13 @@ class Extractor:
         self.max_tokens = max_tokens
         self.page_concurrency = page_concurrency
         self.calibration = (
-            Calibration.load(calibration_dir / f"{engine.name}.json") if engine and calibration_dir else None
+            Calibration.load(calibration_dir / f"{engine.name}.json") if calibration_dir else None
         )
 
     def require_engine(self) -> Engine:
-        if self.engine is None:
-            raise Problem(
-                ENGINE_UNAVAILABLE,
-                "No extraction engine is configured: set DOCEXTRACT_SGLANG_URL "
-                "(or DOCEXTRACT_ENGINE=transformers).",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+        """503 before any work is done when no engine is configured."""
+        if isinstance(self.engine, UnavailableEngine):
+            raise Problem(ENGINE_UNAVAILABLE, self.engine.reason, headers={"Retry-After": str(RETRY_AFTER_S)})
         return self.engine
 
     async def extract(

@@ -36,8 +36,7 @@ def build_extractor(settings: Settings, documents: DocumentAnalyzer) -> Extracto
 
 async def close_extractor(extractor: Extractor) -> None:
     """Release the engine (connections, model memory) and the analyzer's OCR workers."""
-    if extractor.engine is not None:
-        await extractor.engine.aclose()
+    await extractor.engine.aclose()
     extractor.analyzer.close()
 
 

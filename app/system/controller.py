@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from app import __version__
 from app.db.migrate import DatabaseNewerThanCode, migration_state
+from app.engines.unavailable import UnavailableEngine
 from app.jobs.services import DELIVERER, Services
 from app.lib.api import problem_responses
 from app.lib.problems import CATALOGUE, NOT_FOUND, NOT_READY, Problem
@@ -64,7 +65,7 @@ class SystemController(Controller):
         if checks.get("migrations") != "current":
             failing.add("migrations")
         engine = services.extractor.engine
-        if engine is None:
+        if isinstance(engine, UnavailableEngine):
             checks["engine"] = "not configured (extraction answers 503)"
         else:
             try:

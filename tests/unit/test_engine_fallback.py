@@ -61,4 +61,4 @@ def test_auto_keeps_a_configured_sglang_server_that_is_not_up_yet() -> None:
     assert engine is not None and engine.name == "sglang"
     wrapped = build_engine(EngineSettings(engine="auto", sglang_url=unreachable, engine_fallback="layout"))
     assert isinstance(wrapped, FallbackEngine) and wrapped.fallback.name == "layout"
-    assert build_engine(EngineSettings(engine="layout", engine_fallback="layout")).name == "layout"  # type: ignore[union-attr]
+    assert build_engine(EngineSettings(engine="layout", engine_fallback="layout")).name == "layout"
