@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, get
@@ -21,6 +21,14 @@ from app.lib.problems import CATALOGUE, NOT_FOUND, NOT_READY, Problem
 class Health(msgspec.Struct):
     status: str
     version: str
+
+
+class Readiness(msgspec.Struct):
+    status: Literal["ready"]
+    checks: Annotated[
+        dict[str, str],
+        msgspec.Meta(description="`database`, `migrations`, `engine`, `runner`, `webhook_delivery`."),
+    ]
 
 
 class ProblemTypeOut(msgspec.Struct):
@@ -44,7 +52,7 @@ class SystemController(Controller):
         "webhooks running",
         responses=problem_responses(NOT_READY),
     )
-    async def ready(self, services: NamedDependency[Services]) -> dict[str, Any]:
+    async def ready(self, services: NamedDependency[Services]) -> Readiness:
         """Each check is `ok` (or `current`, `not configured`, `in the workers`) or says what is
         wrong; any wrong one answers 503 with the checks."""
         checks: dict[str, str] = {}
@@ -86,7 +94,7 @@ class SystemController(Controller):
             failing.add("webhook_delivery")
         if failing:
             raise Problem(NOT_READY, "The service is not ready.", checks=checks)
-        return {"status": "ready", "checks": checks}
+        return Readiness("ready", checks)
 
     @get("/problems", summary="Every problem type the API answers with")
     async def problem_types(self) -> list[ProblemTypeOut]:
