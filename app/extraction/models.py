@@ -17,7 +17,12 @@ NormalizedStatus = Literal["ok", "unparsed", "absent"]
 FinishReason = Literal["stop", "length"]
 
 
-class SchemaUsed(msgspec.Struct):
+class Reported(msgspec.Struct, forbid_unknown_fields=True):
+    """Converted from the JSON the service built: a key the model does not declare is an error
+    (found by the tests), never a field silently missing from the API and its spec."""
+
+
+class SchemaUsed(Reported):
     """The exact schema version the document was read against."""
 
     name: str
@@ -25,12 +30,12 @@ class SchemaUsed(msgspec.Struct):
     sha256: str
 
 
-class ModelUsed(msgspec.Struct):
+class ModelUsed(Reported):
     engine: Annotated[str, msgspec.Meta(description="`sglang`, `transformers`, `layout`, ...")]
     name: Annotated[str, msgspec.Meta(description="The model the engine ran.")]
 
 
-class Evidence(msgspec.Struct):
+class Evidence(Reported):
     """Where a value is printed."""
 
     page: Annotated[int, msgspec.Meta(description="1-based.")]
@@ -40,7 +45,7 @@ class Evidence(msgspec.Struct):
     method: Annotated[str, msgspec.Meta(description="`exact`, `normalized` or `fuzzy`.")]
 
 
-class TokenProbability(msgspec.Struct):
+class TokenProbability(Reported):
     """Probabilities of the tokens the model chose freely for the value."""
 
     min: float
@@ -48,7 +53,7 @@ class TokenProbability(msgspec.Struct):
     tokens: int
 
 
-class ConfidenceComponents(msgspec.Struct):
+class ConfidenceComponents(Reported):
     token_prob: TokenProbability | None
     grounded: Annotated[float, msgspec.Meta(description="How well the value was found on the page.")]
     normalized: Annotated[float, msgspec.Meta(description="Lower when the value could not be parsed.")]
@@ -57,7 +62,7 @@ class ConfidenceComponents(msgspec.Struct):
     score: Annotated[float, msgspec.Meta(description="The combined score (before calibration).")]
 
 
-class Normalization(msgspec.Struct):
+class Normalization(Reported):
     kind: Annotated[
         str,
         msgspec.Meta(description="`date`, `amount`, `currency`, `percent`, `iban`, `vat_id`, `text`, ..."),
@@ -68,7 +73,7 @@ class Normalization(msgspec.Struct):
     ]
 
 
-class FieldReport(msgspec.Struct):
+class FieldReport(Reported):
     """Everything about one leaf value of `data` that is not the value itself."""
 
     confidence: Annotated[float | None, msgspec.Meta(description="0-1; null when the value is absent.")]
@@ -80,7 +85,7 @@ class FieldReport(msgspec.Struct):
     checks: Annotated[list[str], msgspec.Meta(description="The checks that involve this field.")]
 
 
-class CheckReport(msgspec.Struct):
+class CheckReport(Reported):
     """One check declared by the schema (`x-checks`), or one item of a `for_each` check."""
 
     rule: str
@@ -91,7 +96,7 @@ class CheckReport(msgspec.Struct):
     detail: str
 
 
-class ValidationFinding(msgspec.Struct):
+class ValidationFinding(Reported):
     """A place where `data` breaks the registered schema."""
 
     pointer: str
@@ -99,7 +104,7 @@ class ValidationFinding(msgspec.Struct):
     message: str
 
 
-class Review(msgspec.Struct):
+class Review(Reported):
     required: bool
     reasons: Annotated[
         list[str],
@@ -111,7 +116,7 @@ class Review(msgspec.Struct):
     min_confidence: float
 
 
-class PageReport(msgspec.Struct):
+class PageReport(Reported):
     page: int
     model: str
     finish_reason: FinishReason
@@ -119,7 +124,7 @@ class PageReport(msgspec.Struct):
     completion_tokens: int
 
 
-class ExtractionResult(msgspec.Struct):
+class ExtractionResult(Reported):
     """What `POST /extract` returns and `GET /extractions/{id}` gives back."""
 
     id: Annotated[str, msgspec.Meta(description="`ext_...`")]

@@ -25,8 +25,9 @@ class JobProgress(msgspec.Struct):
     pages_total: Annotated[int | None, msgspec.Meta(description="Null until the document is opened.")]
 
 
-class JobError(msgspec.Struct):
-    """Why a job failed (or, as ``last_error``, why its last attempt did)."""
+class JobError(msgspec.Struct, forbid_unknown_fields=True):
+    """Why a job failed (or, as ``last_error``, why its last attempt did). Converted from the stored
+    error: a key it does not declare is an error, never silently dropped."""
 
     type: Annotated[str, msgspec.Meta(description="The problem type, e.g. `/problems/engine-unavailable`.")]
     category: str
