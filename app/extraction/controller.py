@@ -63,6 +63,7 @@ class ExtractionController(Controller):
         responses={
             202: ResponseSpec(
                 data_container=JobView,
+                generate_examples=False,  # random ones; the schema describes every field
                 description="Accepted as a job (async): the job, with `Location: /jobs/{id}`.",
             ),
             **problem_responses(

@@ -90,6 +90,7 @@ async def test_jobs_and_batches_are_described_field_by_field(client: Client) -> 
     assert body(spec, "/jobs/{job_id}", "delete", "200") == accepted
     listed = body(spec, "/jobs", "get", "200")
     assert resolve(spec, listed["properties"]["items"]["items"]) == accepted
+    assert "examples" not in str(accepted)  # no made-up values beside the field descriptions
     error = described(spec, accepted, "error")
     assert {"type", "category", "detail", "retryable", "phase", "attempts"} <= set(error["properties"])
 
