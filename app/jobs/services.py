@@ -1,5 +1,6 @@
-"""The long-lived objects of a process, built, started and closed in one place: the API's lifespan,
-the worker and the CLI all open the same ``Services``."""
+"""The long-lived objects of a process, built and closed in one place: the API's lifespan and the
+worker hold the same ``Services`` (the API's handlers get it injected); the CLI builds and closes
+its extractor with the same functions."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        """Build (not start: nothing runs and nothing connects until ``start``)."""
+        """Build only: nothing runs until the runner is started and tasks are put in the background."""
         database = create_engine(settings)
         sessions = create_session_maker(database)
         documents = DocumentAnalyzer(settings)
