@@ -34,6 +34,7 @@ from app.jobs.services import build_extractor, close_extractor
 from app.jobs.worker import run_worker
 from app.layout.factory import build_layout
 from app.lib.canonical import canonical_sha256
+from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
 from app.lib.settings import ConfigurationError, Settings, load_settings
@@ -81,7 +82,7 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]], *, migrate: bo
         return asyncio.run(main())
     except (DatabaseNewerThanCode, DatabaseBehind) as exc:
         raise click.ClickException(str(exc)) from exc
-    except Problem as exc:
+    except (Problem, DocextractError) as exc:
         raise click.ClickException(_problem_text(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"Cannot reach the database: {exc}") from exc
@@ -318,7 +319,7 @@ def analyze(
     options = AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
     try:
         analysis = asyncio.run(analyzer.analyze(data, options, on_page=draw))
-    except Problem as exc:
+    except (Problem, DocextractError) as exc:
         raise click.ClickException(_problem_text(exc)) from exc
     finally:
         analyzer.close()
@@ -389,7 +390,7 @@ def extract(
 
         try:
             result = asyncio.run(run())
-        except Problem as exc:
+        except (Problem, DocextractError) as exc:
             raise click.ClickException(_problem_text(exc)) from exc
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
     if out is not None:
@@ -471,7 +472,7 @@ def evaluate_command(
 
     try:
         asyncio.run(run())
-    except Problem as exc:
+    except (Problem, DocextractError) as exc:
         raise click.ClickException(_problem_text(exc)) from exc
     summary = report.summary(ReviewPolicy.of(version.schema).min_confidence)
     out.write_bytes(
@@ -537,7 +538,7 @@ def _schema_for_eval(settings: Settings, ref: str) -> SchemaVersion:
     return _run(settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref)))
 
 
-def _problem_text(exc: Problem) -> str:
+def _problem_text(exc: Problem | DocextractError) -> str:
     lines = [str(exc.detail)]
     extra = exc.extra if isinstance(exc.extra, dict) else {}
     lines += [f"  {e['pointer'] or '/'}: {e['detail']}" for e in extra.get("errors", [])]

@@ -21,6 +21,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from app.documents.detect import DocumentType, detect_type
 from app.documents.models import BBox, Page, Region, Word, clamp_box
+from app.lib.errors import DocumentError
 from app.lib.problems import (
     DOCUMENT_CORRUPT,
     DOCUMENT_EMPTY,
@@ -31,7 +32,6 @@ from app.lib.problems import (
     INVALID_PAGE_SELECTION,
     TOO_MANY_PAGES,
     UNSUPPORTED_DOCUMENT_TYPE,
-    Problem,
 )
 
 # Pictures smaller than this share of a born-digital page are not OCRed (icons, bullets, rules).
@@ -63,7 +63,7 @@ def parse_page_selection(text: str | None, page_count: int) -> list[int]:
     for part in text.split(","):
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if not match:
-            raise Problem(
+            raise DocumentError(
                 INVALID_PAGE_SELECTION,
                 f"{part.strip()!r} is not a page or a range like 2-5.",
                 errors=[{"pointer": "/pages", "detail": f"cannot read {part.strip()!r}"}],
@@ -71,7 +71,7 @@ def parse_page_selection(text: str | None, page_count: int) -> list[int]:
         first = int(match.group(1))
         last = int(match.group(2) or first)
         if first < 1 or last < first or last > page_count:
-            raise Problem(
+            raise DocumentError(
                 INVALID_PAGE_SELECTION,
                 f"{part.strip()!r} is outside the document's pages 1-{page_count}.",
                 errors=[{"pointer": "/pages", "detail": f"pages are 1-{page_count}"}],
@@ -105,23 +105,25 @@ class Document:
 def open_document(data: bytes, limits: IngestLimits, password: str | None = None) -> Document:
     """Check everything that can be checked without rendering, then return the document."""
     if len(data) > limits.max_bytes:
-        raise Problem(
+        raise DocumentError(
             DOCUMENT_TOO_LARGE,
             f"The file is {len(data)} bytes; the limit is {limits.max_bytes}.",
             limit_bytes=limits.max_bytes,
         )
     kind = detect_type(data[:1024])
     if kind is None:
-        raise Problem(UNSUPPORTED_DOCUMENT_TYPE, "The file is not a PDF, PNG, JPEG, TIFF or WebP document.")
+        raise DocumentError(
+            UNSUPPORTED_DOCUMENT_TYPE, "The file is not a PDF, PNG, JPEG, TIFF or WebP document."
+        )
     document: Document = (
         PdfDocument(data, limits, password) if kind == "pdf" else ImageDocument(data, kind, limits)
     )
     if document.page_count == 0:
         document.close()
-        raise Problem(DOCUMENT_EMPTY, "The document has no pages.")
+        raise DocumentError(DOCUMENT_EMPTY, "The document has no pages.")
     if document.page_count > limits.max_pages:
         document.close()
-        raise Problem(
+        raise DocumentError(
             TOO_MANY_PAGES,
             f"The document has {document.page_count} pages; the limit is {limits.max_pages}.",
             page_count=document.page_count,
@@ -137,27 +139,27 @@ class PdfDocument(Document):
         try:
             self._doc = pymupdf.open(stream=data, filetype="pdf")
         except Exception as exc:  # PyMuPDF raises several types for unreadable files
-            raise Problem(DOCUMENT_CORRUPT, f"The PDF cannot be read: {exc}") from exc
+            raise DocumentError(DOCUMENT_CORRUPT, f"The PDF cannot be read: {exc}") from exc
         if self._doc.needs_pass:
             if password is None:
                 self._doc.close()
-                raise Problem(DOCUMENT_ENCRYPTED, "The PDF is encrypted and no password was given.")
+                raise DocumentError(DOCUMENT_ENCRYPTED, "The PDF is encrypted and no password was given.")
             if not self._doc.authenticate(password):
                 self._doc.close()
-                raise Problem(DOCUMENT_PASSWORD_INCORRECT, "The password does not open this PDF.")
+                raise DocumentError(DOCUMENT_PASSWORD_INCORRECT, "The password does not open this PDF.")
         try:
             self.page_count = self._doc.page_count
         except Exception as exc:
-            raise Problem(DOCUMENT_CORRUPT, f"The PDF's page tree cannot be read: {exc}") from exc
+            raise DocumentError(DOCUMENT_CORRUPT, f"The PDF's page tree cannot be read: {exc}") from exc
 
     def pages(self, selection: list[int] | None = None, *, native_layout: bool = False) -> Iterator[Page]:
         for number in selection or range(1, self.page_count + 1):
             try:
                 yield self._page(number, native_layout)
-            except Problem:
+            except DocumentError:
                 raise
             except Exception as exc:
-                raise Problem(
+                raise DocumentError(
                     DOCUMENT_CORRUPT, f"Page {number} of the PDF cannot be read: {exc}", page=number
                 ) from exc
 
@@ -345,23 +347,23 @@ class ImageDocument(Document):
             # Pillow's own guard (far above ours by default) tripped: quote the service's limit.
             raise self._too_large("The image") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise Problem(DOCUMENT_CORRUPT, f"The image cannot be read: {exc}") from exc
+            raise DocumentError(DOCUMENT_CORRUPT, f"The image cannot be read: {exc}") from exc
 
     def _max_pixels(self) -> int:
         """The limit in force: ours, or Pillow's refusal to open bombs if a deployment set ours above it."""
         pillow = Image.MAX_IMAGE_PIXELS
         return min(self.limits.max_pixels, 2 * pillow) if pillow else self.limits.max_pixels
 
-    def _too_large(self, what: str) -> Problem:
+    def _too_large(self, what: str) -> DocumentError:
         limit = self._max_pixels()
-        return Problem(
+        return DocumentError(
             IMAGE_TOO_LARGE, f"{what} has more pixels than the limit of {limit}.", limit_pixels=limit
         )
 
     def _check_pixels(self, size: tuple[int, int]) -> None:
         pixels = size[0] * size[1]
         if pixels > self.limits.max_pixels:
-            raise Problem(
+            raise DocumentError(
                 IMAGE_TOO_LARGE,
                 f"The image is {size[0]}x{size[1]} = {pixels} pixels; the limit is {self.limits.max_pixels}.",
                 limit_pixels=self.limits.max_pixels,
@@ -371,17 +373,17 @@ class ImageDocument(Document):
         for number in selection or range(1, self.page_count + 1):
             try:
                 page = self._page(number)
-            except Problem:
+            except DocumentError:
                 raise
             except Image.DecompressionBombError as exc:
-                raise Problem(
+                raise DocumentError(
                     IMAGE_TOO_LARGE,
                     f"Page {number} has more pixels than the limit of {self._max_pixels()}.",
                     limit_pixels=self._max_pixels(),
                     page=number,
                 ) from exc
             except (OSError, ValueError, EOFError, SyntaxError) as exc:
-                raise Problem(
+                raise DocumentError(
                     DOCUMENT_CORRUPT, f"Page {number} of the image cannot be decoded: {exc}", page=number
                 ) from exc
             yield page

@@ -13,7 +13,8 @@ from app.documents.analyze import Analysis, AnalyzeOptions, PageHook, analyze_do
 from app.documents.ingest import IngestLimits
 from app.documents.models import Page, Word
 from app.layout.factory import build_layout
-from app.lib.problems import OCR_FAILED, Problem
+from app.lib.errors import OcrError
+from app.lib.problems import OCR_FAILED
 from app.lib.settings import Settings
 from app.ocr.pool import OcrPool
 
@@ -53,7 +54,7 @@ class DocumentAnalyzer:
             return await self.ocr_pool.words(page)
         except Exception as exc:  # a crashed or failing worker is the server's problem, not the client's
             logger.exception("ocr_failed", page=page.number)
-            raise Problem(OCR_FAILED, f"OCR failed on page {page.number}.", retryable=True) from exc
+            raise OcrError(OCR_FAILED, f"OCR failed on page {page.number}.", retryable=True) from exc
 
     async def analyze(
         self,

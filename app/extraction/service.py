@@ -30,12 +30,12 @@ from app.engines.unavailable import UnavailableEngine
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
+from app.lib.errors import EngineUnavailable, ExtractionError, SchemaError
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import (
     ENGINE_UNAVAILABLE,
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_RECURSIVE,
-    Problem,
 )
 from app.registry.service import SchemaVersion
 from app.schema.compiled import CompiledSchema
@@ -84,7 +84,9 @@ class Extractor:
     def require_engine(self) -> Engine:
         """503 before any work is done when no engine is configured."""
         if isinstance(self.engine, UnavailableEngine):
-            raise Problem(ENGINE_UNAVAILABLE, self.engine.reason, headers={"Retry-After": str(RETRY_AFTER_S)})
+            raise EngineUnavailable(
+                ENGINE_UNAVAILABLE, self.engine.reason, headers={"Retry-After": str(RETRY_AFTER_S)}
+            )
         return self.engine
 
     async def extract(
@@ -103,7 +105,7 @@ class Extractor:
         schema.require_active()
         compiled = schema.compiled
         if (cycle := compiled.ref_cycle) is not None:  # registered before the registry refused these
-            raise Problem(
+            raise SchemaError(
                 SCHEMA_RECURSIVE,
                 f"The schema {schema.ref} is recursive; register a version without the cycle.",
                 errors=[{"pointer": "/schema" + to_pointer(cycle), "detail": "closes a reference cycle"}],
@@ -282,11 +284,13 @@ def validation_findings(compiled: CompiledSchema, data: Any) -> list[dict[str, s
     return findings
 
 
-def _engine_problem(exc: EngineError) -> Problem:
+def _engine_problem(exc: EngineError) -> ExtractionError:
     if exc.category == "schema_not_supported":
-        return Problem(SCHEMA_NOT_SUPPORTED, f"The engine cannot compile this schema's grammar: {exc}")
+        return ExtractionError(
+            SCHEMA_NOT_SUPPORTED, f"The engine cannot compile this schema's grammar: {exc}"
+        )
     logger.error("engine_failed", category=exc.category, retryable=exc.retryable, error=str(exc))
-    return Problem(
+    return EngineUnavailable(
         ENGINE_UNAVAILABLE,
         f"The extraction engine failed ({exc.category}); nothing was stored. Retry later.",
         headers={"Retry-After": str(RETRY_AFTER_S)},

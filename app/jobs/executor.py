@@ -24,7 +24,7 @@ from app.jobs import store
 from app.jobs.passwords import ENCRYPTED, LEGACY, JobPasswords, PasswordUnreadable
 from app.jobs.views import batch_summary, event_data
 from app.lib import backoff
-from app.lib.problems import ENGINE_UNAVAILABLE, OCR_FAILED, Problem
+from app.lib.errors import DocextractError
 from app.lib.settings import Settings
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry, SchemaVersion
@@ -34,8 +34,6 @@ from app.webhooks.events import emit
 
 logger = structlog.get_logger(__name__)
 
-EXTRACTION_PHASE_PROBLEMS = {"engine-unavailable", "schema-not-supported", "schema-deprecated"}
-SCHEMA_PHASE_PROBLEMS = {"schema-not-found", "schema-version-not-found", "schema-recursive"}
 PROGRESS_INTERVAL_S = 2.0
 
 
@@ -64,20 +62,13 @@ PASSWORD_UNREADABLE = PublicError(
 
 
 def public_error(exc: BaseException) -> PublicError:
+    """A failure as the client sees it: a domain error says its problem type, phase and whether to
+    retry; anything else is an internal error worth retrying."""
     if isinstance(exc, PasswordUnreadable):
         return PASSWORD_UNREADABLE
-    if isinstance(exc, Problem):
-        slug, extra = exc.kind.slug, exc.extra if isinstance(exc.extra, dict) else {}
-        retryable = bool(extra.get("retryable", exc.kind in (ENGINE_UNAVAILABLE, OCR_FAILED)))
-        phase = (
-            "extraction"
-            if slug in EXTRACTION_PHASE_PROBLEMS
-            else "schema"
-            if slug in SCHEMA_PHASE_PROBLEMS
-            else "ingest"
-        )
-        category = str(extra.get("category", slug.replace("-", "_")))
-        return PublicError(exc.kind.uri, category, exc.detail or exc.kind.title, retryable, phase)
+    if isinstance(exc, DocextractError):
+        category = str(exc.extra.get("category", exc.kind.slug.replace("-", "_")))
+        return PublicError(exc.kind.uri, category, exc.detail or exc.kind.title, exc.retryable, exc.phase)
     return PublicError("/problems/internal-error", "internal_error", "unexpected failure", True, "internal")
 
 
@@ -137,7 +128,7 @@ class JobExecutor:
             unreadable = isinstance(exc, PasswordUnreadable)  # no later attempt has another key
             if unreadable:  # the key is the cause, not the code: no traceback
                 log.error("job_password_unreadable", hint="DOCEXTRACT_JOBS_SECRET_KEY differs or changed")  # noqa: TRY400
-            elif not isinstance(exc, Problem):
+            elif not isinstance(exc, DocextractError):
                 log.exception("job_crashed")
             if error.retryable and not unreadable and held.attempt < self.settings.jobs.max_attempts:
                 return await self._requeue(held, error, log)

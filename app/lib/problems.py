@@ -18,6 +18,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
+from app.lib.errors import DocextractError
 from app.lib.jsonpointer import pointer
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -343,7 +344,8 @@ class ErrorItem(TypedDict):
 
 
 class Problem(ProblemDetailsException):
-    """A domain error that renders as problem+json of a catalogued type."""
+    """An HTTP error that renders as problem+json of a catalogued type: raised by controllers and
+    middleware; errors inside the domain are ``app.lib.errors.DocextractError``, mapped by ``problem_of``."""
 
     def __init__(
         self,
@@ -366,6 +368,16 @@ class Problem(ProblemDetailsException):
             title=kind.title,
         )
         self.kind = kind
+
+
+def problem_of(exc: DocextractError) -> Problem:
+    """The problem a domain error becomes at the edge: same type, detail, headers and extensions."""
+    return Problem(exc.kind, exc.detail, headers=exc.headers, **exc.extra)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DocextractError) -> Response[Any]:
+    """The one mapping of domain errors to HTTP answers."""
+    return problem_response(request, problem_of(exc))
 
 
 def request_id_of(request: Request[Any, Any, Any]) -> str:

@@ -13,6 +13,7 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.lib.errors import SchemaError
 from app.lib.problems import SCHEMA_EXISTS, SCHEMA_NOT_FOUND, Problem
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry
@@ -51,7 +52,7 @@ async def load_builtin_schemas(
             try:
                 sources = await registry.sources(name)
                 latest = await registry.get(SchemaRef(name))
-            except Problem as exc:  # pragma: no cover - deleted between the two reads
+            except SchemaError as exc:  # pragma: no cover - deleted between the two reads
                 if exc.kind is SCHEMA_NOT_FOUND:
                     continue
                 raise

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import SchemaRecord, SchemaVersionRecord, utcnow
 from app.lib.canonical import NotCanonicalizable, canonical_sha256
+from app.lib.errors import ExtractionError, SchemaError
 from app.lib.problems import (
     INVALID_SCHEMA,
     SCHEMA_DEPRECATED,
@@ -59,7 +60,7 @@ class SchemaVersion:
     def require_active(self) -> None:
         """409 schema-deprecated: nothing is extracted against a deprecated schema."""
         if self.deprecated_at is not None:
-            raise Problem(
+            raise ExtractionError(
                 SCHEMA_DEPRECATED, f"The schema {self.name!r} is deprecated; restore it to extract."
             )
 
@@ -258,7 +259,7 @@ class SchemaRegistry:
             select(SchemaRecord).where(SchemaRecord.name == name).execution_options(populate_existing=True)
         )
         if record is None:
-            raise Problem(SCHEMA_NOT_FOUND, f"No schema is named {name!r}.")
+            raise SchemaError(SCHEMA_NOT_FOUND, f"No schema is named {name!r}.")
         return record
 
     async def _version(self, record: SchemaRecord, number: int) -> SchemaVersionRecord:
@@ -268,7 +269,7 @@ class SchemaRegistry:
             )
         )
         if version is None:
-            raise Problem(
+            raise SchemaError(
                 SCHEMA_VERSION_NOT_FOUND,
                 f"The schema {record.name!r} has no version {number} (latest is {record.latest_version}).",
             )

@@ -31,8 +31,10 @@ from app.jobs.batches import batch_router
 from app.jobs.controller import JobController
 from app.jobs.services import DELIVERER, Services
 from app.lib.api import DocumentProblems
+from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import (
+    domain_error_handler,
     http_exception_handler,
     problem_response,
     too_deep_handler,
@@ -149,11 +151,12 @@ class ApplicationCore(InitPluginProtocol):
         app_config.before_send.append(close_if_body_unread)
 
     def _configure_error_handlers(self, app_config: AppConfig) -> None:
-        # Litestar's own errors (routing, body parsing, auth) and anything unforeseen also become
-        # catalogued problems; the plugin handles our ``Problem`` exceptions.
+        # Litestar's own errors (routing, body parsing, auth), our domain errors and anything
+        # unforeseen also become catalogued problems; the plugin handles our ``Problem`` exceptions.
         app_config.exception_handlers.update(
             {
                 HTTPException: http_exception_handler,
+                DocextractError: domain_error_handler,
                 RecursionError: too_deep_handler,
                 Exception: unexpected_exception_handler,
             }

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFile, ImageOps
 from app.documents.detect import detect_type
 from app.documents.ingest import IngestLimits, open_document, parse_page_selection
 from app.documents.models import Page
-from app.lib.problems import Problem
+from app.lib.errors import DocumentError
 from tests.documents import (
     ZERO_PAGE_PDF,
     encrypted_pdf,
@@ -40,7 +40,7 @@ def pages_of(data: bytes, limits: IngestLimits = LIMITS, **kwargs: object) -> li
 
 
 def refusal(data: bytes, limits: IngestLimits = LIMITS, password: str | None = None) -> str:
-    with pytest.raises(Problem) as caught, open_document(data, limits, password) as document:
+    with pytest.raises(DocumentError) as caught, open_document(data, limits, password) as document:
         list(document.pages())
     return caught.value.kind.slug
 
@@ -179,13 +179,13 @@ def test_a_bomb_is_refused_with_the_service_limit_not_pillows() -> None:
     assert Image.MAX_IMAGE_PIXELS is not None
     pillow_limit = str(2 * Image.MAX_IMAGE_PIXELS)
     bomb = png_header_only(100_000, 100_000)  # Pillow itself refuses to open this one
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DocumentError) as caught:
         open_document(bomb, IngestLimits(max_pixels=1_234_567))
     assert caught.value.kind.slug == "image-too-large"
     assert "1234567" in caught.value.detail and pillow_limit not in caught.value.detail
     assert caught.value.extra == {"limit_pixels": 1_234_567}
     # A limit set above Pillow's hard refusal: the message quotes the limit actually in force.
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DocumentError) as caught:
         open_document(bomb, IngestLimits(max_pixels=10**12))
     assert pillow_limit in caught.value.detail and caught.value.extra == {"limit_pixels": int(pillow_limit)}
 
@@ -327,6 +327,6 @@ def test_page_selection(text: str | None, expected: list[int]) -> None:
 
 @pytest.mark.parametrize("text", ["0", "9", "3-2", "1-9", "a", "1,,2", "-3", "2-"])
 def test_bad_page_selection(text: str) -> None:
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DocumentError) as caught:
         parse_page_selection(text, 8)
     assert caught.value.kind.slug == "invalid-page-selection"
