@@ -29,19 +29,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from app.engines.layout.fields import FieldSpec, SchemaPlan, fold
+from app.engines.layout.fields import FieldSpec, SchemaPlan
 from app.engines.layout.labels import Label, char_tokens, find_label
-from app.engines.layout.lexicon import PAYMENT_WORDS, STOP_WORDS, TITLE_WORDS
+from app.engines.layout.lexicon import PAYMENT_WORDS
 from app.engines.layout.page import PageLayout, Segment
-from app.engines.layout.parties import (
-    POSTCODE,
-    addressy,
-    is_legal,
-    party_name,
-    region_line,
-    starts_with_legal_form,
-)
-from app.engines.layout.spacing import guesses, respace
+from app.engines.layout.parties import GUESS_FACTOR, HeaderReader, addressy
+from app.engines.layout.spacing import guesses
 from app.engines.layout.tables import TableReader
 from app.engines.layout.values import HAS_DIGIT, SEPARATORS, TOKEN, Candidate, parse, parse_dates
 from app.trust.checks import Check, evaluate
@@ -51,60 +44,12 @@ __all__ = ["Candidate", "PageReader", "PageValues"]
 
 # A currency glued to its amount ("RM5.90", "TOTAL:USD12.00"): OCR and narrow receipt fonts.
 _BARE_CURRENCY = re.compile(r"(?i)rm|myr|usd|eur|sgd|gbp|[$€£¥]")
-
-
-_STOP_ADDRESS = re.compile(
-    r"\b(tel|telephone|phone|fax|hp|h/p|email|e-mail|gst|sst|vat|reg|co\.? ?no|company no|invoice|"
-    r"receipt|date|cashier|table|www|http|tax|mobile|whatsapps?|careline|site|brn|company)\b",
-    re.IGNORECASE,
-)
-
-
-_REGISTRATION = re.compile(
-    r"[(\uff08]?\s*(?:co\.?\s*(?:reg\.?)?\s*no\.?[:\s]*)?[A-Z]{0,3}\d[\d\s-]{3,}-?\s*[A-Z]?\s*[)\uff09]?",
-    re.IGNORECASE,
-)
-
-
-_LEGAL_FORMS = re.compile(r"(?i)(?<=\W)(sdn\.?|bhd\.?|s/b|ltd\.?|limited|inc\.?|llc|gmbh|co\.|\(m\))(?=\W)")
-
-
-# Labels OCR glued to their value: "GSTIDNo:0003", "COREGN0:21003B-K", "Tel:03-5542".
-_GLUED_STOP = re.compile(
-    r"(?i)^[(\[]?(tel|te1|fax|gst|sst|reg|co\.?reg|brn|roc|company|hp|h/p|email|www)|reg\.?n[o0]|reg:"
-)
-
-
-_PHONE = re.compile(r"(?<!\d)\+?\d{2,4}[- ]\d{3,4}[- ]?\d{3,5}(?!\d)")
-
-
-# How far a value taken from the page's layout alone (the first lines of a receipt) is to be
-# trusted, and how much each space or character the OCR repair had to guess takes off.
-HEADER_RELIABILITY = 0.5
-
-
-GUESS_FACTOR = 0.93
-
-
 SINGLE_DATE_SCORE = 0.85
-
-
 # An address is many words read by OCR, each of which may be off by a letter or a space.
 ADDRESS_RELIABILITY = 0.35
-
-
-_ODD_NAME = re.compile(r"[A-Za-z]\d|\d[A-Za-z]{2}|^[a-z]|\s[a-z]+\s[A-Z]")
-
-
 MAX_NAME_WORDS = 7
-
-
 MAX_BELOW_ROWS = 3
-
-
 CHECK_CANDIDATES = 3
-
-
 MAX_CHECK_FIELDS = 6
 
 
@@ -125,6 +70,7 @@ class PageReader:
         self.tokens = {s.index: char_tokens(s.text) for s in layout.segments}
         self.labels: dict[int, list[Label]] = {}
         self._find_labels()
+        self.header = HeaderReader(layout, self.tokens, self.labels, page)
 
     def _find_labels(self) -> None:
         """Every field's labels on the page; a label inside a longer label of another field (Date in
@@ -171,7 +117,7 @@ class PageReader:
                     if len(str(candidate.value).split()) > MAX_NAME_WORDS:
                         candidate.score *= 0.3  # a sentence that mentions a label, not a name
             if spec.role == "party" and spec.concept is not None and spec.concept.party == "seller":
-                found += self._header_name()
+                found += self.header.names()
             options[index] = sorted(found, key=lambda c: -c.score)
         self._unlabelled_dates(options)
         self._addresses(options)
@@ -317,87 +263,7 @@ class PageReader:
                 rows.add(number)
         return rows
 
-    # -- parties and addresses
-
-    def _spaced(self, segment: Segment) -> str:
-        """The segment's text, with the spaces OCR dropped put back (a text layer keeps its own)."""
-        text = segment.text.strip()
-        return respace(text) if any(w.source == "ocr" for w in segment.words) else text
-
-    def _header_name(self) -> list[Candidate]:
-        """The issuer's name: a line near the top that reads like a company (a legal form helps),
-        not a document title, a label, a date, an address or a number. A name read from the
-        layout alone is a guess, and its score says so: lower without a legal form, for letters
-        OCR likely misread, and for each space or character the OCR repair had to guess."""
-        if self.page != 1:
-            return []
-        found: list[Candidate] = []
-        rank = 0
-        for segment in sorted(self.layout.segments, key=lambda s: (s.row, s.box[0])):
-            if segment.box[1] > 0.4 * self.layout.height or rank >= 6:
-                break
-            text = self._spaced(segment)
-            name = self._name_in(segment, text)
-            if not name:
-                continue
-            legal = is_legal(fold(name))
-            score = 0.6 * (0.8**rank)
-            if legal:
-                score = min(0.92, 1.5 * score)
-            if segment.height > 1.3 * self.layout.line_height:
-                score = min(0.95, score * 1.15)
-            if addressy(name):
-                score *= 0.3
-            previous = list(self.layout.rows[segment.row - 1]) if segment.row else []
-            if previous and legal and self._wrapped(previous[0], segment, name):
-                # "POPULAR BOOK" / "CO. (M) SDN BHD": the name wrapped before its legal form
-                name = f"{self._spaced(previous[0])} {name}"
-            score *= HEADER_RELIABILITY * GUESS_FACTOR ** guesses(segment.text, text)
-            if not legal:
-                score *= 0.4  # as likely a branch, a slogan or a logo read as text
-            if _ODD_NAME.search(name):
-                score *= 0.4  # "URBAN 1DEA", "buardian Health": letters OCR misread
-            found.append(Candidate(name, name, score, segment.index))
-            rank += 1
-        return found
-
-    def _name_in(self, segment: Segment, text: str) -> str:
-        """The company name a header line may hold, or "" for a line that is no name."""
-        folded = fold(text)
-        if (
-            sum(c.isalpha() for c in text) < 3
-            or folded in TITLE_WORDS
-            or "@" in text
-            or "www" in folded
-            or (_STOP_ADDRESS.search(text) and not is_legal(folded))
-            or (text.startswith(("(", "\uff08")) and text.endswith((")", "\uff09")))  # a note under it
-            or any(
-                segment.index == lab.segment.index
-                for labs in self.labels.values()
-                for lab in labs
-                if lab.coverage >= 0.5
-            )
-        ):
-            return ""
-        name = party_name(text)
-        if sum(c.isalpha() for c in name) < 0.6 * len(name.replace(" ", "")):
-            return ""  # mostly digits: a number, a logo read as text
-        return name
-
-    def _wrapped(self, above: Segment, segment: Segment, name: str) -> bool:
-        """Whether the line above holds the start of this name: the name is little more than its
-        legal form, and the line above is close, of words only, and names nothing else."""
-        words = [w for w in fold(_LEGAL_FORMS.sub(" ", f" {name} ")).split() if w not in ("m", "co")]
-        text = above.text.strip()
-        return (starts_with_legal_form(name) or len(words) <= 1) and (
-            segment.box[1] - above.box[3] < 1.5 * self.layout.line_height
-            and not HAS_DIGIT.search(text)
-            and sum(c.isalpha() for c in text) >= 3
-            and fold(text) not in TITLE_WORDS
-            and not _STOP_ADDRESS.search(text)
-            and not is_legal(fold(text))
-            and text.isupper() == name.isupper()
-        )
+    # -- addresses
 
     def _addresses(self, options: dict[int, list[Candidate]]) -> None:
         """An address is the block of lines under its party's name (the header block for the
@@ -415,62 +281,20 @@ class PageReader:
                     candidate.score *= 0.3  # "Address:" beside something that is no address
             name = names.get(spec.concept.party)
             if name is None and spec.concept.party == "seller":
-                header = self._header_name()
+                header = self.header.names()
                 name = header[0] if header else None
             if name is None:
                 continue
-            lines = self._block_after(self.layout.segments[name.segment])
+            lines = self.header.block_after(self.layout.segments[name.segment])
             if lines:
-                text = " ".join(self._spaced(s) for s in lines)
-                guessed = sum(guesses(s.text, self._spaced(s)) for s in lines)
+                text = " ".join(self.header.spaced(s) for s in lines)
+                guessed = sum(guesses(s.text, self.header.spaced(s)) for s in lines)
                 score = min(0.85, name.score) * (0.9 if len(lines) > 1 else 0.8) * GUESS_FACTOR**guessed
                 score *= ADDRESS_RELIABILITY
                 if not addressy(text):
                     score *= 0.6
                 options[index].append(Candidate(text, text, score, lines[0].index))
             options[index].sort(key=lambda c: -c.score)
-
-    def _block_after(self, start: Segment) -> list[Segment]:
-        """The address lines under a name. Registration numbers, dates and bracketed notes between
-        the name and the address are passed over (two at most); the block ends at a gap, a phone, a
-        label, or, once the postcode is in, at anything but a short line of words (a state)."""
-        unit = self.layout.line_height
-        lines: list[Segment] = []
-        last, skipped, postcode = start, 0, False
-        for row in self.layout.rows[start.row + 1 : start.row + 10]:
-            below = [s for s in row if s.box[0] < last.box[2] + unit and s.box[2] > start.box[0] - 2 * unit]
-            if not below or below[0].box[1] - last.box[3] > 1.5 * unit:
-                break
-            segment = below[0]
-            text = self._spaced(segment)
-            if self._not_address(segment, text):
-                if lines or skipped >= 2:
-                    break
-                skipped += 1
-                last = segment
-                continue
-            if postcode and not region_line(text):
-                break
-            lines.append(segment)
-            last = segment
-            postcode = postcode or bool(POSTCODE.search(text))
-        return lines[:6]
-
-    def _not_address(self, segment: Segment, text: str) -> bool:
-        raw = segment.text.strip()
-        stops = {t for t, _, _ in self.tokens[segment.index][:3]} & STOP_WORDS
-        return bool(
-            stops
-            or _REGISTRATION.fullmatch(raw)
-            or (raw.startswith(("(", "\uff08")) and raw.endswith((")", "\uff09")))
-            or _STOP_ADDRESS.search(raw)
-            or _STOP_ADDRESS.search(text)
-            or _GLUED_STOP.search(raw.replace(" ", ""))
-            or _PHONE.search(raw)
-            or "@" in raw
-            or parse_dates(raw)
-            or any(segment.index == lab.segment.index for labs in self.labels.values() for lab in labs)
-        )
 
     def _currency(self, options: dict[int, list[Candidate]]) -> None:
         """Without a labelled currency, the code or symbol printed beside the amounts, when the page

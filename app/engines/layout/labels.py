@@ -10,8 +10,6 @@ from app.engines.layout.lexicon import CURRENCY_CODES, OTHER_PARTY, QUALIFIERS
 from app.engines.layout.page import Segment
 
 PART_BREAK = re.compile(r"\s[-\u2013\u2014|•\u2212]\s|;|\|")
-
-
 _LOOKALIKE = str.maketrans("015", "ols")
 
 

@@ -27,31 +27,17 @@ class Candidate:
 
 
 TOKEN = re.compile(r"\S+")
-
-
 _GLUED_CURRENCY = re.compile(r"(?i)(?<![a-z])(rm|myr|usd|eur|sgd|gbp|chf|inr)(?=\d)")
-
-
 SEPARATORS = " \t:;#.-\u2013\u2014=|"
-
-
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9 ]{8,34}")
-
-
 HAS_DIGIT = re.compile(r"\d")
-
-
 _MONEY = re.compile(r"[-(]?[$€£¥]?\d{1,3}(?:[.,' ]?\d{3})*[.,]\d{2}\)?")
-
-
 # Dates glued to their neighbours by OCR; a trailing [./-]digit means a phone number (05.22.95.66).
 _GLUED_DATES = (
     re.compile(r"(?<!\d)(?P<year>\d{4})([/.-])(\d{1,2})\2(\d{2})"),
     re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(?P<year>\d{4}|\d{2}(?!\d))(?![./-]\d)"),
     re.compile(r"(?<!\d)\d{1,2} ?[A-Za-z]{3,9}\.? ?(?P<year>\d{4})"),
 )
-
-
 _YEARS = (1990, 2099)
 
 
