@@ -105,6 +105,7 @@ def check_offsets(result: EngineResult) -> None:
     assert result.usage.completion_tokens >= len(result.tokens) and result.usage.prompt_tokens > 0
 
 
+@pytest.mark.slow
 async def test_generation_follows_the_contract(engine: Engine) -> None:
     schema = grammar()
     result = await engine.generate(request(256))

@@ -130,6 +130,7 @@ async def test_a_job_whose_runner_died_is_taken_over_after_its_lease(
     assert job.attempts == 2 and await harness.extractions(job) == 1
 
 
+@pytest.mark.slow
 async def test_a_job_whose_hand_over_was_lost_still_runs(harness: Harness, fake: FakeSGLang) -> None:
     """Committed, but never handed to the runner (with Redis: the queue was down at submission):
     the poll loop (in process) or the sweeper (Redis) finds it in the database."""
@@ -138,6 +139,7 @@ async def test_a_job_whose_hand_over_was_lost_still_runs(harness: Harness, fake:
     assert finished.status in (store.SUCCEEDED, store.NEEDS_REVIEW) and finished.attempts == 1
 
 
+@pytest.mark.slow
 async def test_two_runners_racing_for_one_job_run_it_once(harness: Harness, fake: FakeSGLang) -> None:
     fake.script(delay(0.5))
     job_id = await harness.submit(invoice_pdf("Race"))

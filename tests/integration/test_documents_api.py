@@ -85,6 +85,7 @@ async def test_multipart_upload_and_options(client: Client, headers: dict[str, s
     assert_problem(empty_form, 400, "bad-request")
 
 
+@pytest.mark.slow
 async def test_scans_are_ocred(client: Client, headers: dict[str, str]) -> None:
     pytest.importorskip("rapidocr_onnxruntime")
     pdf, drawn = invoice_pdf()
@@ -156,6 +157,7 @@ async def test_needs_a_key(client: Client) -> None:
     assert_problem(await analyze(client, {}, PDF), 401, "unauthenticated")
 
 
+@pytest.mark.slow
 async def test_text_in_pictures_of_born_digital_pages_is_found(
     client: Client, headers: dict[str, str]
 ) -> None:

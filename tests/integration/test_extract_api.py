@@ -246,6 +246,7 @@ async def test_engine_down_is_503_with_retry_after(
     assert response.headers["retry-after"] and problem["retryable"] is True
 
 
+@pytest.mark.slow
 async def test_with_the_layout_fallback_a_down_engine_still_gives_a_result_for_review(
     tmp_path: Path, database_url: str, fake: FakeSGLang, db: Any
 ) -> None:

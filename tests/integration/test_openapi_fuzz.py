@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
@@ -95,6 +96,7 @@ async def _still_valid(database_url: str, key: str) -> bool:
         await engine.dispose()
 
 
+@pytest.mark.slow
 def test_every_response_is_documented_in_the_served_spec(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
     app = create_app(settings)

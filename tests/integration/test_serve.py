@@ -17,6 +17,8 @@ import pytest
 
 from tests.helpers import object_schema
 
+pytestmark = pytest.mark.slow  # starts the API as a subprocess, on both databases
+
 
 def _free_port() -> int:
     with socket.socket() as s:

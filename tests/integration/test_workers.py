@@ -22,7 +22,7 @@ from tests.jobs_harness import invoice_pdf
 from tests.webhook_receiver import eventually
 from tests.worker_stack import Stack, worker_stack
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 EXTRACTION_EVENTS = {"extraction.completed", "extraction.needs_review"}
 
 
