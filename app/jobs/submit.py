@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,13 +13,11 @@ from app.db.models import BatchRecord, JobRecord, utcnow
 from app.documents.detect import detect_type
 from app.extraction.store import save_document
 from app.jobs import store
+from app.jobs.services import Services
 from app.lib.problems import QUEUE_FULL, TOO_MANY_JOBS_IN_FLIGHT, UNSUPPORTED_DOCUMENT_TYPE, Problem
 from app.lib.settings import Settings
 from app.registry.service import SchemaVersion
 from app.webhooks.events import require_callback
-
-if TYPE_CHECKING:
-    from app.jobs.services import Services
 
 QUEUE_FULL_RETRY_AFTER_S = 30
 
