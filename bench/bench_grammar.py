@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from app.engines.grammar import GrammarCompiler, masked_logprobs
+from app.engines.constrained import GrammarCompiler, masked_logprobs
 from app.engines.transformers_engine import TransformersConfig, TransformersEngine
 from app.extraction.prompt import extraction_prompt
 from app.schema.decoding import decoding_schema

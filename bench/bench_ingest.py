@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.documents.analyze import AnalyzeOptions, analyze_document
 from app.documents.ingest import IngestLimits, open_document
-from app.layout.native import AutoLayout
+from app.regions.native import AutoLayout
 from tests.documents import INVOICE_LINES, invoice_pdf
 
 # A fuller page than the test invoice: 30 line items.

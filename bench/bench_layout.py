@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.documents.ingest import IngestLimits, open_document
-from app.documents.models import Page
+from app.pages import Page
 from tests.documents import invoice_pdf
 
 
@@ -47,7 +47,7 @@ def model(pages: int, batch: int) -> None:
     import torch
     from transformers import PPDocLayoutV3Config, PPDocLayoutV3ForObjectDetection, PPDocLayoutV3ImageProcessor
 
-    from app.layout.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend
+    from app.regions.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend
 
     torch.manual_seed(0)
     started = time.perf_counter()
@@ -60,9 +60,9 @@ def model(pages: int, batch: int) -> None:
     pdf, _ = invoice_pdf(pages=pages)
     with open_document(pdf, IngestLimits()) as document:
         rendered: list[Page] = list(document.pages())
-    backend.analyze(rendered[:1])  # warm-up
+    backend.detect(rendered[:1])  # warm-up
     started = time.perf_counter()
-    backend.analyze(rendered)
+    backend.detect(rendered)
     elapsed = time.perf_counter() - started
     print(
         f"pp-doclayoutv3 (random weights, {parameters:.1f} M parameters, built in {built:.1f} s): "

@@ -41,7 +41,7 @@ from transformers import (
 )
 
 from app.engines.base import EngineRequest, EngineResult
-from app.engines.grammar import masked_logprobs
+from app.engines.constrained import masked_logprobs
 from app.engines.transformers_engine import TransformersConfig, TransformersEngine
 from app.extraction.prompt import extraction_prompt
 from app.schema.decoding import decoding_schema

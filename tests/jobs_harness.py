@@ -26,7 +26,8 @@ from app.jobs.submit import JobOptions, add_job
 from app.lib.settings import EngineSettings, JobSettings, Settings
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry
-from app.server.startup import prepare, schema_limits
+from app.registry.validation import schema_limits
+from app.server.startup import prepare
 from app.webhooks.events import EVENT_TYPES
 from app.webhooks.signing import new_secret
 from tests.conftest import make_settings

@@ -26,24 +26,24 @@ from app.db.migrate import (
 )
 from app.db.models import utcnow
 from app.documents.analyze import AnalyzeOptions
-from app.documents.models import Page, Region
 from app.documents.overlay import draw_overlay, page_text
 from app.documents.service import DocumentAnalyzer
 from app.engines.unavailable import UnavailableEngine
 from app.jobs.services import build_extractor, close_extractor
 from app.jobs.worker import run_worker
-from app.layout.factory import build_layout
 from app.lib.canonical import canonical_sha256
 from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import SCHEMA_EXISTS, Problem
 from app.lib.settings import ConfigurationError, Settings, load_settings
+from app.pages import Page, Region
+from app.regions.factory import build_region_detector
 from app.registry.builtins import default_builtin_dir, load_builtin_schemas
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry, SchemaVersion
-from app.registry.validation import validate_schema
+from app.registry.validation import schema_limits, validate_schema
 from app.schema.grammar import post_decoding_keywords
-from app.server.startup import prepare, schema_limits
+from app.server.startup import prepare
 from app.trust.assess import ReviewPolicy
 from app.trust.confidence import expected_calibration_error, fit_isotonic
 from app.trust.evaluate import Report, documents_in, record, reliability_diagram
@@ -105,7 +105,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the API with uvicorn (migrates, loads built-in schemas, issues the first key)."""
     settings = _settings()
     try:
-        build_layout(settings.layout)  # fail here, not in every worker, when layout cannot work
+        build_region_detector(settings.layout)  # fail here, not in every worker, when layout cannot work
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
 

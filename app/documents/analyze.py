@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.documents.ingest import Document, IngestLimits, open_document, parse_page_selection
-from app.documents.models import Page, Region, Word
 from app.documents.pdf_thread import run_in_pdf_thread
 from app.documents.textmap import DocumentMap
-from app.layout.base import LayoutBackend
+from app.pages import Page, Region, Word
+from app.regions.base import LayoutBackend
 
 OcrFunction = Callable[[Page], Awaitable[list[Word]]]
 PageHook = Callable[[Page, list[Region]], Awaitable[None] | None]
@@ -140,7 +140,7 @@ async def _flush(
     if not batch:
         return 0.0
     started = time.perf_counter()
-    regions = await asyncio.to_thread(layout.analyze, batch) if layout else [[] for _ in batch]
+    regions = await asyncio.to_thread(layout.detect, batch) if layout else [[] for _ in batch]
     for page, page_regions in zip(batch, regions, strict=True):
         target.add(page, page_regions)
         if on_page is not None and (waiting := on_page(page, page_regions)) is not None:

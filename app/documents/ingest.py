@@ -20,7 +20,6 @@ import pymupdf
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from app.documents.detect import DocumentType, detect_type
-from app.documents.models import BBox, Page, Region, Word, clamp_box
 from app.lib.errors import DocumentError
 from app.lib.problems import (
     DOCUMENT_CORRUPT,
@@ -33,6 +32,7 @@ from app.lib.problems import (
     TOO_MANY_PAGES,
     UNSUPPORTED_DOCUMENT_TYPE,
 )
+from app.pages import BBox, Page, Region, Word, clamp_box
 
 # Pictures smaller than this share of a born-digital page are not OCRed (icons, bullets, rules).
 MIN_PICTURE_AREA = 0.01

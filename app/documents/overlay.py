@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from app.documents.models import Page, Region, Word
+from app.pages import Page, Region, Word
 
 REGION_COLOURS = {
     "table": (0, 128, 255),

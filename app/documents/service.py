@@ -11,12 +11,12 @@ import structlog
 
 from app.documents.analyze import Analysis, AnalyzeOptions, PageHook, analyze_document
 from app.documents.ingest import IngestLimits
-from app.documents.models import Page, Word
-from app.layout.factory import build_layout
 from app.lib.errors import OcrError
 from app.lib.problems import OCR_FAILED
 from app.lib.settings import Settings
 from app.ocr.pool import OcrPool
+from app.pages import Page, Word
+from app.regions.factory import build_region_detector
 
 logger = structlog.get_logger(__name__)
 
@@ -39,7 +39,7 @@ def ocr_installed() -> bool:
 class DocumentAnalyzer:
     def __init__(self, settings: Settings) -> None:
         self.limits = ingest_limits(settings)
-        self.layout = build_layout(settings.layout)
+        self.layout = build_region_detector(settings.layout)
         self.layout_batch = settings.layout.batch_size
         self.ocr_pictures = settings.ocr.pictures
         self.ocr_pool = (

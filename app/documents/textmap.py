@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz
 
-from app.documents.models import BBox, Page, PageKind, Region, Word, union_box
+from app.pages import BBox, Page, PageKind, Region, Word, union_box
 
 MatchMethod = Literal["exact", "normalized", "fuzzy"]
 _LETTERS = re.compile(r"[a-z]+")

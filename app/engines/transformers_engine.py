@@ -32,7 +32,13 @@ from app.engines.base import (
     TokenLogprob,
     Usage,
 )
-from app.engines.grammar import GrammarCompiler, GrammarError, GrammarMatcher, compiler_for, masked_logprobs
+from app.engines.constrained import (
+    GrammarCompiler,
+    GrammarError,
+    GrammarMatcher,
+    compiler_for,
+    masked_logprobs,
+)
 
 _T = TypeVar("_T")
 

@@ -22,7 +22,6 @@ import structlog
 from PIL import Image
 
 from app.documents.analyze import AnalyzeOptions
-from app.documents.models import Page, Region
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
@@ -37,6 +36,7 @@ from app.lib.problems import (
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_RECURSIVE,
 )
+from app.pages import Page, Region
 from app.registry.service import SchemaVersion
 from app.schema.compiled import CompiledSchema
 from app.trust.assess import ReviewPolicy, assess

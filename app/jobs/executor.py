@@ -28,7 +28,7 @@ from app.lib.errors import DocextractError
 from app.lib.settings import Settings
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry, SchemaVersion
-from app.server.startup import schema_limits
+from app.registry.validation import schema_limits
 from app.trust.assess import ReviewPolicy
 from app.webhooks.events import emit
 

@@ -1,7 +1,7 @@
 """OCR for pages without a text layer: image in, lines with boxes out, then words for the text map.
 
 The engine returns *lines* because that is what detection + recognition models produce; the rest of
-the system works with :class:`~app.documents.models.Word`, so :func:`lines_to_words` splits lines into
+the system works with :class:`~app.pages.Word`, so :func:`lines_to_words` splits lines into
 words with estimated boxes. RapidOCR (PP-OCRv4 ONNX models shipped inside the wheel) is the default
 engine: it needs no download at run time and no GPU.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.documents.models import BBox, Page, Word, clamp_box
+from app.pages import BBox, Page, Word, clamp_box
 
 INSTALL_HINT = "pip install 'docextract[ocr]'"
 _WHITESPACE = re.compile(r"\S+")

@@ -28,8 +28,8 @@ from typing import Literal, Self
 
 from PIL import Image
 
-from app.documents.models import Page, Word
 from app.ocr.engine import OcrEngine, OcrLine, RapidOcrEngine, available_cpus, lines_to_words, to_rgb
+from app.pages import Page, Word
 
 ExecutorKind = Literal["process", "thread"]
 

@@ -26,6 +26,7 @@ from app.lib.problems import (
     ErrorItem,
     Problem,
 )
+from app.lib.settings import Settings
 from app.schema.checks import CheckError, parse_checks
 from app.schema.patterns import PatternError, pattern_engines
 from app.schema.tree import SchemaTree
@@ -45,6 +46,11 @@ class SchemaLimits:
     max_bytes: int = 256 * 1024
     max_depth: int = 32
     max_properties: int = 1000
+
+
+def schema_limits(settings: Settings) -> SchemaLimits:
+    r = settings.registry
+    return SchemaLimits(max_bytes=r.max_bytes, max_depth=r.max_depth, max_properties=r.max_properties)
 
 
 def validate_name(name: str) -> None:

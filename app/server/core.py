@@ -23,14 +23,17 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import __version__
-from app.auth.controller import KeyController
+from app.api.batches import batch_router
+from app.api.common import DocumentProblems
+from app.api.documents import documents_router
+from app.api.extract import extraction_router
+from app.api.jobs import JobController
+from app.api.keys import KeyController
+from app.api.schemas import SchemaController
+from app.api.system import SystemController
+from app.api.webhooks import WebhookController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
-from app.documents.controller import documents_router
-from app.extraction.controller import extraction_router
-from app.jobs.batches import batch_router
-from app.jobs.controller import JobController
 from app.jobs.services import DELIVERER, Services
-from app.lib.api import DocumentProblems
 from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import (
@@ -41,13 +44,11 @@ from app.lib.problems import (
     unexpected_exception_handler,
 )
 from app.lib.settings import Settings, get_settings
-from app.registry.controller import SchemaController
 from app.registry.service import SchemaRegistry
+from app.registry.validation import schema_limits
 from app.server.middleware import close_if_body_unread, request_id_middleware, unread_body_middleware
 from app.server.retention import purge_all
-from app.server.startup import prepare, schema_limits
-from app.system.controller import SystemController
-from app.webhooks.controller import WebhookController
+from app.server.startup import prepare
 
 logger = structlog.get_logger(__name__)
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.idempotency import purge_idempotency_keys
 from app.db.models import BatchRecord, JobRecord, utcnow
 from app.extraction.store import purge_expired
-from app.lib.idempotency import purge_idempotency_keys
 from app.webhooks.delivery import purge_deliveries
 
 

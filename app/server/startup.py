@@ -11,15 +11,10 @@ from app.auth.keys import ApiKeys
 from app.db.migrate import ensure_current
 from app.lib.settings import Settings
 from app.registry.builtins import default_builtin_dir, load_builtin_schemas
-from app.registry.validation import SchemaLimits
+from app.registry.validation import schema_limits
 from app.server.retention import purge_all
 
 logger = structlog.get_logger(__name__)
-
-
-def schema_limits(settings: Settings) -> SchemaLimits:
-    r = settings.registry
-    return SchemaLimits(max_bytes=r.max_bytes, max_depth=r.max_depth, max_properties=r.max_properties)
 
 
 async def prepare(

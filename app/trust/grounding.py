@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.documents.models import BBox
 from app.documents.textmap import METHOD_SCORE, DocumentMap, Match, PageMap
+from app.pages import BBox
 
 MIN_GROUNDED_SCORE = 0.5
 _WORD = re.compile(r"[a-z]+")

@@ -13,13 +13,13 @@ import pytest
 from jsonschema import Draft202012Validator
 from PIL import Image, ImageDraw
 
-from app.documents.models import Word
 from app.documents.textmap import PageMap
 from app.engines.base import Engine, EngineRequest, EngineResult
 from app.engines.layout import LayoutEngine
 from app.engines.sglang import SGLangConfig, SGLangEngine
 from app.extraction.prompt import extraction_prompt
 from app.extraction.spans import leaf_spans, token_evidence
+from app.pages import Word
 from app.schema.decoding import decoding_schema
 from tests.fake_sglang import FakeSGLang
 from tests.helpers import leaf_pointers

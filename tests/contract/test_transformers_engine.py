@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from app.engines.base import EngineError, EngineRequest, EngineResult  # noqa: E402
-from app.engines.grammar import GrammarCompiler  # noqa: E402
+from app.engines.constrained import GrammarCompiler  # noqa: E402
 from app.engines.transformers_engine import TransformersConfig, TransformersEngine, assemble  # noqa: E402
 from app.extraction.spans import leaf_spans, token_evidence  # noqa: E402
 from tests.helpers import leaf_pointers  # noqa: E402

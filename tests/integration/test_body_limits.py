@@ -23,8 +23,8 @@ from litestar.types import Receive, ReceiveMessage, Scope, Send
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.api.documents import MULTIPART_OVERHEAD
 from app.auth.keys import Scope as KeyScope
-from app.documents.controller import MULTIPART_OVERHEAD
 from app.lib.settings import IngestSettings, JobSettings
 from app.server.core import create_app
 from tests.conftest import issue_key, make_settings

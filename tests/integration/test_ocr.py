@@ -12,9 +12,9 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from app.documents.models import BBox, Page, Word
 from app.ocr.engine import OcrLine, RapidOcrEngine, lines_to_words, ocr_page
 from app.ocr.pool import OcrPool
+from app.pages import BBox, Page, Word
 
 pytestmark = pytest.mark.slow
 

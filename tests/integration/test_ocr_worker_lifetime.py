@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.documents.models import Page
 from app.ocr.engine import OcrEngine, OcrLine
 from app.ocr.pool import OcrPool
+from app.pages import Page
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = """
 import asyncio, sys, time
 from PIL import Image
-from app.documents.models import Page
+from app.pages import Page
 from app.ocr.pool import OcrPool
 from tests.integration.test_ocr_worker_lifetime import PidEngine
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app.documents.analyze import AnalyzeOptions, analyze_document, picture_words
 from app.documents.ingest import IngestLimits, open_document
-from app.documents.models import Page, Word
-from app.layout.native import AutoLayout
+from app.pages import Page, Word
+from app.regions.native import AutoLayout
 from tests.documents import invoice_pdf, pdf_with_text_picture, rasterise
 
 

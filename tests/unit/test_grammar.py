@@ -17,7 +17,7 @@ pytest.importorskip("llguidance")
 
 from jsonschema import Draft202012Validator  # noqa: E402
 
-from app.engines.grammar import (  # noqa: E402
+from app.engines.constrained import (  # noqa: E402
     GrammarCompiler,
     GrammarError,
     GrammarMatcher,

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFile, ImageOps
 
 from app.documents.detect import detect_type
 from app.documents.ingest import IngestLimits, open_document, parse_page_selection
-from app.documents.models import Page
 from app.lib.errors import DocumentError
+from app.pages import Page
 from tests.documents import (
     ZERO_PAGE_PDF,
     encrypted_pdf,

@@ -12,7 +12,6 @@ from typing import Any
 import pymupdf
 import pytest
 
-from app.documents.models import Word
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import PageMap
 from app.engines.factory import build_engine
@@ -22,6 +21,7 @@ from app.engines.layout.fields import ConceptMatcher, plan
 from app.extraction.service import Extractor
 from app.lib.problems import Problem
 from app.lib.settings import EngineSettings, OcrSettings
+from app.pages import Word
 from app.registry.service import SchemaVersion
 from app.registry.validation import SchemaLimits, validate_schema
 from tests.conftest import make_settings

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from app.documents.models import Word, WordSource
 from app.documents.textmap import PageMap
 from app.engines.layout import LayoutEngine
 from app.engines.layout.engine import read_page
@@ -17,6 +16,7 @@ from app.engines.layout.extract import Candidate, PageValues
 from app.engines.layout.fields import ConceptMatcher
 from app.engines.layout.spacing import guesses, respace
 from app.engines.layout.values import parse_dates
+from app.pages import Word, WordSource
 
 WIDTH, HEIGHT, LINE = 600.0, 1200.0, 20.0
 Row = Sequence[tuple[float, str]]

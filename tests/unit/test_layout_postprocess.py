@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.layout.base import LAYOUT_LABELS
-from app.layout.postprocess import (
+from app.regions.base import LAYOUT_LABELS
+from app.regions.postprocess import (
     Detections,
     FloatArray,
     PostprocessOptions,
@@ -242,9 +242,9 @@ def test_modules_import_without_torch() -> None:
     """Post-processing is numpy only, and the backend imports torch only when it loads a model."""
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-        "import app.layout.postprocess, app.layout.ppdoclayout\n"
-        "b = app.layout.ppdoclayout.PPDocLayoutV3Backend()\n"
-        "assert b.analyze([]) == []\n"
+        "import app.regions.postprocess, app.regions.ppdoclayout\n"
+        "b = app.regions.ppdoclayout.PPDocLayoutV3Backend()\n"
+        "assert b.detect([]) == []\n"
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)
@@ -254,7 +254,7 @@ def test_modules_import_without_torch() -> None:
     "bad", [{"score_threshold": 1.5}, {"batch_size": 0}, {"class_thresholds": {"text": -1}}]
 )
 def test_config_rejects_bad_values(bad: dict[str, object]) -> None:
-    from app.layout.ppdoclayout import PPDocLayoutConfig
+    from app.regions.ppdoclayout import PPDocLayoutConfig
 
     with pytest.raises(ValueError, match="must be"):
         PPDocLayoutConfig(**bad)  # type: ignore[arg-type]

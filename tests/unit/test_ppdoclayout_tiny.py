@@ -16,9 +16,9 @@ transformers = pytest.importorskip("transformers")
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from app.documents.models import Page, Region  # noqa: E402
-from app.layout.base import LAYOUT_LABELS  # noqa: E402
-from app.layout.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend  # noqa: E402
+from app.pages import Page, Region  # noqa: E402
+from app.regions.base import LAYOUT_LABELS  # noqa: E402
+from app.regions.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend  # noqa: E402
 
 WIDTH = 16
 
@@ -103,7 +103,7 @@ def _same(a: list[list[Region]], b: list[list[Region]]) -> None:
 def test_analyze_returns_valid_regions_per_page(tiny: tuple[Any, Any]) -> None:
     backend = _backend(tiny)
     assert backend.name == "ppdoclayout"
-    results = backend.analyze(PAGES)
+    results = backend.detect(PAGES)
     assert len(results) == len(PAGES)
     labels = set(tiny[0].config.id2label.values())
     for regions in results:
@@ -119,19 +119,19 @@ def test_analyze_returns_valid_regions_per_page(tiny: tuple[Any, Any]) -> None:
 
 def test_analyze_is_deterministic(tiny: tuple[Any, Any]) -> None:
     backend = _backend(tiny, batch_size=3)
-    assert backend.analyze(PAGES) == backend.analyze(PAGES)
+    assert backend.detect(PAGES) == backend.detect(PAGES)
 
 
 def test_batching_does_not_change_results(tiny: tuple[Any, Any]) -> None:
-    _same(_backend(tiny, batch_size=2).analyze(PAGES), _backend(tiny, batch_size=1).analyze(PAGES))
+    _same(_backend(tiny, batch_size=2).detect(PAGES), _backend(tiny, batch_size=1).detect(PAGES))
 
 
 def test_threshold_applies_to_model_scores(tiny: tuple[Any, Any]) -> None:
-    everything = _backend(tiny).analyze(PAGES[:1])[0]
+    everything = _backend(tiny).detect(PAGES[:1])[0]
     cut = sorted(r.score for r in everything)[len(everything) // 2]
-    strict = PPDocLayoutV3Backend.from_model(*tiny, PPDocLayoutConfig(score_threshold=cut)).analyze(
-        PAGES[:1]
-    )[0]
+    strict = PPDocLayoutV3Backend.from_model(*tiny, PPDocLayoutConfig(score_threshold=cut)).detect(PAGES[:1])[
+        0
+    ]
     assert strict
     assert all(r.score >= cut for r in strict)
     assert len(strict) < len(everything)
@@ -158,7 +158,7 @@ def test_loads_once_from_a_local_folder(
     assert loads == []  # lazy: nothing loads before the first page
 
     results: list[list[list[Region]]] = []
-    threads = [threading.Thread(target=lambda: results.append(backend.analyze(PAGES[:1]))) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: results.append(backend.detect(PAGES[:1]))) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -167,21 +167,21 @@ def test_loads_once_from_a_local_folder(
     assert loads == [str(tmp_path)]
     assert len(results) == 3
     assert backend.id2label == dict(enumerate(LAYOUT_LABELS))
-    expected = _backend(tiny).analyze(PAGES[:1])
+    expected = _backend(tiny).detect(PAGES[:1])
     for got in results:
         _same(got, expected)
 
 
 def test_empty_input_loads_nothing() -> None:
     backend = PPDocLayoutV3Backend(PPDocLayoutConfig(model="/nonexistent", local_files_only=True))
-    assert backend.analyze([]) == []
+    assert backend.detect([]) == []
 
 
 def test_decoding_matches_transformers_post_processing(tiny: tuple[Any, Any]) -> None:
     """Our numpy decode (top pairs, threshold, order-head ranks) agrees with the image processor's
     ``post_process_object_detection`` on the same outputs, before our NMS and merging."""
     pytest.importorskip("cv2")  # transformers' version also traces mask polygons with OpenCV
-    from app.layout.postprocess import decode
+    from app.regions.postprocess import decode
 
     model, processor = tiny
     inputs = processor(images=[p.image for p in PAGES], return_tensors="pt")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.documents.ingest import IngestLimits, open_document
-from app.documents.models import Word
 from app.documents.textmap import DocumentMap, PageMap
+from app.pages import Word
 from tests.documents import invoice_pdf
 
 

@@ -7,10 +7,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from app.documents.models import Word
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import EngineRequest
 from app.engines.replay import ReplayEngine
+from app.pages import Word
 from app.schema.compiled import compile_schema
 from app.trust.assess import ReviewPolicy, assess
 from app.trust.confidence import Components, expected_calibration_error, fit_isotonic

@@ -12,8 +12,8 @@ import itertools
 from dataclasses import dataclass, field
 from statistics import median
 
-from app.documents.models import Word
 from app.engines.layout.fields import fold
+from app.pages import Word
 
 Box = tuple[float, float, float, float]
 # A gap wider than this many text heights ends a segment (a word space is about 0.3).

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 
-from app.layout.base import LayoutBackend
-from app.layout.native import AutoLayout, PdfNativeLayout
 from app.lib.settings import ConfigurationError, LayoutSettings
+from app.regions.base import LayoutBackend
+from app.regions.native import AutoLayout, PdfNativeLayout
 
 
-def build_layout(settings: LayoutSettings) -> LayoutBackend | None:
+def build_region_detector(settings: LayoutSettings) -> LayoutBackend | None:
     """``None`` when layout is off. Fails fast, naming what to set, when the choice cannot work."""
     if settings.backend == "none":
         return None
@@ -33,7 +33,7 @@ def _model_backend(settings: LayoutSettings) -> LayoutBackend:
             f"DOCEXTRACT_LAYOUT_MODEL is set but {', '.join(missing)} is not installed: "
             "pip install 'docextract[local]', or unset DOCEXTRACT_LAYOUT_MODEL."
         )
-    from app.layout.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend  # needs the local extra
+    from app.regions.ppdoclayout import PPDocLayoutConfig, PPDocLayoutV3Backend  # needs the local extra
 
     assert settings.model is not None
     return PPDocLayoutV3Backend(

@@ -10,6 +10,7 @@ from litestar.params import Parameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.common import problem_responses
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import ExtractionRecord, JobRecord, utcnow
@@ -19,7 +20,6 @@ from app.jobs.executor import finish_events
 from app.jobs.models import JobPage, JobView
 from app.jobs.services import Services
 from app.jobs.views import job_view
-from app.lib.api import problem_responses
 from app.lib.problems import (
     JOB_CANCELLED,
     JOB_FAILED,

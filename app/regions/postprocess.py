@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from app.documents.models import Region, clamp_box
+from app.pages import Region, clamp_box
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -12,19 +12,19 @@ from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.common import pages_parameter, problem_responses
+from app.api.documents import DOCUMENT_PROBLEMS, MULTIPART_OVERHEAD, read_document
+from app.api.idempotency import fingerprint, idempotent
+from app.api.jobs import POLL_AFTER_S
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
-from app.documents.controller import DOCUMENT_PROBLEMS, MULTIPART_OVERHEAD, read_document
 from app.extraction.models import ExtractionResult
 from app.extraction.store import get_extraction, save_document, save_extraction
-from app.jobs.controller import POLL_AFTER_S
 from app.jobs.models import JobView
 from app.jobs.passwords import ENCRYPTED
 from app.jobs.services import Services
 from app.jobs.submit import JobOptions, Upload, submit_jobs
 from app.jobs.views import job_view
-from app.lib.api import pages_parameter, problem_responses
-from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     CALLBACK_SECRET_MISSING,
     ENGINE_UNAVAILABLE,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.documents.models import Page, Region
-from app.layout.base import LayoutBackend
+from app.pages import Page, Region
+from app.regions.base import LayoutBackend
 
 
 class PdfNativeLayout(LayoutBackend):
@@ -14,7 +14,7 @@ class PdfNativeLayout(LayoutBackend):
 
     name = "pymupdf"
 
-    def analyze(self, pages: Sequence[Page]) -> list[list[Region]]:
+    def detect(self, pages: Sequence[Page]) -> list[list[Region]]:
         return [list(page.native_regions or []) for page in pages]
 
 
@@ -28,15 +28,13 @@ class AutoLayout(LayoutBackend):
         self.native = PdfNativeLayout()
         self.model = model
 
-    def analyze(self, pages: Sequence[Page]) -> list[list[Region]]:
+    def detect(self, pages: Sequence[Page]) -> list[list[Region]]:
         results: list[list[Region]] = [[] for _ in pages]
         need_model = [i for i, page in enumerate(pages) if page.native_regions is None]
         for i, page in enumerate(pages):
             if page.native_regions is not None:
                 results[i] = list(page.native_regions)
         if self.model is not None and need_model:
-            for i, regions in zip(
-                need_model, self.model.analyze([pages[i] for i in need_model]), strict=True
-            ):
+            for i, regions in zip(need_model, self.model.detect([pages[i] for i in need_model]), strict=True):
                 results[i] = regions
         return results

@@ -8,12 +8,12 @@ from litestar import Controller, Request, Router, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
+from app.api.common import pages_parameter, problem_responses
+from app.api.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uploads
 from app.auth.keys import Scope
 from app.auth.middleware import requires
 from app.documents.analyze import AnalyzeOptions
-from app.documents.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uploads
 from app.jobs.services import Services
-from app.lib.api import pages_parameter, problem_responses
 from app.lib.problems import (
     BAD_REQUEST,
     DOCUMENT_CORRUPT,

@@ -10,10 +10,10 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 
+from app.api.common import Offset, json_body, problem_responses
+from app.api.idempotency import fingerprint, idempotent
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
-from app.lib.api import Offset, json_body, problem_responses
-from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     BAD_REQUEST,
     INVALID_SCHEMA,

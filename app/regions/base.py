@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from app.documents.models import Page, Region
+from app.pages import Page, Region
 
 # PP-DocLayoutV3's 25 labels (GLM-OCR's layout model); every backend labels regions from this list.
 LAYOUT_LABELS: tuple[str, ...] = (
@@ -39,10 +39,10 @@ LAYOUT_LABELS: tuple[str, ...] = (
 
 class LayoutBackend(ABC):
     """Finds regions on pages. Implementations are synchronous and CPU/GPU bound: callers run them
-    off the event loop. ``analyze`` takes a batch so model backends can batch inference."""
+    off the event loop. ``detect`` takes a batch so model backends can batch inference."""
 
     name: str
 
     @abstractmethod
-    def analyze(self, pages: Sequence[Page]) -> list[list[Region]]:
+    def detect(self, pages: Sequence[Page]) -> list[list[Region]]:
         """Regions for each page, in reading order (``Region.order`` = 0, 1, ...)."""

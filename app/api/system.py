@@ -11,10 +11,10 @@ from litestar.params import Parameter
 from sqlalchemy import text
 
 from app import __version__
+from app.api.common import problem_responses
 from app.db.migrate import DatabaseNewerThanCode, migration_state
 from app.engines.unavailable import UnavailableEngine
 from app.jobs.services import DELIVERER, Services
-from app.lib.api import problem_responses
 from app.lib.problems import CATALOGUE, NOT_FOUND, NOT_READY, Problem
 
 

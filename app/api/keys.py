@@ -12,10 +12,10 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.common import json_body, problem_responses
 from app.auth.keys import ApiKeys, Scope
 from app.auth.middleware import requires
 from app.db.models import ApiKeyRecord
-from app.lib.api import json_body, problem_responses
 from app.lib.problems import API_KEY_NOT_FOUND, BAD_REQUEST, INVALID_REQUEST
 
 DbSession = NamedDependency[AsyncSession]

@@ -19,11 +19,11 @@ from litestar.params import Body, Parameter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.common import json_body, problem_responses
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import WebhookAttemptRecord, WebhookDeliveryRecord, WebhookEndpointRecord, utcnow
 from app.jobs.services import Services
-from app.lib.api import json_body, problem_responses
 from app.lib.problems import (
     BAD_REQUEST,
     DELIVERY_NOT_FOUND,

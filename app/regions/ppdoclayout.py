@@ -1,8 +1,8 @@
 """PP-DocLayoutV3 (GLM-OCR's layout model) through Hugging Face transformers.
 
 torch and transformers are imported only when the model loads, so this module imports without the
-``local`` extra. The model loads on the first ``analyze`` call, once, under a lock. Raw outputs go to
-:mod:`app.layout.postprocess`, which mirrors GLM-OCR's post-processing.
+``local`` extra. The model loads on the first ``detect`` call, once, under a lock. Raw outputs go to
+:mod:`app.regions.postprocess`, which mirrors GLM-OCR's post-processing.
 
 The default ``model`` is the transformers-format checkpoint GLM-OCR's SDK loads
 (``PaddlePaddle/PP-DocLayoutV3_safetensors``; ``PaddlePaddle/PP-DocLayoutV3`` is a PaddleOCR export
@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.documents.models import Page, Region
-from app.layout.base import LayoutBackend
-from app.layout.postprocess import (
+from app.pages import Page, Region
+from app.regions.base import LayoutBackend
+from app.regions.postprocess import (
     DEFAULT_NMS_IOU_OTHER,
     DEFAULT_NMS_IOU_SAME,
     DEFAULT_SCORE_THRESHOLD,
@@ -136,17 +136,17 @@ class PPDocLayoutV3Backend(LayoutBackend):
         self._ensure_loaded()
         return dict(self._id2label)
 
-    def analyze(self, pages: Sequence[Page]) -> list[list[Region]]:
+    def detect(self, pages: Sequence[Page]) -> list[list[Region]]:
         if not pages:
             return []
         self._ensure_loaded()
         results: list[list[Region]] = []
         step = self.config.batch_size
         for start in range(0, len(pages), step):
-            results.extend(self._analyze_batch(pages[start : start + step]))
+            results.extend(self._detect_batch(pages[start : start + step]))
         return results
 
-    def _analyze_batch(self, pages: Sequence[Page]) -> list[list[Region]]:
+    def _detect_batch(self, pages: Sequence[Page]) -> list[list[Region]]:
         import torch  # noqa: PLC0415 - optional extra, imported on use
 
         images = [p.image if p.image.mode == "RGB" else p.image.convert("RGB") for p in pages]

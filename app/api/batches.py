@@ -11,20 +11,20 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.common import pages_parameter, problem_responses
+from app.api.documents import MULTIPART_OVERHEAD
+from app.api.idempotency import fingerprint, idempotent
+from app.api.jobs import POLL_AFTER_S
+from app.api.upload import BodyTooLarge, FileTooLarge, TooManyFiles, read_uploads
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import BatchRecord, utcnow
-from app.documents.controller import MULTIPART_OVERHEAD
-from app.documents.upload import BodyTooLarge, FileTooLarge, TooManyFiles, read_uploads
 from app.jobs import store
 from app.jobs.archive import Entry, Limits, is_zip, read_zip
-from app.jobs.controller import POLL_AFTER_S
 from app.jobs.models import BatchView
 from app.jobs.services import Services
 from app.jobs.submit import JobOptions, Upload, submit_jobs
 from app.jobs.views import batch_view
-from app.lib.api import pages_parameter, problem_responses
-from app.lib.idempotency import fingerprint, idempotent
 from app.lib.problems import (
     BATCH_NOT_FOUND,
     BATCH_TOO_LARGE,
