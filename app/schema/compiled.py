@@ -2,6 +2,9 @@
 from a registered schema, built on first use and cached by the schema's canonical SHA-256, so no
 request re-derives (or re-parses) any of it.
 
+It holds the reference resolver and validator, the parsed checks, the review policy, the prompt
+skeleton, the decoding schema, and the leaves with their kinds and label aliases.
+
 Recursive schemas (a ``$ref`` cycle; the registry refuses them, older versions may hold one) have
 no skeleton or decoding schema: those expand every reference. Check :attr:`CompiledSchema.ref_cycle`
 before asking for them.
@@ -18,6 +21,7 @@ from typing import Any
 from app.lib.canonical import NotCanonicalizable, canonical_sha256
 from app.schema.checks import Check, CheckError, parse_checks
 from app.schema.decoding import decoding_schema
+from app.schema.kinds import Kind, Leaf, kind_for, leaves
 from app.schema.review import ReviewPolicy
 from app.schema.skeleton import skeleton
 from app.schema.tree import SchemaTree
@@ -67,6 +71,18 @@ class CompiledSchema:
         """What constrained decoding enforces (see :mod:`app.schema.decoding`)."""
         self._expandable()
         return decoding_schema(self.schema, self.tree)
+
+    @cached_property
+    def leaves(self) -> dict[tuple[str, ...], Leaf]:
+        """Every scalar place of the schema (path with ``*`` for array items) with its kind and
+        label aliases, decided once per schema version."""
+        return {} if self.ref_cycle is not None else leaves(self.tree)
+
+    def kind_of(self, path: tuple[str, ...], name: str, node: dict[str, Any]) -> Kind:
+        """The kind of the value at ``path``; for a place the schema does not describe as a scalar
+        (data that breaks it), read from the subschema the data reached."""
+        leaf = self.leaves.get(path)
+        return leaf.kind if leaf is not None else kind_for(name, node)
 
     def parsed_checks(self) -> list[Check]:
         """The declared checks; raises the :class:`CheckError` when they are invalid."""

@@ -16,12 +16,13 @@ from typing import Any
 from app.documents.textmap import DocumentMap
 from app.lib.jsonpointer import assign, escape
 from app.schema.compiled import CompiledSchema
+from app.schema.kinds import ITEM
 from app.schema.review import ReviewPolicy
 from app.schema.tree import SchemaTree
 from app.trust.checks import CheckResult, evaluate
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
 from app.trust.grounding import Evidence, Grounder
-from app.trust.normalize import Normalized, infer_day_first, json_value, kind_for, normalize, printed_forms
+from app.trust.normalize import Normalized, infer_day_first, json_value, normalize, printed_forms
 from app.trust.sources import FieldSource
 
 __all__ = ["Assessment", "ReviewPolicy", "assess"]  # ReviewPolicy: from app.schema.review
@@ -40,18 +41,20 @@ class Assessment:
 
 
 def _leaves(
-    data: Any, schema: Any, tree: SchemaTree, pointer: str = "", name: str = ""
-) -> Iterator[tuple[str, str, dict[str, Any], Any]]:
-    """Each scalar of ``data`` with its pointer, property name and (resolved) schema."""
+    data: Any, schema: Any, tree: SchemaTree, pointer: str = "", name: str = "", path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, str, dict[str, Any], Any, tuple[str, ...]]]:
+    """Each scalar of ``data`` with its pointer, property name, (resolved) schema and schema path."""
     if isinstance(data, dict):
         properties = tree.properties(schema)
         for key, value in data.items():
-            yield from _leaves(value, properties.get(key, {}), tree, f"{pointer}/{escape(key)}", key)
+            yield from _leaves(
+                value, properties.get(key, {}), tree, f"{pointer}/{escape(key)}", key, (*path, key)
+            )
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            yield from _leaves(value, tree.items(schema), tree, f"{pointer}/{index}", name)
+            yield from _leaves(value, tree.items(schema), tree, f"{pointer}/{index}", name, (*path, ITEM))
     else:
-        yield pointer, name, tree.object(schema), data
+        yield pointer, name, tree.object(schema), data, path
 
 
 def assess(
@@ -64,13 +67,13 @@ def assess(
     calibration: Calibration | None = None,
 ) -> Assessment:
     leaves = list(_leaves(data, compiled.schema, compiled.tree))
-    kinds = {pointer: kind_for(name, sub) for pointer, name, sub, _ in leaves}
+    kinds = {pointer: compiled.kind_of(path, name, sub) for pointer, name, sub, _, path in leaves}
     printed_dates = [w.text for page in document.pages for w in page.words if _NUMERIC_DATE.search(w.text)]
-    raw_dates = [str(v) for p, _, _, v in leaves if kinds[p] == "date" and isinstance(v, str)]
+    raw_dates = [str(v) for p, _, _, v, _ in leaves if kinds[p] == "date" and isinstance(v, str)]
     day_first = infer_day_first(raw_dates + printed_dates)
 
     normalized: dict[str, Normalized] = {}
-    for pointer, _, sub, raw in leaves:
+    for pointer, _, sub, raw, _ in leaves:
         result = normalize(raw, kinds[pointer], day_first=day_first)
         normalized[pointer] = result
         if result.status == "ok":
@@ -95,7 +98,7 @@ def assess(
             by_pointer.get(pointer, []),
             calibration,
         )
-        for pointer, _, _, raw in leaves
+        for pointer, _, _, raw, _ in leaves
     }
     reasons = _reasons(fields, normalized, check_results, policy)
     present = [

@@ -21,8 +21,9 @@ from PIL import Image, ImageDraw
 
 from app.lib.jsonpointer import PointerNotFound, escape, resolve
 from app.schema.compiled import compile_schema
+from app.schema.kinds import kind_for
 from app.trust.confidence import expected_calibration_error
-from app.trust.normalize import kind_for, normalize
+from app.trust.normalize import normalize
 
 DOCUMENT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
+from app.schema.kinds import KINDS, Kind, declared_types, kind_for
 from app.trust.kinds.codes import (
     currency_forms,
     iban_forms,
@@ -55,9 +56,7 @@ __all__ = [
     "printed_forms",
 ]
 
-Kind = Literal["date", "amount", "currency", "percent", "iban", "vat_id", "text"]
 Status = Literal["ok", "unparsed", "absent"]
-KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,44 +72,6 @@ class Normalized:
 
 # --------------------------------------------------------------------------------------------------------
 # kinds
-
-
-def kind_for(name: str, schema: dict[str, Any]) -> Kind:
-    """The kind of a schema leaf named ``name``: an explicit ``x-normalize`` wins (an unknown one is
-    ignored rather than failing a running extraction), then format, type and name conventions."""
-    explicit = schema.get("x-normalize")
-    if isinstance(explicit, str) and explicit in KINDS:
-        return explicit
-    lowered = name.lower()
-    types = _types(schema)
-    kind: Kind = "text"
-    if schema.get("format") == "date":
-        kind = "date"
-    elif types & {"number", "integer"}:
-        kind = "percent" if "rate" in lowered or "percent" in lowered else "amount"
-    elif types and "string" not in types:
-        kind = "text"
-    elif (
-        lowered == "currency"
-        or lowered.endswith(("currency", "currency_code"))
-        or schema.get("pattern") == "^[A-Z]{3}$"
-    ):
-        kind = "currency"
-    elif "iban" in lowered:
-        kind = "iban"
-    # "vat_rate"/"vat_amount" typed as strings are numbers about VAT, not VAT ids.
-    elif "vat" in lowered and not any(word in lowered for word in ("rate", "percent", "amount", "total")):
-        kind = "vat_id"
-    return kind
-
-
-def _types(schema: dict[str, Any]) -> set[str]:
-    declared = schema.get("type")
-    if isinstance(declared, str):
-        return {declared}
-    if isinstance(declared, list):
-        return {t for t in declared if isinstance(t, str)}
-    return set()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -147,7 +108,7 @@ def json_value(n: Normalized, schema: dict[str, Any]) -> Any:
     value, ``integer`` allowed) or float (``number``) or a plain decimal string (``string``); dates the ISO
     string. The raw is returned when the value is not ok or does not fit the leaf's declared type, so
     writing back never turns valid data invalid."""
-    types = _types(schema)
+    types = declared_types(schema)
     value = n.value
     result: Any = n.raw
     if n.status != "ok":

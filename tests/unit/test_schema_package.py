@@ -100,3 +100,31 @@ def test_a_recursive_schema_has_no_skeleton() -> None:
     assert compiled.ref_cycle == ("properties", "child", "$ref")
     with pytest.raises(RecursiveSchemaError):
         _ = compiled.skeleton
+
+
+def test_leaves_carry_their_kind_and_aliases_through_references_and_arrays() -> None:
+    compiled = compile_schema(
+        {
+            "type": "object",
+            "$defs": {"money": {"type": "number"}},
+            "properties": {
+                "invoice_date": {"type": "string", "format": "date", "x-aliases": {"de": ["Rechnungsdatum"]}},
+                "currency": {"type": "string"},
+                "total": {"$ref": "#/$defs/money"},
+                "supplier_vat": {"type": "string", "x-aliases": ["USt-IdNr."]},
+                "lines": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"amount": {"$ref": "#/$defs/money"}}},
+                },
+            },
+        }
+    )
+    assert {path: (leaf.kind, leaf.aliases) for path, leaf in compiled.leaves.items()} == {
+        ("invoice_date",): ("date", ("Rechnungsdatum",)),
+        ("currency",): ("currency", ()),
+        ("total",): ("amount", ()),
+        ("supplier_vat",): ("vat_id", ("USt-IdNr.",)),
+        ("lines", "*", "amount"): ("amount", ()),
+    }
+    # A place the schema does not describe as a scalar is read from the subschema the data reached.
+    assert compiled.kind_of(("lines",), "lines", {"type": "number"}) == "amount"

@@ -19,9 +19,9 @@ from typing import Any
 
 from app.engines.layout.embedding import MiniLM
 from app.engines.layout.lexicon import CONCEPTS, Concept
+from app.schema.kinds import Kind, kind_for
 from app.schema.labels import label_aliases
 from app.schema.tree import SchemaTree, declared_types
-from app.trust.normalize import Kind, kind_for
 
 MIN_CONCEPT_SCORE = 0.3
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
