@@ -1,0 +1,58 @@
+"""``docextract keys``: create, list and revoke API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from app.auth.keys import ApiKeys, Scope
+from app.cli.common import cli_settings, run_with_database
+
+
+@click.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for (shown in lists and logs).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice([s.value for s in Scope]),
+    default=[Scope.EXTRACT.value],
+    show_default=True,
+    help="Repeat for several scopes.",
+)
+def keys_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    issued = run_with_database(cli_settings(), lambda s: ApiKeys(s).create(name, list(scopes)))
+    click.echo(f"id:     {issued.record.id}\nscopes: {','.join(issued.record.scopes)}\nkey:    {issued.key}")
+    click.echo("Store the key now: it cannot be shown again.", err=True)
+
+
+@keys.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
+def keys_list(include_revoked: bool) -> None:
+    """List keys (ids, never secrets)."""
+    records = run_with_database(cli_settings(), lambda s: ApiKeys(s).list(include_revoked=include_revoked))
+    click.echo(f"{'ID':<14}{'NAME':<24}{'SCOPES':<16}{'CREATED':<22}{'LAST USED':<22}REVOKED")
+    for r in records:
+        click.echo(
+            f"{r.id:<14}{r.name[:23]:<24}{','.join(r.scopes):<16}{_when(r.created_at):<22}"
+            f"{_when(r.last_used_at):<22}{_when(r.revoked_at)}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id; requests with it fail from now on."""
+    record = run_with_database(cli_settings(), lambda s: ApiKeys(s).revoke(key_id))
+    click.echo(f"revoked {record.id} ({record.name}) at {_when(record.revoked_at)}")
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
