@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli.common import cli_settings, run_with_database
+from app.lib.errors import SchemaError
 from app.lib.problems import SCHEMA_EXISTS, Problem
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry, SchemaVersion
@@ -78,7 +79,7 @@ def schemas_add(file: Path, name: str | None, description: str | None) -> None:
         registry = SchemaRegistry(session, schema_limits(settings))
         try:
             return await registry.create(name, document, description, source="cli"), True
-        except Problem as exc:
+        except (Problem, SchemaError) as exc:  # SCHEMA_EXISTS, as a Problem or a SchemaError
             if exc.kind is not SCHEMA_EXISTS:
                 raise
         return await registry.add_version(name, document, description, source="cli")
