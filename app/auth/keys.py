@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ApiKeyRecord, AppStateRecord, utcnow
-from app.lib.problems import API_KEY_NOT_FOUND, INVALID_REQUEST, Problem
+from app.lib.errors import RequestError
+from app.lib.problems import API_KEY_NOT_FOUND, INVALID_REQUEST
 
 PREFIX = "dxk"
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
@@ -74,7 +75,7 @@ def parse_scopes(values: list[str]) -> list[str]:
     scopes = sorted(set(values))
     unknown = [s for s in scopes if s not in Scope.__members__.values()]
     if not scopes or unknown:
-        raise Problem(
+        raise RequestError(
             INVALID_REQUEST,
             f"Scopes must be a non-empty list of {[s.value for s in Scope]}; got {values!r}.",
             errors=[
@@ -93,7 +94,7 @@ class ApiKeys:
 
     async def create(self, name: str, scopes: list[str]) -> IssuedKey:
         if not name.strip() or len(name) > 100:
-            raise Problem(
+            raise RequestError(
                 INVALID_REQUEST,
                 "A key name is 1 to 100 characters.",
                 errors=[{"pointer": "/name", "detail": "1 to 100 characters"}],
@@ -116,7 +117,7 @@ class ApiKeys:
     async def revoke(self, key_id: str) -> ApiKeyRecord:
         record = await self.session.get(ApiKeyRecord, key_id)
         if record is None:
-            raise Problem(API_KEY_NOT_FOUND, f"No API key has the id {key_id!r}.")
+            raise RequestError(API_KEY_NOT_FOUND, f"No API key has the id {key_id!r}.")
         if record.revoked_at is None:
             record.revoked_at = utcnow()
             await self.session.commit()

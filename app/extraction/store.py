@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import Principal
 from app.db.models import DocumentRecord, ExtractionRecord, JobRecord, utcnow
-from app.lib.problems import EXTRACTION_NOT_FOUND, Problem
+from app.lib.errors import RequestError
+from app.lib.problems import EXTRACTION_NOT_FOUND
 
 
 async def save_document(session: AsyncSession, data: bytes, media_type: str, retention: timedelta) -> str:
@@ -60,7 +61,7 @@ async def get_extraction(session: AsyncSession, extraction_id: str, principal: P
     a key creates); one answer for "not yours" and "not there", so ids cannot be probed."""
     record = await session.get(ExtractionRecord, extraction_id)
     if record is None or record.expires_at <= utcnow() or not principal.sees(record.created_by):
-        raise Problem(EXTRACTION_NOT_FOUND, f"No extraction has the id {extraction_id!r}.")
+        raise RequestError(EXTRACTION_NOT_FOUND, f"No extraction has the id {extraction_id!r}.")
     result: dict[str, Any] = orjson.loads(record.result)
     return result
 

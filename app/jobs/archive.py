@@ -13,7 +13,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from app.lib.problems import BATCH_TOO_LARGE, UNSAFE_ARCHIVE, ErrorItem, Problem
+from app.lib.errors import DocumentError
+from app.lib.problems import BATCH_TOO_LARGE, UNSAFE_ARCHIVE, ErrorItem
 
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_RATIO = 200
@@ -57,7 +58,7 @@ def read_zip(data: bytes, limits: Limits) -> list[Entry]:
             i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith(_IGNORED_PREFIXES)
         ]
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise Problem(UNSAFE_ARCHIVE, f"The zip cannot be read: {exc}.") from exc
+        raise DocumentError(UNSAFE_ARCHIVE, f"The zip cannot be read: {exc}.") from exc
     errors: list[ErrorItem] = []
     for info in infos:
         where = f"/files/{info.filename}"
@@ -71,24 +72,24 @@ def read_zip(data: bytes, limits: Limits) -> list[Entry]:
         if reason is not None:
             errors.append({"pointer": where, "detail": reason})
     if errors:
-        raise Problem(UNSAFE_ARCHIVE, "The zip has entries that are refused.", errors=errors)
+        raise DocumentError(UNSAFE_ARCHIVE, "The zip has entries that are refused.", errors=errors)
     if len(infos) > limits.max_documents:
-        raise Problem(
+        raise DocumentError(
             BATCH_TOO_LARGE,
             f"The zip has {len(infos)} files; a batch has at most {limits.max_documents}.",
         )
     if sum(i.file_size for i in infos) > limits.max_total_bytes:
-        raise Problem(BATCH_TOO_LARGE, f"The zip unpacks to more than {limits.max_total_bytes} bytes.")
+        raise DocumentError(BATCH_TOO_LARGE, f"The zip unpacks to more than {limits.max_total_bytes} bytes.")
     entries = []
     for info in infos:
         if info.file_size > limits.max_document_bytes:
-            raise Problem(
+            raise DocumentError(
                 BATCH_TOO_LARGE,
                 f"{info.filename!r} unpacks to {info.file_size} bytes; a document has at most "
                 f"{limits.max_document_bytes}.",
             )
         if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise Problem(
+            raise DocumentError(
                 BATCH_TOO_LARGE, f"{info.filename!r} looks like a zip bomb (ratio over {MAX_RATIO})."
             )
         entries.append(Entry(info.filename, _read_capped(archive, info)))
@@ -101,7 +102,7 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         with archive.open(info) as handle:
             data = handle.read(info.file_size + 1)
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
-        raise Problem(UNSAFE_ARCHIVE, f"{info.filename!r} cannot be unpacked: {exc}.") from exc
+        raise DocumentError(UNSAFE_ARCHIVE, f"{info.filename!r} cannot be unpacked: {exc}.") from exc
     if len(data) > info.file_size:
-        raise Problem(UNSAFE_ARCHIVE, f"{info.filename!r} unpacks beyond its declared size.")
+        raise DocumentError(UNSAFE_ARCHIVE, f"{info.filename!r} unpacks beyond its declared size.")
     return data

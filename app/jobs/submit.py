@@ -14,7 +14,8 @@ from app.documents.detect import detect_type
 from app.extraction.store import save_document
 from app.jobs import store
 from app.jobs.services import Services
-from app.lib.problems import QUEUE_FULL, TOO_MANY_JOBS_IN_FLIGHT, UNSUPPORTED_DOCUMENT_TYPE, Problem
+from app.lib.errors import RequestError
+from app.lib.problems import QUEUE_FULL, TOO_MANY_JOBS_IN_FLIGHT, UNSUPPORTED_DOCUMENT_TYPE
 from app.lib.settings import Settings
 from app.registry.service import SchemaVersion
 from app.webhooks.events import require_callback
@@ -86,7 +87,7 @@ def require_media_type(data: bytes, name: str | None = None) -> str:
     kind = detect_type(data[:1024])
     if kind is None:
         what = f"{name!r} is" if name else "The document is"
-        raise Problem(
+        raise RequestError(
             UNSUPPORTED_DOCUMENT_TYPE,
             f"{what} not a PDF, PNG, JPEG, TIFF or WebP file (recognised by its content).",
         )
@@ -99,13 +100,13 @@ async def check_capacity(
     """429 before anything is stored when the queue, or this key's share of it, is full."""
     limits = settings.jobs
     if await store.in_flight(session) + count > limits.max_queued:
-        raise Problem(
+        raise RequestError(
             QUEUE_FULL,
             f"{limits.max_queued} jobs are already queued or running.",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
         )
     if owner is not None and await store.in_flight(session, owner) + count > limits.max_in_flight_per_key:
-        raise Problem(
+        raise RequestError(
             TOO_MANY_JOBS_IN_FLIGHT,
             f"This key has {limits.max_in_flight_per_key} jobs queued or running at most.",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},

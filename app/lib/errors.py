@@ -14,9 +14,11 @@ The hierarchy (like httpx's ``_exceptions.py``)::
     │   └── OcrError      phase "ingest": the OCR worker failed on a page (retryable)
     ├── SchemaError       phase "schema": the schema asked for cannot be used (not found, no such
     │                     version, recursive)
-    └── ExtractionError   phase "extraction": the extraction cannot run against this schema or engine
-        │                 (schema deprecated, schema not supported by the engine's grammar)
-        └── EngineUnavailable   the engine is not configured or failed (retryable unless it says not)
+    ├── ExtractionError   phase "extraction": the extraction cannot run against this schema or engine
+    │   │                 (schema deprecated, schema not supported by the engine's grammar)
+    │   └── EngineUnavailable   the engine is not configured or failed (retryable unless it says not)
+    └── RequestError      the caller asked for what the service refuses outside any job: an unknown
+                          id, a full queue, an unsafe callback URL, an invalid key request
 
 Engines raise their own ``app.engines.base.EngineError`` (with a public ``category``); the extraction
 service turns it into an ``ExtractionError``.
@@ -79,3 +81,7 @@ class ExtractionError(DocextractError):
 
 class EngineUnavailable(ExtractionError):
     retryable_by_default = True
+
+
+class RequestError(DocextractError):
+    """Refused before any work starts (never the failure of a job)."""

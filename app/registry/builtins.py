@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.lib.errors import SchemaError
-from app.lib.problems import SCHEMA_EXISTS, SCHEMA_NOT_FOUND, Problem
+from app.lib.problems import SCHEMA_EXISTS, SCHEMA_NOT_FOUND
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry
 from app.registry.validation import SchemaLimits
@@ -46,7 +46,7 @@ async def load_builtin_schemas(
                 await registry.create(name, schema, description, source=SOURCE)
                 outcome[name] = "created"
                 continue
-            except Problem as exc:
+            except SchemaError as exc:
                 if exc.kind is not SCHEMA_EXISTS:
                     raise
             try:

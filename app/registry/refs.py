@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.lib.problems import INVALID_SCHEMA_REFERENCE, Problem
+from app.lib.errors import SchemaError
+from app.lib.problems import INVALID_SCHEMA_REFERENCE
 
 MAX_VERSION = 999_999_999
 """Versions are 1 to 9 digits: far more than any schema gets, and within PostgreSQL's INTEGER, so
@@ -29,13 +30,13 @@ def parse_ref(text: str, *, allow_version: bool = True) -> SchemaRef:
     if not sep:
         return SchemaRef(name)
     if not allow_version:
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA_REFERENCE,
             f"{text!r}: this route takes a schema name without a version.",
             errors=[{"pointer": "", "detail": "drop the @version part"}],
         )
     if not re.fullmatch(VERSION_PATTERN, version):
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA_REFERENCE,
             f"{text!r}: the version after '@' must be an integer from 1 to {MAX_VERSION}.",
             errors=[{"pointer": "", "detail": f"{version!r} is not an integer from 1 to {MAX_VERSION}"}],

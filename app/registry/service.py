@@ -28,7 +28,6 @@ from app.lib.problems import (
     SCHEMA_NOT_FOUND,
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_VERSION_NOT_FOUND,
-    Problem,
 )
 from app.registry.refs import SchemaRef
 from app.registry.validation import SchemaLimits, validate_name, validate_schema
@@ -98,7 +97,7 @@ class SchemaRegistry:
     def _checked(self, schema: Any, at: str) -> str:
         validate_schema(schema, self.limits, at=at)
         if (reason := grammar_error(schema)) is not None:
-            raise Problem(
+            raise SchemaError(
                 SCHEMA_NOT_SUPPORTED,
                 f"Constrained decoding cannot compile this schema: {reason}",
                 errors=[{"pointer": at, "detail": reason}],
@@ -106,7 +105,7 @@ class SchemaRegistry:
         try:
             return canonical_sha256(schema)
         except NotCanonicalizable as exc:
-            raise Problem(
+            raise SchemaError(
                 INVALID_SCHEMA,
                 f"The schema has a value JSON cannot carry exactly: {exc}",
                 errors=[{"pointer": at, "detail": str(exc)}],
@@ -141,7 +140,7 @@ class SchemaRegistry:
             await self.session.commit()
         except IntegrityError as exc:
             await self.session.rollback()
-            raise Problem(
+            raise SchemaError(
                 SCHEMA_EXISTS,
                 f"A schema named {name!r} already exists.",
                 errors=[{"pointer": "/name", "detail": "name is taken"}],
@@ -166,7 +165,7 @@ class SchemaRegistry:
         for _ in range(MAX_ATTEMPTS):
             record = await self._schema(name)
             if record.deprecated_at is not None:
-                raise Problem(SCHEMA_DEPRECATED, f"The schema {name!r} is deprecated.")
+                raise SchemaError(SCHEMA_DEPRECATED, f"The schema {name!r} is deprecated.")
             latest = await self._version(record, record.latest_version)
             if latest.sha256 == sha:
                 return _view(record, latest), False

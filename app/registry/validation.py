@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
+from app.lib.errors import SchemaError
 from app.lib.jsonpointer import pointer
 from app.lib.problems import (
     INVALID_SCHEMA,
@@ -24,7 +25,6 @@ from app.lib.problems import (
     SCHEMA_TOO_COMPLEX,
     SCHEMA_TOO_LARGE,
     ErrorItem,
-    Problem,
 )
 from app.lib.settings import Settings
 from app.schema.checks import CheckError, parse_checks
@@ -55,7 +55,7 @@ def schema_limits(settings: Settings) -> SchemaLimits:
 
 def validate_name(name: str) -> None:
     if not NAME_PATTERN.match(name):
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA_NAME,
             f"{name!r} is not a valid schema name.",
             errors=[{"pointer": "/name", "detail": INVALID_SCHEMA_NAME.description}],
@@ -63,25 +63,25 @@ def validate_name(name: str) -> None:
 
 
 def validate_schema(schema: Any, limits: SchemaLimits, *, at: str = "/schema") -> None:
-    """Raise a ``Problem`` for the first failing check; ``at`` prefixes every pointer."""
+    """Raise a ``SchemaError`` for the first failing check; ``at`` prefixes every pointer."""
     _check_depth(schema, limits.max_depth, at)
     try:
         size = len(orjson.dumps(schema))
     except TypeError as exc:  # an integer past 64 bits: valid JSON, but no number we can store or compare
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA,
             "The schema holds an integer beyond the 64-bit range.",
             errors=[{"pointer": at, "detail": str(exc)}],
         ) from exc
     if size > limits.max_bytes:
-        raise Problem(
+        raise SchemaError(
             SCHEMA_TOO_LARGE,
             f"The schema is {size} bytes; the limit is {limits.max_bytes}.",
             errors=[{"pointer": at, "detail": f"{size} bytes > {limits.max_bytes}"}],
             limit_bytes=limits.max_bytes,
         )
     if not isinstance(schema, dict):
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA,
             "A schema must be a JSON object.",
             errors=[{"pointer": at, "detail": f"expected an object, got {type(schema).__name__}"}],
@@ -100,7 +100,7 @@ def _check_depth(schema: Any, max_depth: int, at: str) -> None:
     while stack:
         value, path = stack.pop()
         if len(path) > max_depth:
-            raise Problem(
+            raise SchemaError(
                 SCHEMA_TOO_COMPLEX,
                 f"The schema nests deeper than {max_depth} levels.",
                 errors=[{"pointer": at + pointer(path), "detail": f"deeper than {max_depth} levels"}],
@@ -119,7 +119,7 @@ def _check_property_count(schema: dict[str, Any], max_properties: int, at: str) 
         if isinstance(properties, dict):
             count += len(properties)
             if count > max_properties:
-                raise Problem(
+                raise SchemaError(
                     SCHEMA_TOO_COMPLEX,
                     f"The schema declares more than {max_properties} properties.",
                     errors=[
@@ -147,7 +147,7 @@ def _check_meta_schema(schema: dict[str, Any], at: str) -> None:
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
     if errors:
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA,
             f"The schema is not a valid JSON Schema 2020-12 document ({len(errors)} errors).",
             errors=errors,
@@ -156,7 +156,7 @@ def _check_meta_schema(schema: dict[str, Any], at: str) -> None:
 
 def _check_object_root(schema: dict[str, Any], at: str) -> None:
     if schema.get("type") != "object":
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA,
             'The root of an extraction schema must be `"type": "object"`.',
             errors=[
@@ -190,15 +190,15 @@ def _check_references(schema: dict[str, Any], at: str) -> None:
             elif not isinstance(tree.target(ref), dict | bool):
                 broken.append({"pointer": where, "detail": f"{ref!r} does not resolve in this schema"})
     if remote:
-        raise Problem(SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote)
+        raise SchemaError(SCHEMA_REMOTE_REF, "The schema refers to documents outside itself.", errors=remote)
     if broken:
-        raise Problem(INVALID_SCHEMA, "The schema has references that do not resolve.", errors=broken)
+        raise SchemaError(INVALID_SCHEMA, "The schema has references that do not resolve.", errors=broken)
 
 
 def _check_recursion(schema: dict[str, Any], at: str) -> None:
     cycle = ref_cycle(schema)
     if cycle is not None:
-        raise Problem(
+        raise SchemaError(
             SCHEMA_RECURSIVE,
             "The schema is recursive: this reference leads back into itself.",
             errors=[{"pointer": at + pointer(cycle), "detail": "closes a reference cycle"}],
@@ -212,7 +212,7 @@ def _check_patterns(schema: dict[str, Any], at: str) -> None:
     try:
         pattern_engines(iter_subschemas(schema))  # compiles each (cached for extraction)
     except PatternError as exc:
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA,
             f"The schema has a pattern that does not compile: {exc.message}",
             errors=[{"pointer": at + exc.pointer, "detail": exc.message}],
@@ -221,7 +221,7 @@ def _check_patterns(schema: dict[str, Any], at: str) -> None:
     if any("patternProperties" in sub for _, sub in subschemas):
         unbounded = [path for path, sub in subschemas if "unevaluatedProperties" in sub]
         if unbounded:
-            raise Problem(
+            raise SchemaError(
                 SCHEMA_NOT_SUPPORTED,
                 "`unevaluatedProperties` cannot be used in a schema with `patternProperties`: their "
                 "patterns would run without a time limit. Use `additionalProperties` instead.",
@@ -240,7 +240,7 @@ def _check_extensions(schema: dict[str, Any], at: str) -> None:
     try:
         checks = parse_checks(schema)
     except CheckError as exc:
-        raise Problem(
+        raise SchemaError(
             INVALID_SCHEMA,
             f"x-checks: {exc.message}",
             errors=[{"pointer": at + exc.pointer, "detail": exc.message}],
@@ -273,7 +273,7 @@ def _check_extensions(schema: dict[str, Any], at: str) -> None:
                 {"pointer": f"{at}/x-review/checks", "detail": f"names of declared checks {sorted(names)}"}
             )
     if errors:
-        raise Problem(INVALID_SCHEMA, "x-review is not valid.", errors=errors)
+        raise SchemaError(INVALID_SCHEMA, "x-review is not valid.", errors=errors)
 
 
 MAX_ALIASES = 200
@@ -308,4 +308,4 @@ def _check_aliases(schema: dict[str, Any], at: str) -> None:
                 }
             )
     if errors:
-        raise Problem(INVALID_SCHEMA, "x-aliases is not valid.", errors=errors[:MAX_REPORTED_ERRORS])
+        raise SchemaError(INVALID_SCHEMA, "x-aliases is not valid.", errors=errors[:MAX_REPORTED_ERRORS])

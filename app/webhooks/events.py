@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import WebhookDeliveryRecord, WebhookEndpointRecord
-from app.lib.problems import CALLBACK_SECRET_MISSING, UNSAFE_CALLBACK_URL, Problem
+from app.lib.errors import RequestError
+from app.lib.problems import CALLBACK_SECRET_MISSING, UNSAFE_CALLBACK_URL
 from app.lib.settings import WebhookSettings
 from app.webhooks.ssrf import UnsafeCallback, resolve_callback
 from app.webhooks.status import DeliveryStatus
@@ -108,9 +109,9 @@ async def emit(
 
 
 async def check_url(url: str, settings: WebhookSettings, pointer: str) -> None:
-    """Problem(UNSAFE_CALLBACK_URL) unless ``url`` resolves only to addresses we may call."""
+    """A ``RequestError`` (unsafe-callback-url) unless ``url`` resolves only to addresses we may call."""
     if len(url) > MAX_URL_LENGTH:
-        raise Problem(
+        raise RequestError(
             UNSAFE_CALLBACK_URL,
             f"Callback URLs have at most {MAX_URL_LENGTH} characters.",
             errors=[{"pointer": pointer, "detail": "too long"}],
@@ -118,7 +119,7 @@ async def check_url(url: str, settings: WebhookSettings, pointer: str) -> None:
     try:
         await asyncio.to_thread(resolve_callback, url, settings.allowed)
     except UnsafeCallback as exc:
-        raise Problem(
+        raise RequestError(
             UNSAFE_CALLBACK_URL,
             f"The callback URL is refused: {exc}",
             errors=[{"pointer": pointer, "detail": str(exc)}],
@@ -132,7 +133,7 @@ async def require_callback(
     callable and the owner must have a callback secret to sign with."""
     await check_url(url, settings, "/callback_url")
     if await callback_endpoint(session, owner) is None:
-        raise Problem(
+        raise RequestError(
             CALLBACK_SECRET_MISSING,
             "Create this key's callback secret with POST /webhooks/callback-secret first.",
             errors=[{"pointer": "/callback_url", "detail": "no callback secret for this API key"}],

@@ -14,7 +14,7 @@ from app.db.engine import create_engine
 from app.db.migrate import upgrade
 from app.db.models import DocumentRecord, utcnow
 from app.extraction.store import get_extraction, purge_expired, save_document, save_extraction
-from app.lib.problems import Problem
+from app.lib.errors import DocextractError
 from app.lib.settings import Settings
 
 
@@ -45,7 +45,7 @@ async def test_documents_are_stored_once_and_purged_with_their_results(settings:
             results, documents = await purge_expired(session, utcnow() + timedelta(days=2))
         assert (results, documents) == (1, 0)  # "same bytes" is kept 30 days by the second upload
         async with sessions() as session:
-            with pytest.raises(Problem):
+            with pytest.raises(DocextractError):
                 await get_extraction(session, "ext_old", ANONYMOUS_ADMIN)
             results, documents = await purge_expired(session, utcnow() + timedelta(days=31))
         assert (results, documents) == (1, 2)

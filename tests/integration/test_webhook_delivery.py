@@ -28,7 +28,8 @@ from app.db.models import (
     WebhookEndpointRecord,
     utcnow,
 )
-from app.lib.problems import UNSAFE_CALLBACK_URL, Problem
+from app.lib.errors import DocextractError
+from app.lib.problems import UNSAFE_CALLBACK_URL
 from app.lib.settings import JobSettings, Settings, WebhookSettings
 from app.server.core import create_app
 from app.webhooks.delivery import EXCERPT_BYTES, GONE_REASON, Deliverer, purge_deliveries
@@ -416,7 +417,7 @@ async def test_private_callbacks_are_refused_everywhere_and_never_connected(
             body = assert_problem(response, 422, "unsafe-callback-url")
             assert body["errors"][0]["pointer"] == "/url"
             async with db() as session:
-                with pytest.raises(Problem) as refused:
+                with pytest.raises(DocextractError) as refused:
                     await require_callback(session, owner, url, STRICT)
                 assert refused.value.kind is UNSAFE_CALLBACK_URL
 

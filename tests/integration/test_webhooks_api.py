@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.keys import Scope, split_key
 from app.db.models import WebhookDeliveryRecord, WebhookEndpointRecord, utcnow
-from app.lib.problems import CALLBACK_SECRET_MISSING, Problem
+from app.lib.errors import DocextractError
+from app.lib.problems import CALLBACK_SECRET_MISSING
 from app.lib.settings import JobSettings, Settings, WebhookSettings
 from app.webhooks.delivery import Deliverer
 from app.webhooks.events import EVENT_TYPES, emit, require_callback
@@ -193,7 +194,7 @@ async def test_the_callback_secret(client: Client, db: Sessions, settings: Setti
     headers, owner = await new_key(db)
     _, other = await new_key(db)
     async with db() as session:
-        with pytest.raises(Problem) as missing:
+        with pytest.raises(DocextractError) as missing:
             await require_callback(session, owner, "http://127.0.0.1:9/cb", settings.webhooks)
         assert missing.value.kind is CALLBACK_SECRET_MISSING
     assert await emit_one(db, owner, callback_url="http://127.0.0.1:9/cb") == []  # skipped, logged
@@ -212,7 +213,7 @@ async def test_the_callback_secret(client: Client, db: Sessions, settings: Setti
 
     async with db() as session:
         await require_callback(session, owner, "http://127.0.0.1:9/cb", settings.webhooks)
-        with pytest.raises(Problem):
+        with pytest.raises(DocextractError):
             await require_callback(session, other, "http://127.0.0.1:9/cb", settings.webhooks)
     [delivery_id] = await emit_one(db, owner, callback_url="http://127.0.0.1:9/cb")
     async with db() as session:

@@ -19,7 +19,7 @@ from app.engines.layout import LayoutEngine
 from app.engines.layout.engine import read_page
 from app.engines.layout.fields import ConceptMatcher, plan
 from app.extraction.service import Extractor
-from app.lib.problems import Problem
+from app.lib.errors import DocextractError
 from app.lib.settings import EngineSettings, OcrSettings
 from app.pages import Word
 from app.registry.service import SchemaVersion
@@ -253,7 +253,7 @@ def test_registration_accepts_aliases_and_refuses_malformed_ones() -> None:
     }
     validate_schema(good, SchemaLimits())
     bad = {"type": "object", "properties": {"total": {"type": "number", "x-aliases": "Total"}}}
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DocextractError) as refused:
         validate_schema(bad, SchemaLimits())
     extra = refused.value.extra
     assert isinstance(extra, dict)

@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from app.lib.problems import Problem
+from app.lib.errors import DocextractError
 from app.registry.refs import SchemaRef, parse_ref
 from app.registry.validation import SchemaLimits, validate_name, validate_schema
 from app.schema.grammar import post_decoding_keywords
@@ -11,14 +11,14 @@ from tests.helpers import object_schema
 LIMITS = SchemaLimits(max_bytes=4096, max_depth=12, max_properties=20)
 
 
-def problem_of(schema: Any, limits: SchemaLimits = LIMITS) -> Problem:
-    with pytest.raises(Problem) as caught:
+def problem_of(schema: Any, limits: SchemaLimits = LIMITS) -> DocextractError:
+    with pytest.raises(DocextractError) as caught:
         validate_schema(schema, limits)
     return caught.value
 
 
-def pointers(problem: Problem) -> list[str]:
-    return [e["pointer"] for e in problem.extra["errors"]]  # type: ignore[index, call-overload]
+def pointers(problem: DocextractError) -> list[str]:
+    return [e["pointer"] for e in problem.extra["errors"]]
 
 
 def test_a_valid_schema_passes() -> None:
@@ -118,7 +118,7 @@ def test_invalid_schemas_name_each_offending_pointer(
 def test_size_limit() -> None:
     big = object_schema(**{f"p{i}": {"type": "string", "description": "x" * 300} for i in range(15)})
     problem = problem_of(big)
-    assert (problem.kind.slug, problem.status_code) == ("schema-too-large", 413)
+    assert (problem.kind.slug, problem.kind.status) == ("schema-too-large", 413)
 
 
 def test_depth_limit_is_checked_before_anything_recursive() -> None:
@@ -148,7 +148,7 @@ def test_valid_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["", "Invoice", "-x", "a b", "a@1", "x" * 65, "ü"])
 def test_invalid_names(name: str) -> None:
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DocextractError) as caught:
         validate_name(name)
     assert caught.value.kind.slug == "invalid-schema-name"
 
@@ -157,10 +157,10 @@ def test_refs() -> None:
     assert parse_ref("invoice") == SchemaRef("invoice")
     assert parse_ref("invoice@12") == SchemaRef("invoice", 12)
     for bad in ["invoice@", "invoice@x", "invoice@0", "invoice@-1", "invoice@1.5"]:
-        with pytest.raises(Problem) as caught:
+        with pytest.raises(DocextractError) as caught:
             parse_ref(bad)
         assert caught.value.kind.slug == "invalid-schema-reference"
-    with pytest.raises(Problem):
+    with pytest.raises(DocextractError):
         parse_ref("invoice@2", allow_version=False)
 
 
