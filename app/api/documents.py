@@ -13,6 +13,7 @@ from app.api.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uplo
 from app.auth.keys import Scope
 from app.auth.middleware import requires
 from app.documents.analyze import AnalyzeOptions
+from app.documents.views import AnalysisView
 from app.jobs.services import Services
 from app.lib.problems import (
     BAD_REQUEST,
@@ -99,7 +100,7 @@ class DocumentController(Controller):
         password: Annotated[
             str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> AnalysisView:
         """The document's text map: for each page its words (text, box, confidence, source) in
         reading order and its layout regions. Send the file as the raw body (any Content-Type) or
         as the `file` part of a multipart form; its type is recognised from its content."""
@@ -108,21 +109,7 @@ class DocumentController(Controller):
         analysis = await analyzer.analyze(
             data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
         )
-        warnings = []
-        if analysis.ocr_skipped_pages:
-            warnings.append(
-                {
-                    "code": "ocr_unavailable" if ocr else "ocr_disabled",
-                    "pages": analysis.ocr_skipped_pages,
-                    "detail": "These pages have no usable text layer and were not OCRed: they have no words.",
-                }
-            )
-        return {
-            "document": {"type": analysis.document_type, "page_count": analysis.map.page_count},
-            **analysis.map.to_dict(),
-            "warnings": warnings,
-            "timings_ms": analysis.timings_ms,
-        }
+        return AnalysisView.of(analysis, ocr_requested=ocr)
 
 
 def documents_router(max_bytes: int) -> Router:

@@ -114,3 +114,17 @@ async def test_the_typed_result_is_the_json_the_service_stored(
     assert response.content == msgspec.json.encode(msgspec.json.decode(stored))
     again = await client.get(f"/extractions/{response.json()['id']}", headers=headers)
     assert again.content == response.content
+
+
+async def test_the_text_map_is_described_word_by_word(client: Client) -> None:
+    spec = await served_spec(client)
+    analysis = body(spec, "/documents/analyze", "post", "200")
+    assert {"document", "page_count", "pages", "warnings", "timings_ms"} <= set(analysis["required"])
+    page = resolve(spec, described(spec, analysis, "pages")["items"])
+    assert set(described(spec, page, "kind")["enum"]) == {"born_digital", "scanned", "image"}
+    word = resolve(spec, described(spec, page, "words")["items"])
+    assert {"text", "bbox", "confidence", "source", "line"} <= set(word["required"])
+    region = resolve(spec, described(spec, page, "regions")["items"])
+    assert {"label", "bbox", "score", "order"} <= set(region["properties"])
+    warning = resolve(spec, described(spec, analysis, "warnings")["items"])
+    assert set(described(spec, warning, "code")["enum"]) == {"ocr_unavailable", "ocr_disabled"}
