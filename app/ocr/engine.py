@@ -20,20 +20,34 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.pages import BBox, Page, Word, clamp_box
+from app.pages import BBox, Page, Word, clamp_box, union_box
 
 INSTALL_HINT = "pip install 'docextract[ocr]'"
 _WHITESPACE = re.compile(r"\S+")
 
 
 @dataclass(frozen=True, slots=True)
-class OcrLine:
-    """One recognised text line. ``bbox`` is normalised (0..1, origin top-left) and axis-aligned
-    around the detected quadrilateral; ``confidence`` is the recogniser's score in 0..1."""
+class OcrWord:
+    """A word as the recogniser placed it: its box from the character positions it decoded (not
+    estimated from character counts) and its own confidence, so one blurred digit lowers the word
+    it is in, not the whole line."""
 
     text: str
     bbox: BBox
     confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class OcrLine:
+    """One recognised text line. ``bbox`` is normalised (0..1, origin top-left) and axis-aligned
+    around the detected quadrilateral; ``confidence`` is the recogniser's score in 0..1. ``words``
+    are the recogniser's own words when it reports them (empty: :func:`lines_to_words` estimates
+    them)."""
+
+    text: str
+    bbox: BBox
+    confidence: float
+    words: tuple[OcrWord, ...] = ()
 
 
 class OcrEngine(ABC):
@@ -164,24 +178,60 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def sort_reading_order(lines: Sequence[OcrLine]) -> list[OcrLine]:
-    """Top-to-bottom rows, left-to-right within a row.
+    """Top-to-bottom rows, left-to-right within a row (see :func:`rows`)."""
+    return [line for row in rows(lines) for line in row]
+
+
+def rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
+    """Lines grouped into printed rows, top to bottom, each row left to right.
 
     A box joins the current row when its vertical centre is within half a line height of the row's
     mean centre (line height: the mean of the box's and the row's mean height). Comparing with the
     row's mean rather than its last box keeps a slightly skewed page from chaining rows together.
     """
-    rows: list[list[OcrLine]] = []
+    grouped: list[list[OcrLine]] = []
     for line in sorted(lines, key=lambda ln: (_centre_y(ln), ln.bbox[0])):
-        if rows:
-            row = rows[-1]
+        if grouped:
+            row = grouped[-1]
             row_centre = sum(_centre_y(m) for m in row) / len(row)
             row_height = sum(m.bbox[3] - m.bbox[1] for m in row) / len(row)
             line_height = (row_height + (line.bbox[3] - line.bbox[1])) / 2
             if abs(_centre_y(line) - row_centre) <= line_height / 2:
                 row.append(line)
                 continue
-        rows.append([line])
-    return [line for row in rows for line in sorted(row, key=lambda ln: (ln.bbox[0], ln.bbox[1]))]
+        grouped.append([line])
+    return [sorted(row, key=lambda ln: (ln.bbox[0], ln.bbox[1])) for row in grouped]
+
+
+PHRASE_GAP = 0.8
+"""Two detections in a row closer than this many line heights are one phrase the detector cut
+("SAM" | "SAM TRADING"); table columns and label/value pairs are further apart."""
+
+
+def join_row_fragments(lines: Sequence[OcrLine], aspect: float) -> list[OcrLine]:
+    """Lines in reading order, with detections of one phrase joined into one line.
+
+    ``aspect`` is the image's width / height: boxes are normalised per axis, so a gap in x is
+    compared with a height in y through it. Only lines with the recogniser's words are joined (their
+    words keep their own boxes)."""
+    joined: list[OcrLine] = []
+    for row in rows(lines):
+        current = row[0]
+        for line in row[1:]:
+            height = max(current.bbox[3] - current.bbox[1], line.bbox[3] - line.bbox[1])
+            gap = (line.bbox[0] - current.bbox[2]) * aspect
+            if current.words and line.words and gap < PHRASE_GAP * height:
+                current = OcrLine(
+                    text=f"{current.text} {line.text}",
+                    bbox=union_box([current.bbox, line.bbox]),
+                    confidence=min(current.confidence, line.confidence),
+                    words=current.words + line.words,
+                )
+            else:
+                joined.append(current)
+                current = line
+        joined.append(current)
+    return joined
 
 
 def _centre_y(line: OcrLine) -> float:
@@ -197,10 +247,20 @@ def lines_to_words(lines: Sequence[OcrLine], first_line_index: int = 0) -> list[
     words, so the words' boxes partition the line box. The OCR model does not report word
     positions, and proportional fonts make the estimate a little off; grounding only needs roughly
     the right part of the line. Words get their line's confidence.
+
+    A line that carries the recogniser's ``words`` uses them as they are: boxes from character
+    positions and a confidence per word.
     """
     words: list[Word] = []
     line_no = first_line_index
     for line in lines:
+        if line.words:
+            words.extend(
+                Word(text=w.text, bbox=w.bbox, confidence=w.confidence, source="ocr", line=line_no)
+                for w in line.words
+            )
+            line_no += 1
+            continue
         text = line.text.strip()
         spans = [(m.start(), m.end(), m.group()) for m in _WHITESPACE.finditer(text)]
         if not spans:

@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from types import TracebackType
 from typing import Literal, Self
 
 from PIL import Image
 
-from app.ocr.engine import OcrEngine, OcrLine, RapidOcrEngine, available_cpus, lines_to_words, to_rgb
+from app.ocr.engine import OcrEngine, OcrLine, available_cpus, lines_to_words, to_rgb
+from app.ocr.ppocr import PpOcrEngine
 from app.pages import Page, Word
 
 ExecutorKind = Literal["process", "thread"]
@@ -98,9 +101,9 @@ class OcrPool:
 
     The default ``max_workers=1`` is deliberate: onnxruntime already spreads one page over every
     core, so more workers only help on machines with many more cores than pages in flight. The
-    default engine is a :class:`RapidOcrEngine` whose thread count is the CPUs divided among the
+    default engine is a :class:`~app.ocr.ppocr.PpOcrEngine` whose thread count is the CPUs divided among the
     workers. In the process variant the engine is pickled to each worker once (so it must be
-    picklable; RapidOcrEngine sends its settings only), and processes are spawned rather than forked
+    picklable; the engines send their settings only), and processes are spawned rather than forked
     because forking a process that runs an event loop and native thread pools is unsafe.
     """
 
@@ -111,18 +114,23 @@ class OcrPool:
         executor: ExecutorKind = "process",
         max_workers: int = 1,
         start_method: str = "spawn",
+        cache_pages: int = 256,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         if executor not in ("process", "thread"):
             raise ValueError(f"executor must be 'process' or 'thread', not {executor!r}")
-        self.engine = engine or RapidOcrEngine(threads=max(1, available_cpus() // max_workers))
+        self.engine = engine or PpOcrEngine(threads=max(1, available_cpus() // max_workers))
         self.executor_kind: ExecutorKind = executor
         self.max_workers = max_workers
         self.start_method = start_method
         self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.cache_pages = cache_pages
+        self._cache: OrderedDict[bytes, list[OcrLine]] = OrderedDict()
+        """Lines by page content (blake2b of the pixels and width), least recently used first;
+        the lines of a page are a few kilobytes, so 256 pages cost about a megabyte."""
 
     def _ensure_executor(self) -> Executor:
         with self._lock:
@@ -148,18 +156,33 @@ class OcrPool:
             return self._executor
 
     async def lines(self, page: Page) -> list[OcrLine]:
-        """OCR lines of ``page.image`` in reading order, computed in the pool."""
+        """OCR lines of ``page.image`` in reading order, computed in the pool, or remembered: the
+        same pixels (a document sent again, a retried job, a logo on every page) are read once."""
+        image = to_rgb(page.image)
+        pixels = image.tobytes()
+        key = hashlib.blake2b(pixels, digest_size=16, person=image.size[0].to_bytes(8, "little")).digest()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("OcrPool is closed")
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return list(self._cache[key])
         executor = self._ensure_executor()
         loop = asyncio.get_running_loop()
         try:
             if self.executor_kind == "thread":
-                return await loop.run_in_executor(executor, self.engine.recognize, page.image)
-            image = to_rgb(page.image)
-            return await loop.run_in_executor(executor, _recognize_in_worker, image.size, image.tobytes())
+                lines = await loop.run_in_executor(executor, self.engine.recognize, image)
+            else:
+                lines = await loop.run_in_executor(executor, _recognize_in_worker, image.size, pixels)
         except BrokenExecutor:
             # A worker died (e.g. killed for memory): drop the pool so the next page gets a fresh one.
             self._discard(executor)
             raise
+        with self._lock:
+            self._cache[key] = lines
+            while len(self._cache) > self.cache_pages:
+                self._cache.popitem(last=False)
+        return lines
 
     async def words(self, page: Page) -> list[Word]:
         """OCR words of ``page`` (see :func:`~app.ocr.engine.lines_to_words`), computed in the pool."""
