@@ -3,8 +3,8 @@
 Components (each 0..1): ``token_prob`` (the least certain token of the value, after the grammar
 mask), ``grounded`` (the search score of where it is printed; 0 when it is printed nowhere),
 ``normalized`` (1 when the value parsed as its kind, 0.3 when it did not), ``checks`` (1 when every
-declared check on it passed or none applies, 0.3 when one failed), ``ocr`` (mean OCR confidence of
-the matched words; 1 for a PDF text layer).
+declared check on it passed or none applies, 0.3 when one failed), ``ocr`` (the lowest OCR confidence
+among the matched words, each its least sure character's; 1 for a PDF text layer).
 
 Default mapping (uncalibrated): ``sqrt(token_prob) * (0.2 + 0.8 * grounded) * normalized * checks
 * (0.6 + 0.4 * ocr)``. A value the model was unsure of, or that appears nowhere, ends low; a

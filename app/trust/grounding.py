@@ -94,7 +94,7 @@ class Grounder:
             chosen.text,
             chosen.score,
             chosen.method,
-            sum(ocr) / len(ocr) if ocr else None,
+            min(ocr) if ocr else None,  # a value is as sure as its least sure word
         )
 
     def _label_centres(self, page: int, labels: frozenset[str]) -> list[tuple[float, float, int]]:

@@ -55,6 +55,17 @@ def test_grounding_tolerates_one_wrong_ocr_character() -> None:
     assert evidence is not None and evidence.method == "fuzzy" and evidence.ocr_confidence == 0.8
 
 
+def test_a_value_is_as_sure_as_its_least_sure_ocr_word() -> None:
+    """One blurred word (here the amount, as the recogniser scored it) lowers the value built from
+    it, however sure its neighbours are: the mean would hide it behind them."""
+    doc = document(page("Total due EUR 1.234,56", source="ocr", confidence=0.99))
+    words = doc.pages[0].words
+    words[-1] = words[-1]._replace(confidence=0.41)
+    evidence = ground(doc, ["EUR 1.234,56"], "/total")
+    assert evidence is not None and evidence.text == "EUR 1.234,56"
+    assert evidence.ocr_confidence == 0.41
+
+
 def test_a_repeated_value_is_taken_next_to_its_label() -> None:
     doc = document(page("Item A 1 50.00", "Item B 1 50.00", "Subtotal 100.00", "Total 50.00"))
     evidence = ground(doc, ["50.00"], "/total")
