@@ -32,7 +32,10 @@ def load_pages(images: Path | None, count: int) -> list[Page]:
     else:
         paths = sorted(images.glob("*.jpg"))[:count]
         pictures = [Image.open(p).convert("RGB") for p in paths]
-    return [Page(1, img.width, img.height, "image", image=img, dpi=200) for img in pictures]
+    return [
+        Page(number=1, width=img.width, height=img.height, kind="image", dpi=None, image=img)
+        for img in pictures
+    ]
 
 
 async def run_shape(engine_name: str, workers: int, threads: int, pages: list[Page]) -> dict[str, float]:
