@@ -15,9 +15,7 @@ Box = Annotated[list[float], msgspec.Meta(description="x0, y0, x1, y1, normalise
 class WordView(msgspec.Struct):
     text: str
     bbox: Box
-    confidence: Annotated[
-        float, msgspec.Meta(description="Recogniser confidence; 1.0 for a text layer.")
-    ]
+    confidence: Annotated[float, msgspec.Meta(description="Recogniser confidence; 1.0 for a text layer.")]
     source: WordSource
     line: Annotated[int, msgspec.Meta(description="Words with the same number share a printed line.")]
 
