@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 install: $(VENV)/bin/python ## Install the service (core only, no torch)
 	$(VENV)/bin/pip install -e .
 
-dev: $(VENV)/bin/python ## Install what lint, types and tests need, pinned (extras dev, ocr, local)
+dev: $(VENV)/bin/python ## Install what lint, types and tests need, pinned (extras dev, ocr, ocr-engines, local)
 	$(VENV)/bin/pip install -r $(DEV_LOCK)
 	$(VENV)/bin/pip install --no-deps -e .
 
@@ -27,7 +27,7 @@ lock: $(VENV)/bin/python ## Re-pin the locks from pyproject.toml (Python 3.11): 
 	$(VENV)/bin/pip install --quiet pip-tools
 	$(VENV)/bin/pip-compile --quiet --strip-extras --extra ocr --no-emit-index-url --no-emit-find-links \
 	  --output-file $(LOCK) pyproject.toml
-	$(VENV)/bin/pip-compile --quiet --strip-extras --extra dev --extra ocr --extra local \
+	$(VENV)/bin/pip-compile --quiet --strip-extras --extra dev --extra ocr --extra ocr-engines --extra local \
 	  --no-emit-index-url --no-emit-find-links --output-file $(DEV_LOCK) pyproject.toml
 
 serve: install ## Start the API on the embedded SQLite database (./data)

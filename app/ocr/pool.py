@@ -182,7 +182,7 @@ class OcrPool:
             self._cache[key] = lines
             while len(self._cache) > self.cache_pages:
                 self._cache.popitem(last=False)
-        return lines
+        return list(lines)
 
     async def words(self, page: Page) -> list[Word]:
         """OCR words of ``page`` (see :func:`~app.ocr.engine.lines_to_words`), computed in the pool."""

@@ -110,11 +110,6 @@ async def test_a_pool_without_a_cache_reads_every_time() -> None:
     assert engine.calls == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OcrPool.lines returns the cached list itself to the reader that filled the cache "
-    "(later readers get copies)",
-)
 async def test_changing_a_returned_list_does_not_change_what_the_pool_remembers() -> None:
     engine = CountingEngine()
     page = _page((7, 7, 7))
