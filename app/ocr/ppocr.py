@@ -144,29 +144,37 @@ class PpOcrEngine(OcrEngine):
         pixels = np.ascontiguousarray(np.asarray(to_rgb(image))[:, :, ::-1])
         ocr = self._engine()
         if self.angle_cls:
-            return self._read(ocr, pixels, classify=True)
-        lines = self._read(ocr, pixels, classify=False)
-        if self.angle_cls is None and lines and statistics.fmean(ln.confidence for ln in lines) < CLS_BELOW:
-            turned = self._read(ocr, pixels, classify=True)
-            if turned and statistics.fmean(ln.confidence for ln in turned) > statistics.fmean(
-                ln.confidence for ln in lines
-            ):
+            return self._read(ocr, pixels, classify=True)[0]
+        lines, _ = self._read(ocr, pixels, classify=False)
+        if self.angle_cls is None and lines and _mean_confidence(lines) < CLS_BELOW:
+            turned, upside_down = self._read(ocr, pixels, classify=True)
+            if upside_down > 0.5:
+                # An upside-down page: read it turned, so rows and words come in the order they are
+                # read, with boxes turned back onto the image as given.
+                upright, _ = self._read(ocr, np.ascontiguousarray(pixels[::-1, ::-1]), classify=False)
+                return [_turned_half(line) for line in upright]
+            if turned and _mean_confidence(turned) > _mean_confidence(lines):
                 return turned
         return lines
 
-    def _read(self, ocr: Any, pixels: np.ndarray, *, classify: bool) -> list[OcrLine]:
+    def _read(self, ocr: Any, pixels: np.ndarray, *, classify: bool) -> tuple[list[OcrLine], float]:
+        """The lines of ``pixels``, and the share of them the orientation classifier found upside
+        down (0 when it did not run)."""
         main = importlib.import_module("rapidocr.main")
         height, width = pixels.shape[:2]
         img, op_record = ocr.preprocess_img(pixels)
         try:
             crops, det = ocr.detect_and_crop(img, op_record)
+            upside_down = 0.0
             if classify:
-                crops, _ = ocr.cls_and_rotate(crops)
+                crops, classes = ocr.cls_and_rotate(crops)
+                labels = [label for label, _ in classes.cls_res or []]
+                upside_down = labels.count("180") / len(labels) if labels else 0.0
             rec = ocr._load_rec_model()(main.TextRecInput(img=crops, return_word_box=True))
         except main.RapidOCRError:  # nothing detected or recognised
-            return []
+            return [], 0.0
         if rec.txts is None or det.boxes is None:
-            return []
+            return [], 0.0
         quads = main.map_boxes_to_original(det.boxes, op_record, height, width)
         lines: list[OcrLine] = []
         for quad, text, score, info in zip(quads, rec.txts, rec.scores, rec.word_results, strict=True):
@@ -189,7 +197,21 @@ class PpOcrEngine(OcrEngine):
                         words=tuple(words),
                     )
                 )
-        return join_row_fragments(lines, width / height)
+        return join_row_fragments(lines, width / height), upside_down
+
+
+def _mean_confidence(lines: Sequence[OcrLine]) -> float:
+    return statistics.fmean(line.confidence for line in lines)
+
+
+def _turned_half(line: OcrLine) -> OcrLine:
+    """``line`` read on the page turned by 180 degrees, with its boxes on the page as given."""
+
+    def turn(box: BBox) -> BBox:
+        return (1 - box[2], 1 - box[3], 1 - box[0], 1 - box[1])
+
+    words = tuple(OcrWord(w.text, turn(w.bbox), w.confidence) for w in line.words)
+    return OcrLine(line.text, turn(line.bbox), line.confidence, words)
 
 
 def _columns(text: str, info: Any) -> list[int | None]:

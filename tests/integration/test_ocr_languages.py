@@ -14,6 +14,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
+from app.ocr.engine import lines_to_words
 from app.ocr.pool import OcrPool
 from app.ocr.ppocr import PpOcrEngine
 from app.pages import BBox, Page, Word
@@ -233,3 +234,20 @@ def test_a_label_and_its_amount_2_cm_apart_are_separate_words_where_drawn(
         assert drawn[1] - margin_y <= y0 < y1 <= drawn[3] + margin_y, (text, word.bbox, drawn)
         found[text] = word
     assert found[label].bbox[2] < found[amount].bbox[0]  # side by side, not overlapping
+
+
+def test_an_upside_down_page_is_read_in_its_own_order_with_boxes_on_the_image_given() -> None:
+    """The orientation classifier runs only for a page that reads badly upright; a page it finds
+    upside down is read turned (rows and words in reading order) with boxes on the image as sent."""
+    drawn = draw("de")
+    turned = Drawn(
+        drawn.image.rotate(180),
+        {text: (1 - b[2], 1 - b[3], 1 - b[0], 1 - b[1]) for text, b in drawn.boxes.items()},
+    )
+    words = lines_to_words(PpOcrEngine().recognize(turned.image))
+    reading = Reading(turned, words, 0.0)
+    sheet = SHEETS["de"]
+    for text in sheet.accented + sheet.figures:
+        assert_read_where_drawn(reading, text)
+    assert [w.text for w in words[:2]] == ["Müller", "GmbH"]  # the top line of the page comes first
+    assert words[0].bbox[0] > words[1].bbox[0]  # and is right of "GmbH" on the image as sent
