@@ -163,8 +163,10 @@ def numeric_confidences(known: str, words: Sequence[Word]) -> tuple[list[float],
 
 
 def value_found(value: str, rows: Sequence[str], *, spaces: bool) -> bool:
-    """Whether ``value`` is a substring of the rows joined by "\\n" or by " " (multi-line values);
-    without ``spaces``, whitespace is removed from both sides first."""
+    """Whether ``value`` is a substring of the rows joined by "\\n" or by " " (multi-line values),
+    ignoring case (SROIE's labels are upper case where the receipt prints "Jalan Tampoi"); without
+    ``spaces``, whitespace is removed from both sides first."""
+    value, rows = value.casefold(), [row.casefold() for row in rows]
     texts = ["\n".join(rows), " ".join(rows)]
     if not spaces:
         value, texts = "".join(value.split()), ["".join(text.split()) for text in texts]

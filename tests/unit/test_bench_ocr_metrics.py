@@ -78,6 +78,7 @@ def test_value_recall_is_space_and_punctuation_sensitive_unless_asked() -> None:
     assert not value_found("40400 SHAH ALAM.", rows, spaces=False)
     # a multi-line value is found when the rows are joined by a space
     assert value_found("67,JLN MEWAH 25/63 40400 SHAH ALAM", rows, spaces=True)
+    assert value_found("67,jln Mewah 25/63", rows, spaces=True)  # case is not what OCR is judged on
 
 
 def test_visual_rows_join_a_row_left_to_right_whatever_the_engine_order() -> None:
