@@ -1,9 +1,10 @@
 """OCR throughput on generated invoice-like pages: how many scanned pages a CPU box turns into words.
 
-Renders ``--pages`` Letter pages with PyMuPDF at ``--dpi``, loads the RapidOCR models once (timed
-apart), then times ``RapidOcrEngine.recognize`` page by page. Rendering is not timed.
+Renders ``--pages`` Letter pages with PyMuPDF at ``--dpi``, loads each engine's models once (timed
+apart), then times ``recognize`` page by page; the last engine is the baseline. Rendering is not
+timed. ``bench/bench_ocr_engines.py`` compares accuracy too.
 
-    python bench/bench_ocr.py --pages 5 --dpi 200
+    python bench/bench_ocr.py --pages 5 --dpi 200 --engines ppocr-v6,ppocr-v6-tiny,rapidocr-v4
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 import pymupdf
 from PIL import Image
 
-from app.ocr.engine import RapidOcrEngine
+from app.ocr.engine import available_cpus
+from app.ocr.engines import DEFAULT_OCR_ENGINE, build_ocr_engine
 
 ITEMS = [
     "Widget blue large",
@@ -73,31 +75,38 @@ def render_page(index: int, dpi: int) -> Image.Image:
         doc.close()
 
 
+def pages_per_second(name: str, images: list[Image.Image], threads: int) -> tuple[float, float]:
+    """(pages/s, model load s) of engine ``name`` over ``images``, one after another."""
+    engine = build_ocr_engine(name, threads=threads)
+    start = time.perf_counter()
+    engine.recognize(images[0].crop((0, 0, 400, 200)))  # loads the models
+    load = time.perf_counter() - start
+    start = time.perf_counter()
+    for image in images:
+        engine.recognize(image)
+    return len(images) / (time.perf_counter() - start), load
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pages", type=int, default=5, help="pages to OCR (default 5)")
     parser.add_argument("--dpi", type=int, default=200, help="rendering resolution (default 200)")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all CPUs)")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="threads (default: all CPUs)")
+    parser.add_argument(
+        "--engines",
+        default=f"{DEFAULT_OCR_ENGINE},rapidocr-v4",
+        help="engines to time; the last is the baseline the others are compared with",
+    )
     args = parser.parse_args()
 
     images = [render_page(i, args.dpi) for i in range(args.pages)]
-    engine = RapidOcrEngine(threads=args.threads)
-    start = time.perf_counter()
-    engine.recognize(Image.new("RGB", (64, 64), "white"))  # loads the models; finds no text
-    load = time.perf_counter() - start
-
-    times: list[float] = []
-    for number, image in enumerate(images, start=1):
-        start = time.perf_counter()
-        lines = engine.recognize(image)
-        times.append(time.perf_counter() - start)
-        print(f"page {number}: {times[-1]:.2f} s, {len(lines)} lines")
-    total = sum(times)
     width, height = images[0].size
-    print(
-        f"{args.pages} pages at {args.dpi} DPI ({width}x{height} px), {engine.threads} threads: "
-        f"{total / args.pages:.2f} s/page, {args.pages / total:.2f} pages/s (model load {load:.2f} s)"
-    )
+    print(f"{args.pages} pages at {args.dpi} DPI ({width}x{height} px), {args.threads} threads")
+    names = args.engines.split(",")
+    results = {name: pages_per_second(name, images, args.threads) for name in names}
+    baseline = results[names[-1]][0]
+    for name, (rate, load) in results.items():
+        print(f"{name}: {rate:.2f} pages/s ({rate / baseline:.2f}x {names[-1]}), model load {load:.2f} s")
 
 
 if __name__ == "__main__":
