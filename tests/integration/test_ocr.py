@@ -12,7 +12,8 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from app.ocr.engine import OcrLine, RapidOcrEngine, lines_to_words, ocr_page
+from app.ocr.engine import OcrEngine, OcrLine, available_cpus, lines_to_words, ocr_page
+from app.ocr.engines import DEFAULT_OCR_ENGINE, build_ocr_engine, missing
 from app.ocr.pool import OcrPool
 from app.pages import BBox, Page, Word
 
@@ -125,10 +126,13 @@ def _page(image: Image.Image, dpi: int) -> Page:
     return Page(number=1, width=PAGE_W, height=PAGE_H, kind="scanned", image=image, dpi=dpi)
 
 
-@pytest.fixture(scope="module")
-def rapid_engine() -> RapidOcrEngine:
-    pytest.importorskip("rapidocr_onnxruntime")
-    return RapidOcrEngine()
+@pytest.fixture(scope="module", params=[DEFAULT_OCR_ENGINE, "rapidocr-v4"])
+def ocr_engine(request: pytest.FixtureRequest) -> OcrEngine:
+    """The default engine and the one before it: both must meet what this file asserts."""
+    hint = missing(request.param)
+    if hint is not None:
+        pytest.skip(f"{request.param} is not installed: {hint}")
+    return build_ocr_engine(request.param, threads=available_cpus())
 
 
 @dataclass(frozen=True)
@@ -140,15 +144,15 @@ class OcrRun:
 
 
 @pytest.fixture(scope="module")
-def invoice_ocr(rapid_engine: RapidOcrEngine) -> OcrRun:
+def invoice_ocr(ocr_engine: OcrEngine) -> OcrRun:
     """One 200-DPI OCR run, shared by the checks below (the model load is in the first call)."""
     image, drawn_lines, drawn_words = render_invoice(dpi=200)
     start = time.perf_counter()
-    lines = rapid_engine.recognize(image)
+    lines = ocr_engine.recognize(image)
     return OcrRun(lines, drawn_lines, drawn_words, time.perf_counter() - start)
 
 
-def test_rapidocr_finds_the_drawn_words(invoice_ocr: OcrRun) -> None:
+def test_ocr_finds_the_drawn_words(invoice_ocr: OcrRun) -> None:
     words = lines_to_words(invoice_ocr.lines)
     recall = word_recall(invoice_ocr.drawn_words, [w.text for w in words])
     print(f"word recall {recall:.3f} in {invoice_ocr.seconds:.2f} s")  # shown with -s
@@ -156,7 +160,7 @@ def test_rapidocr_finds_the_drawn_words(invoice_ocr: OcrRun) -> None:
     assert all(0.0 < line.confidence <= 1.0 for line in invoice_ocr.lines)
 
 
-def test_rapidocr_line_boxes_lie_where_the_text_was_drawn(invoice_ocr: OcrRun) -> None:
+def test_ocr_line_boxes_lie_where_the_text_was_drawn(invoice_ocr: OcrRun) -> None:
     found = 0
     for drawn in invoice_ocr.drawn_lines:
         target = _norm(drawn.text)
@@ -172,7 +176,7 @@ def test_rapidocr_line_boxes_lie_where_the_text_was_drawn(invoice_ocr: OcrRun) -
     assert found >= 0.9 * len(invoice_ocr.drawn_lines)
 
 
-def test_rapidocr_lines_come_in_reading_order(invoice_ocr: OcrRun) -> None:
+def test_ocr_lines_come_in_reading_order(invoice_ocr: OcrRun) -> None:
     texts = [_norm(ln.text) for ln in invoice_ocr.lines]
 
     def index(needle: str) -> int:
@@ -220,10 +224,10 @@ class SmallPage:
 
 
 @pytest.fixture(scope="module")
-def small_page(rapid_engine: RapidOcrEngine) -> SmallPage:
+def small_page(ocr_engine: OcrEngine) -> SmallPage:
     image, _, drawn_words = render_invoice(dpi=SMALL_DPI)
     page = _page(image, SMALL_DPI)
-    return SmallPage(page, drawn_words, ocr_page(page, rapid_engine))
+    return SmallPage(page, drawn_words, ocr_page(page, ocr_engine))
 
 
 def test_ocr_page_gives_ocr_words_line_by_line(small_page: SmallPage) -> None:
@@ -234,8 +238,8 @@ def test_ocr_page_gives_ocr_words_line_by_line(small_page: SmallPage) -> None:
     assert words[0].line == 0
 
 
-async def test_thread_pool_ocrs_off_the_loop(rapid_engine: RapidOcrEngine, small_page: SmallPage) -> None:
-    async with OcrPool(rapid_engine, executor="thread") as pool:
+async def test_thread_pool_ocrs_off_the_loop(ocr_engine: OcrEngine, small_page: SmallPage) -> None:
+    async with OcrPool(ocr_engine, executor="thread") as pool:
         words = await pool.words(small_page.page)
     assert words == small_page.words
     with pytest.raises(RuntimeError, match="closed"):
@@ -243,14 +247,14 @@ async def test_thread_pool_ocrs_off_the_loop(rapid_engine: RapidOcrEngine, small
 
 
 async def test_process_pool_builds_the_engine_in_its_worker(
-    rapid_engine: RapidOcrEngine, small_page: SmallPage
+    ocr_engine: OcrEngine, small_page: SmallPage
 ) -> None:
     blank = _page(Image.new("L", (300, 400), 255), SMALL_DPI)  # not RGB: the pool converts it
-    engine = RapidOcrEngine(threads=rapid_engine.threads)
+    engine = build_ocr_engine(ocr_engine.name, threads=2)
     async with OcrPool(engine, executor="process") as pool:
         words = await pool.words(small_page.page)
         assert await pool.words(blank) == []  # the same worker serves the next page
-        assert engine._ocr is None  # the sessions were built in the worker, not here
+        assert engine._ocr is None  # type: ignore[attr-defined]  # built in the worker, not here
     assert [w.text for w in words] == [w.text for w in small_page.words]
     for got, expected in zip(words, small_page.words, strict=True):
         assert got.bbox == pytest.approx(expected.bbox, abs=2e-3)

@@ -20,7 +20,7 @@ from app.documents import service
 from app.documents.service import build_ocr_pool
 from app.lib.settings import ConfigurationError, OcrSettings, load_settings
 from app.ocr.engine import INSTALL_HINT, OcrEngine, RapidOcrEngine, available_cpus
-from app.ocr.engines import DEFAULT_OCR_ENGINE, OCR_ENGINES, missing
+from app.ocr.engines import DEFAULT_OCR_ENGINE, OCR_ENGINES, build_ocr_engine, missing
 from app.ocr.pool import OcrPool
 from app.ocr.ppocr import PpOcrEngine
 from app.ocr.tesseract import TesseractEngine
@@ -168,3 +168,9 @@ def test_an_installed_engine_gets_a_pool_that_has_started_nothing(
     finally:
         pool.close()
     assert logs == []
+
+
+@pytest.mark.parametrize("name", list(OCR_ENGINES))
+def test_each_engine_is_called_by_its_setting_value(name: str) -> None:
+    """Logs and benchmarks name an engine as the setting does, so the name builds it again."""
+    assert build_ocr_engine(name, threads=1).name == name
