@@ -52,6 +52,9 @@ space the model left out (a space is about one more character pitch wide)."""
 MIN_GAP_COLUMNS = 4
 """...and at least this many columns (one column is about a sixth of the line height), so tight
 pitches of narrow characters never split."""
+STANDALONE = frozenset("\u00d7")
+"""Characters that are a word of their own: the multiplication sign. Receipts print "2 x 1,03" in
+narrow fonts and the recogniser reads it "2\u00d71,03", which would hide the amount in a word."""
 CLS_BELOW = 0.75
 """Mean line confidence under which the page is read again with the orientation classifier."""
 
@@ -227,7 +230,8 @@ def split_words(
 
     ``confs[i]`` and ``columns[i]`` belong to ``text[i]`` (a space has no column); ``line_columns`` is
     how many columns span the line box. A word ends at a space or where the gap to the next
-    character exceeds :data:`GAP_FACTOR` times the line's median character pitch. Its box spans its
+    character exceeds :data:`GAP_FACTOR` times the line's median character pitch, and around a
+    :data:`STANDALONE` character. Its box spans its
     first to last column, half a pitch either side; its confidence is its least sure character.
     Without usable columns the line is one word per whitespace token with the line's box.
     """
@@ -246,7 +250,9 @@ def split_words(
             groups.append([])
             previous = None
             continue
-        if previous is not None and col is not None and pitch and col - previous > split_at:
+        if (previous is not None and col is not None and pitch and col - previous > split_at) or (
+            ch in STANDALONE or (groups[-1] and groups[-1][-1][0] in STANDALONE)
+        ):
             groups.append([])
         groups[-1].append((ch, conf, col))
         previous = col if col is not None else previous

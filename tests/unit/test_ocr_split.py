@@ -197,3 +197,11 @@ def test_recogniser_words_keep_their_boxes_and_confidences() -> None:
     assert [w.confidence for w in guess] == [0.9, 0.9]
     assert guess[0].bbox != pytest.approx(placed[0].bbox)
     assert guess[0].bbox[2] == pytest.approx(0.1 + 0.5 * 2.5 / 9)
+
+
+def test_a_multiplication_sign_is_a_word_of_its_own() -> None:
+    """ "2 x 1,03" read glued as one token would hide the amount from grounding and extraction."""
+    text = "2\u00d71,03"
+    words = split_words(text, [0.9] * len(text), [2 * i for i in range(len(text))], 40, LINE)
+    assert _texts(words) == ["2", "\u00d7", "1,03"]
+    assert [w.bbox[0] for w in words] == sorted(w.bbox[0] for w in words)
