@@ -11,6 +11,7 @@ model is installed, the semantic similarity of the property's text to the concep
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -102,6 +103,9 @@ class ConceptMatcher:
         self._vectors_of: dict[str, Any] = {}
         self.collecting: list[str] | None = None
         """While set, ``best`` only records the texts it will need (encoded later in one batch)."""
+        self.planning = threading.Lock()
+        """Held by :func:`plan`: ``collecting`` is shared state, and a second plan running while the
+        first collects would get no concept for any property (engines plan in worker threads)."""
         self._weight: dict[str, dict[str, float]] = {}
         for scope in ("document", "item"):
             counts = Counter(k for c in CONCEPTS if c.scope == scope for k in c.keywords)
@@ -160,16 +164,17 @@ def plan(schema: dict[str, Any], matcher: ConceptMatcher, tree: SchemaTree | Non
     paths; arrays of scalars are left null: nothing on a page says where one starts). ``tree``:
     the schema's resolver when the caller has one."""
     tree = tree or SchemaTree(schema)
-    if matcher.model is not None:  # one batch for every property's text: far cheaper than one each
-        matcher.collecting = []
-        _walk(schema, tree, (), (), SchemaPlan(), matcher, "document")
-        texts, matcher.collecting = (
-            [t for t in dict.fromkeys(matcher.collecting) if t not in matcher._vectors_of],
-            None,
-        )
-        matcher._vectors_of.update(zip(texts, matcher.model.encode(texts), strict=True))
-    result = SchemaPlan()
-    _walk(schema, tree, (), (), result, matcher, "document")
+    with matcher.planning:
+        if matcher.model is not None:  # one batch for every property's text: far cheaper than one each
+            matcher.collecting = []
+            _walk(schema, tree, (), (), SchemaPlan(), matcher, "document")
+            texts, matcher.collecting = (
+                [t for t in dict.fromkeys(matcher.collecting) if t not in matcher._vectors_of],
+                None,
+            )
+            matcher._vectors_of.update(zip(texts, matcher.model.encode(texts), strict=True))
+        result = SchemaPlan()
+        _walk(schema, tree, (), (), result, matcher, "document")
     return result
 
 
