@@ -45,7 +45,10 @@ def build_ocr_pool(settings: Settings) -> OcrPool | None:
         return None
     threads = max(1, available_cpus() // ocr.workers)
     return OcrPool(
-        build_ocr_engine(ocr.engine, threads=threads), executor=ocr.executor, max_workers=ocr.workers
+        build_ocr_engine(ocr.engine, threads=threads),
+        executor=ocr.executor,
+        max_workers=ocr.workers,
+        cache_pages=ocr.cache_pages,
     )
 
 

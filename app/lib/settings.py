@@ -164,6 +164,9 @@ class OcrSettings(BaseSettings):
     ``ppocr-v5``, ``rapidocr-v4`` (the engine before PP-OCRv6), ``tesseract`` (system package)."""
     workers: int = Field(default=1, ge=1, le=32)
     """OCR workers; each uses the machine's cores already, so one is right for small machines."""
+    cache_pages: int = Field(default=256, ge=0, le=100_000)
+    """Pages whose OCR is remembered by content (a resent document, a retried job, a logo on every
+    page is read once); a few kilobytes each; 0 turns it off."""
     executor: Literal["process", "thread"] = "process"
     """Processes isolate the OCR runtime from the server; threads start faster."""
     pictures: bool = True

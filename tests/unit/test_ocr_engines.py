@@ -155,14 +155,14 @@ BUILT: dict[str, tuple[type[OcrEngine], str | None]] = {
 def test_an_installed_engine_gets_a_pool_that_has_started_nothing(
     name: str, clean_env: pytest.MonkeyPatch, machine: _Machine, logs: list[MutableMapping[str, Any]]
 ) -> None:
-    settings = load_settings(ocr=OcrSettings(engine=name, workers=2, executor="thread"))
+    settings = load_settings(ocr=OcrSettings(engine=name, workers=2, executor="thread", cache_pages=7))
     pool = build_ocr_pool(settings)
     assert isinstance(pool, OcrPool)
     try:
         kind, variant = BUILT[name]
         assert type(pool.engine) is kind
         assert getattr(pool.engine, "variant", None) == variant
-        assert (pool.executor_kind, pool.max_workers) == ("thread", 2)
+        assert (pool.executor_kind, pool.max_workers, pool.cache_pages) == ("thread", 2, 7)
         assert getattr(pool.engine, "threads", None) == max(1, available_cpus() // 2)
         assert pool._executor is None
     finally:
