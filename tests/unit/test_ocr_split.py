@@ -205,3 +205,15 @@ def test_a_multiplication_sign_is_a_word_of_its_own() -> None:
     words = split_words(text, [0.9] * len(text), [2 * i for i in range(len(text))], 40, LINE)
     assert _texts(words) == ["2", "\u00d7", "1,03"]
     assert [w.bbox[0] for w in words] == sorted(w.bbox[0] for w in words)
+
+
+def test_an_unsure_diacritic_is_dropped_and_a_sure_one_kept() -> None:
+    """ "AÉON" with the É at 0.39 is a smudged "AEON"; "Straße" and "Müller" read surely stay."""
+    unsure = split_words("AÉON", [0.99, 0.39, 0.98, 0.99], [2, 4, 6, 8], 40, LINE)
+    assert _texts(unsure) == ["AEON"]
+    assert unsure[0].confidence == pytest.approx(0.39)  # still as unsure as it was read
+    sure = split_words(
+        "Müller Straße", [0.99, 0.93] + [0.99] * 11, [*range(2, 14, 2), None, *range(16, 28, 2)], 40, LINE
+    )
+    assert _texts(sure) == ["Müller", "Straße"]
+    assert _texts(split_words("ß", [0.2], [2], 40, LINE)) == ["ß"]  # no plain form: kept
