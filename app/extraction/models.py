@@ -83,6 +83,15 @@ class FieldReport(Reported):
     evidence: list[Evidence]
     components: ConfidenceComponents
     checks: Annotated[list[str], msgspec.Meta(description="The checks that involve this field.")]
+    corroborated_by: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="What independent evidence agrees with the value: `exact` (printed so, as whole "
+            "words, read surely, not a label) and, by kind, `check:<rule>` (a check with values from "
+            "other lines), `printed_twice`, `four_digit_year`, `check_digits`. Empty: the value is not "
+            "corroborated and the result needs review (the reason names why)."
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class CheckReport(Reported):

@@ -9,11 +9,13 @@ review reasons; a document confidence (the weakest field's).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.documents.textmap import DocumentMap
+from app.lexicon import label_phrases, name_words
 from app.lib.jsonpointer import assign, escape
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import ITEM
@@ -21,6 +23,7 @@ from app.schema.review import ReviewPolicy
 from app.schema.tree import SchemaTree
 from app.trust.checks import CheckResult, evaluate
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
+from app.trust.corroboration import corroborate
 from app.trust.grounding import Evidence, Grounder
 from app.trust.normalize import Normalized, infer_day_first, json_value, normalize, printed_forms
 from app.trust.sources import FieldSource
@@ -100,6 +103,31 @@ def assess(
         )
         for pointer, _, _, raw, _ in leaves
     }
+    evidence_of = {pointer: _evidence_of(entry) for pointer, entry in fields.items()}
+    amounts = Counter(
+        normalized[p].value
+        for p, _, _, _, path in leaves
+        if kinds[p] == "amount" and normalized[p].status == "ok" and ITEM not in path
+    )
+    for pointer, name, _, raw, path in leaves:
+        entry = fields[pointer]
+        if raw is None or normalized[pointer].status == "absent":
+            entry["corroborated_by"] = []
+            continue
+        verdict = corroborate(
+            kinds[pointer],
+            raw,
+            normalized[pointer],
+            evidence_of[pointer],
+            by_pointer.get(pointer, []),
+            evidence_of,
+            grounder,
+            labels=_labels(compiled, path, name),
+            in_item=ITEM in path,
+            shared=kinds[pointer] == "amount" and amounts[normalized[pointer].value] > 1,
+        )
+        entry["corroborated_by"] = list(verdict.support) if verdict.doubt is None else []
+        entry["doubt"] = verdict.doubt
     reasons = _reasons(fields, normalized, check_results, policy)
     present = [
         f["confidence"]
@@ -123,8 +151,9 @@ def _reasons(
     checks: list[CheckResult],
     policy: ReviewPolicy,
 ) -> list[str]:
-    """Why a person should look: ungrounded, unparsed or unsure values, missing required fields,
-    failed checks (those the policy names; all by default)."""
+    """Why a person should look: ungrounded, unparsed or unsure values, values nothing
+    independent corroborates (:mod:`app.trust.corroboration`), missing required fields, failed
+    checks (those the policy names; all by default)."""
     reasons: list[str] = []
     for pointer, entry in fields.items():
         if entry["raw_text"] is None:
@@ -135,6 +164,9 @@ def _reasons(
             reasons.append(f"unparsed:{pointer}")
         if entry["confidence"] is not None and entry["confidence"] < policy.min_confidence:
             reasons.append(f"low_confidence:{pointer}")
+        doubt = entry.pop("doubt", None)
+        if doubt and entry["evidence"] and normalized[pointer].status == "ok":
+            reasons.append(f"{doubt}:{pointer}")
     reasons += [
         f"missing:{pointer}"
         for pointer in policy.require
@@ -198,7 +230,18 @@ def _field(
             "score": round(score, 4),
         },
         "checks": [c.rule for c in checks],
+        "_evidence": evidence,
     }
+
+
+def _labels(compiled: CompiledSchema, path: tuple[str, ...], name: str) -> frozenset[str]:
+    leaf = compiled.leaves.get(path)
+    return label_phrases(name_words(name), leaf.aliases if leaf else ())
+
+
+def _evidence_of(entry: dict[str, Any]) -> Evidence | None:
+    found = entry.pop("_evidence", None)
+    return found if isinstance(found, Evidence) else None
 
 
 def _check_dict(check: CheckResult) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from app.documents.textmap import METHOD_SCORE, DocumentMap, Match, PageMap
 from app.pages import BBox
 
 MIN_GROUNDED_SCORE = 0.5
+_EDGE = ".,:;()[]\"'"
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -27,7 +28,10 @@ class Evidence:
     score: float
     method: str
     ocr_confidence: float | None
-    """Mean OCR confidence of the matched words (None for the PDF text layer)."""
+    """The lowest OCR confidence among the matched words (None for the PDF text layer)."""
+    lines: tuple[int, ...] = ()
+    """The page's line numbers of the matched words: values on different lines were printed in
+    different places, which is what corroboration asks for."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -95,7 +99,19 @@ class Grounder:
             chosen.score,
             chosen.method,
             min(ocr) if ocr else None,  # a value is as sure as its least sure word
+            tuple(sorted({w.line for w in words})),
         )
+
+    def places(self, form: str) -> set[tuple[int, int]]:
+        """The (page, line) of every exact occurrence of ``form`` as whole words."""
+        found = set()
+        for match in self._find(form, False):
+            if match.score < METHOD_SCORE["exact"]:
+                continue
+            words = self.pages[match.page].words[match.words[0] : match.words[1]]
+            if "".join(w.text for w in words).strip(_EDGE) == "".join(form.split()).strip(_EDGE):
+                found.add((match.page, words[0].line))
+        return found
 
     def _label_centres(self, page: int, labels: frozenset[str]) -> list[tuple[float, float, int]]:
         if (page, labels) not in self._labels:

@@ -102,9 +102,10 @@ def test_eval_and_calibrate_with_the_replay_engine(tmp_path: Path) -> None:
         and summary["schema_valid_rate"] == 1.0
     )
     assert summary["evidence_recall"] == 1.0
-    assert summary["auto_accepted_share"] == 1.0 and summary["auto_accepted_error_rate"] == 0.0
+    # 7 of 8 fields: the seller's name, printed with no label, always goes to a person
+    assert summary["auto_accepted_share"] == 0.875 and summary["auto_accepted_error_rate"] == 0.0
     assert set(summary["per_field"]) == {f"/{name}" for name in SCHEMA["properties"]}
-    assert all(d["status"] == "succeeded" for d in report["documents"].values())
+    assert all(d["status"] == "needs_review" for d in report["documents"].values())
     with Image.open(diagram) as image:
         assert image.size[0] > 100
     calibrated = run(tmp_path, "calibrate", str(out))

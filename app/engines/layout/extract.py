@@ -31,12 +31,12 @@ from typing import Any
 
 from app.engines.layout.fields import FieldSpec, SchemaPlan
 from app.engines.layout.labels import Label, char_tokens, find_label
-from app.engines.layout.lexicon import PAYMENT_WORDS
 from app.engines.layout.page import PageLayout, Segment
 from app.engines.layout.parties import GUESS_FACTOR, HeaderReader, addressy
 from app.engines.layout.spacing import guesses
 from app.engines.layout.tables import TableReader
 from app.engines.layout.values import HAS_DIGIT, SEPARATORS, TOKEN, Candidate, parse, parse_dates
+from app.lexicon import PAYMENT_WORDS
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import normalize
 

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from app.engines.layout.embedding import MiniLM
-from app.engines.layout.lexicon import CONCEPTS, Concept
+from app.lexicon import CONCEPTS, Concept, name_words
+from app.lexicon import fold_phrase as fold
 from app.schema.kinds import Kind, kind_for
 from app.schema.labels import label_aliases
 from app.schema.tree import SchemaTree, declared_types
 
 MIN_CONCEPT_SCORE = 0.3
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORDS = re.compile(r"[a-z0-9]+")
 _IDENTIFIER_WORDS = frozenset({"number", "no", "nr", "num", "id", "code", "ref", "reference"})
 # Which kinds of value each concept can be; a property of another kind (other than text) is not
@@ -45,18 +44,6 @@ _CONCEPT_KINDS: dict[str, frozenset[str]] = {
     "item_amount": frozenset({"amount"}),
     "item_tax_rate": frozenset({"percent", "amount"}),
 }
-
-
-def fold(text: str) -> str:
-    """Lower case, accents and punctuation removed, words separated by single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return " ".join(_WORDS.findall(plain.replace("ß", "ss")))
-
-
-def name_words(name: str) -> list[str]:
-    """``amount_untaxed`` / ``amountUntaxed`` -> ["amount", "untaxed"]."""
-    return _WORDS.findall(_CAMEL.sub(" ", name).lower().replace("_", " ").replace("-", " "))
 
 
 @dataclass

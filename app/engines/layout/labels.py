@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.engines.layout.fields import fold
-from app.engines.layout.lexicon import CURRENCY_CODES, OTHER_PARTY, QUALIFIERS
 from app.engines.layout.page import Segment
+from app.lexicon import CURRENCY_CODES, OTHER_PARTY, QUALIFIERS
+from app.lexicon import fold_phrase as fold
 
 PART_BREAK = re.compile(r"\s[-\u2013\u2014|•\u2212]\s|;|\|")
 _LOOKALIKE = str.maketrans("015", "ols")

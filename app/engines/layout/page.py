@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from statistics import median
 
-from app.engines.layout.fields import fold
+from app.lexicon import fold_phrase as fold
 from app.pages import Word
 
 Box = tuple[float, float, float, float]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from app.engines.layout.fields import fold
 from app.engines.layout.labels import PART_BREAK, Label
-from app.engines.layout.lexicon import ADDRESS_WORDS, LEGAL_SUFFIXES, REGIONS, STOP_WORDS, TITLE_WORDS
 from app.engines.layout.page import PageLayout, Segment
 from app.engines.layout.spacing import guesses, respace
 from app.engines.layout.values import HAS_DIGIT, Candidate, parse_dates
+from app.lexicon import ADDRESS_WORDS, LEGAL_SUFFIXES, REGIONS, STOP_WORDS, TITLE_WORDS
+from app.lexicon import fold_phrase as fold
 
 _TRAILING_REGISTRATION = re.compile(r"\s*[(\uff08][^()\uff08\uff09]*\d[^()\uff08\uff09]*[)\uff09]?\s*$")
 POSTCODE = re.compile(r"(?<![\d-])\d{5}(?![\d-])")

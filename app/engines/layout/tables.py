@@ -7,11 +7,12 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from app.engines.layout.fields import FieldSpec, TableSpec, fold
+from app.engines.layout.fields import FieldSpec, TableSpec
 from app.engines.layout.labels import phrase_at
-from app.engines.layout.lexicon import BY_KEY
 from app.engines.layout.page import PageLayout, Segment
 from app.engines.layout.values import Candidate, parse
+from app.lexicon import BY_KEY
+from app.lexicon import fold_phrase as fold
 
 
 class TableReader:

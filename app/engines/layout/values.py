@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from app.engines.layout.fields import FieldSpec, fold
+from app.engines.layout.fields import FieldSpec
+from app.lexicon import fold_phrase as fold
 from app.trust.normalize import normalize
 
 _AMOUNT = re.compile(r"(?<![\w.,])[-(]?\d(?:[\d.,' ]*\d)?(?:\)|-)?(?![\w]|[.,]\d)")

@@ -144,12 +144,16 @@ def _group(digits: str, sep: str) -> str:
 
 def amount_forms(value: Decimal) -> list[str]:
     sign, int_part, fracs = _plain(value)
+    # With decimals first: an amount is printed "19,00", and a bare "19" also matches "19%".
+    fracs = [f for f in fracs if f] + [f for f in fracs if not f]
     conventions = ((",", "."), (".", ","), (" ", ","), (" ", "."), ("'", "."), ("", "."), ("", ","))
-    numbers = [
-        _group(int_part, thousands) + (decimal + frac if frac else "")
-        for thousands, decimal in conventions
-        for frac in fracs
-    ]
+    numbers = list(
+        dict.fromkeys(
+            _group(int_part, thousands) + (decimal + frac if frac else "")
+            for frac in fracs
+            for thousands, decimal in conventions
+        )
+    )
     if len(int_part) > 5:  # Indian lakh grouping: 12,34,567.00
         head, pairs = int_part[:-3], list[str]()
         while head:

@@ -1,6 +1,9 @@
 """What invoices and receipts print as labels, by concept, in English, German, French, Spanish,
 Italian, Dutch and Malay.
 
+Shared by the layout engine (which finds values next to these labels) and the trust layer (which
+never lets a label pass for a value: :func:`is_label`).
+
 A schema property is matched to at most one concept (by its name, description and the embedding
 model; see ``fields.py``) and then recognises that concept's labels on the page, besides its own
 name and ``x-aliases``. This is how a schema without aliases (``amount``: "Total amount of the
@@ -9,7 +12,10 @@ invoice including taxes") still finds "Gesamtbetrag" or "Jumlah".
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 Role = Literal["value", "party", "address", "items"]
@@ -207,7 +213,7 @@ CONCEPTS: tuple[Concept, ...] = (
         "buyer_name",
         "name of the buyer or customer the invoice is addressed to: bill to",
         "name buyer customer client recipient bill billed sold",
-        "bill to|billed to|invoice to|sold to|customer|client|buyer|recipient|ship to|"
+        "bill to|billed to|invoice to|sold to|customer|client|buyer|recipient|ship to|kaufer|"
         "rechnungsempfanger|kunde|empfanger|rechnung an|facture a|facturer a|client|"
         "facturar a|cliente|destinatario|klant|factuur aan|afnemer|pelanggan|bil kepada|kepada",
         role="party",
@@ -423,3 +429,58 @@ REGIONS = _words(
     "nederland belgium belgique spain espana italy italia austria switzerland schweiz uk united kingdom "
     "usa us america ireland"
 )
+
+
+# Words that name a party's role or a field on forms, printed as labels and never a name or value.
+ROLE_WORDS = _words(
+    "id nummer number nr no kaufer kaeufer kunde kunden empfanger warenempfanger rechnungsempfanger "
+    "lieferant lieferanschrift verkaufer absender anschrift adresse name firma datum betrag "
+    "acheteur vendeur client destinataire expediteur fournisseur adresse nom montant "
+    "comprador vendedor cliente destinatario proveedor direccion nombre fecha importe "
+    "acquirente venditore cliente destinatario fornitore indirizzo nome importo "
+    "koper verkoper klant ontvanger leverancier adres naam datum bedrag "
+    "buyer seller customer recipient supplier vendor address name date amount total"
+)
+
+_FOLD_WORDS = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def name_words(name: str) -> list[str]:
+    """``amount_untaxed`` / ``amountUntaxed`` -> ["amount", "untaxed"]."""
+    return _FOLD_WORDS.findall(_CAMEL.sub(" ", name).lower().replace("_", " ").replace("-", " "))
+
+
+def fold_phrase(text: str) -> str:
+    """Lower case, accents and punctuation removed, words separated by single spaces ("Käufer:" ->
+    "kaufer"), the form the lexicon is written in."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(_FOLD_WORDS.findall(plain.replace("ß", "ss")))
+
+
+@cache
+def _label_phrases() -> frozenset[str]:
+    labels = {fold_phrase(label) for concept in CONCEPTS for label in concept.labels}
+    labels |= {fold_phrase(suffix) for suffix in LEGAL_SUFFIXES}  # "GmbH" alone names nobody
+    return frozenset(labels | TITLE_WORDS | STOP_WORDS | ROLE_WORDS | QUALIFIERS | PAYMENT_WORDS)
+
+
+def is_label(text: str) -> bool:
+    """Whether ``text`` as a whole is a printed label, a role or a document title ("Rechnungsdatum",
+    "Käufer:", "Invoice No.", "GmbH"), not a value."""
+    folded = fold_phrase(text)
+    return bool(folded) and folded in _label_phrases()
+
+
+def label_phrases(name_words: list[str], aliases: tuple[str, ...] = ()) -> frozenset[str]:
+    """The folded phrases that may label a field: its name ("store name"), its ``x-aliases``, and
+    the labels of the concepts its name words point at ("phone" -> "tel", "telefon", ...)."""
+    phrases = {fold_phrase(" ".join(name_words)), *(fold_phrase(a) for a in aliases)}
+    words = set(name_words)
+    overlap = {concept.key: len(words & concept.keywords) for concept in CONCEPTS}
+    best = max(overlap.values(), default=0)
+    for concept in CONCEPTS:
+        if best and overlap[concept.key] == best:  # "buyer_name": the buyer's labels, not every name's
+            phrases.update(fold_phrase(label) for label in concept.labels)
+    return frozenset(p for p in phrases if p)

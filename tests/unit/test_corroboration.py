@@ -1,0 +1,141 @@
+"""Auto-accept is earned by independent evidence (app/trust/corroboration.py): one generated page per
+failure class seen on held-out documents, each value wrong in the way it was wrong there, must go
+to review with a reason naming the field; the right value on a page that corroborates it must not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.schema.compiled import compile_schema
+from app.trust.assess import Assessment, ReviewPolicy, assess
+from tests.unit.test_trust import document, page, sources
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "invoice_number": {"type": ["string", "null"]},
+        "issue_date": {"type": ["string", "null"], "format": "date"},
+        "seller_name": {"type": ["string", "null"]},
+        "buyer_name": {"type": ["string", "null"]},
+        "subtotal": {"type": ["number", "null"]},
+        "tax_total": {"type": ["number", "null"]},
+        "total": {"type": ["number", "null"]},
+        "iban": {"type": ["string", "null"]},
+    },
+    "x-checks": [{"name": "sum_ok", "expr": "subtotal + tax_total == total", "tolerance": 0.01}],
+}
+COMPILED = compile_schema(SCHEMA)
+
+
+def run(
+    lines: list[str], data: dict[str, Any], *, source: str = "pdf", confidence: float = 1.0
+) -> Assessment:
+    doc = document(page(*lines, source=source, confidence=confidence))
+    return assess(COMPILED, data, sources(data), doc, policy=ReviewPolicy.of(SCHEMA))
+
+
+def test_a_total_confirmed_by_lines_printed_apart_is_accepted() -> None:
+    result = run(
+        ["Rechnung Nr. R-2024-17", "Nettobetrag 100,00", "MwSt 19% 19,00", "Gesamtbetrag 119,00"],
+        {"invoice_number": "R-2024-17", "subtotal": 100.0, "tax_total": 19.0, "total": 119.0},
+    )
+    assert result.reasons == []
+    assert result.fields["/total"]["corroborated_by"] == ["exact", "labelled", "check:sum_ok"]
+    assert result.fields["/invoice_number"]["corroborated_by"] == ["exact", "labelled"]
+
+
+def test_a_vat_table_row_consistent_with_itself_does_not_make_the_total() -> None:
+    """The 19 % row of a multi-rate table: net + tax = gross holds within the row, which says
+    nothing about whether that row is the invoice's total."""
+    result = run(
+        ["Satz Netto MwSt Brutto", "19% 100,00 19,00 119,00", "7% 50,00 3,50 53,50", "Summe 172,50"],
+        {"subtotal": 100.0, "tax_total": 19.0, "total": 119.0},
+    )
+    assert result.checks[0]["status"] == "passed"
+    assert "uncorroborated:/total" in result.reasons
+    assert result.fields["/total"]["corroborated_by"] == []
+
+
+def test_a_total_printed_again_on_the_payment_line_is_accepted() -> None:
+    result = run(["Summe EUR 5,47", "Bar EUR 10,00", "Rückgeld EUR 4,53", "Total 5,47"], {"total": 5.47})
+    assert "uncorroborated:/total" not in result.reasons
+    assert "printed_twice" in result.fields["/total"]["corroborated_by"]
+
+
+def test_an_amount_nothing_corroborates_goes_to_review() -> None:
+    result = run(["Total 41.50"], {"total": 41.5})
+    assert result.reasons == ["uncorroborated:/total"]
+
+
+def test_an_ocr_damaged_amount_read_unsurely_goes_to_review() -> None:
+    """ "5,47" read as "5.417": the recogniser's least sure character says so."""
+    result = run(["Total 5.417", "Cash 5.417"], {"total": 5417.0}, source="ocr", confidence=0.62)
+    assert "ocr_unsure:/total" in result.reasons
+
+
+def test_a_date_glued_to_the_time_goes_to_review() -> None:
+    """ "28.03.20" + "09:51 Uhr" read as one word: the date is inside more than the date."""
+    result = run(["Datum 28.03.2009:51Uhr"], {"issue_date": "28.03.20"})
+    assert "glued:/issue_date" in result.reasons
+
+
+def test_a_two_digit_year_goes_to_review() -> None:
+    result = run(["Datum 28.03.20"], {"issue_date": "28.03.20"})
+    assert "two_digit_year:/issue_date" in result.reasons
+
+
+def test_the_due_date_from_the_payment_terms_is_not_the_issue_date() -> None:
+    lines = ["Rechnungsdatum 01.06.2018", "Zahlbar netto bis 04.07.2018"]
+    wrong = run(lines, {"issue_date": "04.07.2018"})
+    assert "unlabelled:/issue_date" in wrong.reasons
+    right = run(lines, {"issue_date": "01.06.2018"})
+    assert right.reasons == []
+    assert right.fields["/issue_date"]["corroborated_by"] == ["exact", "labelled", "four_digit_year"]
+
+
+def test_the_only_date_on_a_receipt_needs_no_label() -> None:
+    result = run(
+        ["SAM SAM TRADING CO", "29-12-2017 20:17", "TOTAL 14.10", "CASH 14.10"], {"issue_date": "29-12-2017"}
+    )
+    assert result.reasons == []
+    assert "only_date" in result.fields["/issue_date"]["corroborated_by"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("seller_name", "GmbH"), ("buyer_name", "Käufer"), ("invoice_number", "Nummer")]
+)
+def test_a_label_is_never_a_value(field: str, value: str) -> None:
+    """ "Lieferant GmbH" with "Lieferant" eaten as the label, "Käufer" and "Nummer" returned as values."""
+    result = run(["Lieferant GmbH", "Käufer", "Nummer 4711"], {field: value})
+    assert f"label_as_value:/{field}" in result.reasons
+
+
+def test_a_name_without_a_label_goes_to_review_and_a_labelled_one_does_not() -> None:
+    lines = ["Müller Bürobedarf GmbH", "Käufer: Schmidt AG"]
+    unlabelled = run(lines, {"seller_name": "Müller Bürobedarf GmbH"})
+    assert "unlabelled:/seller_name" in unlabelled.reasons
+    labelled = run(lines, {"buyer_name": "Schmidt AG"})
+    assert labelled.reasons == []
+
+
+def test_an_iban_is_corroborated_by_its_check_digits() -> None:
+    result = run(["IBAN DE89 3704 0044 0532 0130 00"], {"iban": "DE89 3704 0044 0532 0130 00"})
+    assert result.reasons == []
+    assert "check_digits" in result.fields["/iban"]["corroborated_by"]
+
+
+def test_a_value_read_with_its_label_goes_to_review() -> None:
+    """ "Merchant ID 99018211": "Merchant" labels it as the store, and "ID 99018211" is not a name."""
+    result = run(["Merchant ID 99018211"], {"seller_name": "ID 99018211"})
+    assert "label_in_value:/seller_name" in result.reasons
+
+
+def test_a_number_printed_twice_is_no_evidence_for_two_fields_sharing_it() -> None:
+    """ "Sales Tax Total 27.99": the total printed twice does not make 27.99 the tax as well."""
+    lines = ["Subtotal 27.99", "Sales Tax Total 27.99", "Visa 27.99"]
+    result = run(lines, {"tax_total": 27.99, "total": 27.99})
+    assert "uncorroborated:/tax_total" in result.reasons
+    alone = run(lines, {"total": 27.99})
+    assert "printed_twice" in alone.fields["/total"]["corroborated_by"]
