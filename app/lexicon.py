@@ -473,7 +473,8 @@ def is_label(text: str) -> bool:
     return bool(folded) and folded in _label_phrases()
 
 
-def label_phrases(name_words: list[str], aliases: tuple[str, ...] = ()) -> frozenset[str]:
+@cache
+def label_phrases(name_words: tuple[str, ...], aliases: tuple[str, ...] = ()) -> frozenset[str]:
     """The folded phrases that may label a field: its name ("store name"), its ``x-aliases``, and
     the labels of the concepts its name words point at ("phone" -> "tel", "telefon", ...)."""
     phrases = {fold_phrase(" ".join(name_words)), *(fold_phrase(a) for a in aliases)}

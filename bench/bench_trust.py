@@ -34,6 +34,7 @@ from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.service import Extractor
 from app.lib.settings import OcrSettings
 from app.registry.service import SchemaVersion
+from app.schema.compiled import compile_schema
 from app.trust.assess import ReviewPolicy, assess
 from app.trust.evaluate import Report, documents_in, record
 from tests.conftest import make_settings
@@ -158,7 +159,7 @@ def speed(repeat: int = 20) -> None:
     for run in range(repeat):
         merged, sources = merge_pages(outputs)
         started = time.perf_counter()
-        assess(schema, merged, sources, analysis.map, policy=ReviewPolicy.of(schema))
+        assess(compile_schema(schema), merged, sources, analysis.map, policy=ReviewPolicy.of(schema))
         elapsed = time.perf_counter() - started
         first = elapsed if run == 0 else first
         best = min(best, elapsed)

@@ -236,7 +236,7 @@ def _field(
 
 def _labels(compiled: CompiledSchema, path: tuple[str, ...], name: str) -> frozenset[str]:
     leaf = compiled.leaves.get(path)
-    return label_phrases(name_words(name), leaf.aliases if leaf else ())
+    return label_phrases(tuple(name_words(name)), leaf.aliases if leaf else ())
 
 
 def _evidence_of(entry: dict[str, Any]) -> Evidence | None:

@@ -79,8 +79,15 @@ def corroborate(
     if labelled and not in_item:
         support.append("labelled")
     if kind in ("amount", "percent"):
-        support += _independent_checks(evidence, checks, evidence_of, same_line=in_item)
-        if labelled and not shared and _printed_elsewhere(text, normalized, kind, evidence, grounder):
+        confirmed = _independent_checks(evidence, checks, evidence_of, same_line=in_item)
+        support += confirmed
+        # Looked for only when no check confirms the value: a search per printed form.
+        if (
+            not confirmed
+            and labelled
+            and not shared
+            and _printed_elsewhere(text, normalized, kind, evidence, grounder)
+        ):
             support.append("printed_twice")
         doubt = (
             None if any(s.startswith("check:") or s == "printed_twice" for s in support) else "uncorroborated"
