@@ -26,7 +26,14 @@ from app.registry.service import SchemaRegistry, SchemaVersion
 from app.registry.validation import schema_limits, validate_schema
 from app.trust.assess import ReviewPolicy
 from app.trust.confidence import expected_calibration_error, fit_isotonic
-from app.trust.evaluate import Report, documents_in, record, reliability_diagram
+from app.trust.evaluate import (
+    FieldOutcome,
+    Report,
+    documents_in,
+    leave_one_set_out,
+    record,
+    reliability_diagram,
+)
 
 
 @click.command("eval")
@@ -168,3 +175,29 @@ def _schema_for_eval(settings: Settings, ref: str) -> SchemaVersion:
     return run_with_database(
         settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref))
     )
+
+
+@click.command("loso")
+@click.argument(
+    "reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--threshold", type=float, default=0.7, show_default=True, help="Auto-accept threshold.")
+def leave_one_set_out_command(reports: tuple[Path, ...], threshold: float) -> None:
+    """Leave one set out: for each `docextract eval` report (one per document family), calibrate on
+    all the others and report that family as an unseen one would fare: accuracy, auto-accepted share,
+    wrong among auto-accepted, ECE. A report's name is its file name without .json."""
+    if len(reports) < 2:
+        raise click.ClickException("leave-one-set-out needs reports of at least two sets.")
+    sets = {
+        path.stem: [FieldOutcome(**f) for f in orjson.loads(path.read_bytes())["fields"]] for path in reports
+    }
+    results = leave_one_set_out(sets, threshold)
+    click.echo(
+        "| held out | fields | accuracy | auto-accepted | wrong among auto-accepted | ECE (uncalibrated) |"
+    )
+    click.echo("|---|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        click.echo(
+            f"| {name} | {r['fields']} | {r['accuracy']} | {r['auto_accepted_share']} "
+            f"| {r['auto_accepted_error_rate']} | {r['ece']} ({r['ece_uncalibrated']}) |"
+        )

@@ -75,11 +75,17 @@ class Calibration:
 
 
 def fit_isotonic(scores: Sequence[float], correct: Sequence[bool], engine: str) -> Calibration:
-    """Pool adjacent violators: the non-decreasing map that best fits (score, correct) pairs."""
+    """Pool adjacent violators: the non-decreasing map that best fits (score, correct) pairs.
+    Equal scores start as one block: the map gives one value per score (ties are common: a
+    text-layer value grounded exactly often scores the same), never the first tie's alone."""
     pairs = sorted(zip(scores, correct, strict=True))
     blocks: list[list[float]] = []  # [sum_correct, count, min_score, max_score]
     for score, ok in pairs:
-        blocks.append([float(ok), 1.0, score, score])
+        if blocks and blocks[-1][3] == score:
+            blocks[-1][0] += float(ok)
+            blocks[-1][1] += 1.0
+        else:
+            blocks.append([float(ok), 1.0, score, score])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             last = blocks.pop()
             blocks[-1][0] += last[0]

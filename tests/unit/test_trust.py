@@ -168,3 +168,9 @@ async def test_replay_engine_serves_recordings(tmp_path: Path) -> None:
     assert second.text == "{}"
     paged = await engine.generate(EngineRequest(image, "p", {}, document_id="doc2", page=2))
     assert json.loads(paged.text) == {"total": 2}
+
+
+def test_calibration_pools_equal_scores() -> None:
+    """Half of the fields scoring 0.9 were right: 0.9 maps to 0.5, not to the first tie's outcome."""
+    calibration = fit_isotonic([0.9] * 10, [i % 2 == 0 for i in range(10)], "test")
+    assert calibration(0.9) == 0.5
