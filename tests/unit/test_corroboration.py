@@ -23,6 +23,7 @@ SCHEMA: dict[str, Any] = {
         "tax_total": {"type": ["number", "null"]},
         "total": {"type": ["number", "null"]},
         "iban": {"type": ["string", "null"]},
+        "currency": {"type": ["string", "null"], "x-normalize": "currency"},
     },
     "x-checks": [{"name": "sum_ok", "expr": "subtotal + tax_total == total", "tolerance": 0.01}],
 }
@@ -139,3 +140,12 @@ def test_a_number_printed_twice_is_no_evidence_for_two_fields_sharing_it() -> No
     assert "uncorroborated:/tax_total" in result.reasons
     alone = run(lines, {"total": 27.99})
     assert "printed_twice" in alone.fields["/total"]["corroborated_by"]
+
+
+def test_a_currency_guessed_from_a_letter_prefix_goes_to_review() -> None:
+    """"R" (rand) read from the invoice number "R2024-0017" while "Währung: EUR" is printed."""
+    lines = ["Rechnung R2024-0017", "Währung: EUR"]
+    guessed = run(lines, {"currency": "R"})
+    assert guessed.reasons == ["glued:/currency"]
+    printed = run(lines, {"currency": "EUR"})
+    assert printed.reasons == []
