@@ -167,6 +167,7 @@ def test_guesses_count_word_boundaries_and_letters_not_commas() -> None:
         ("Date:2016/05/0114:11:20", "2016-05-01"),
         ("[Sales]2018-01-05 22:55:25", "2018-01-05"),
         ("23/06/1812:46:33PM", "2018-06-23"),  # a two-digit year glued to the time
+        ("28.03.2009:51Uhr", "2020-03-28"),  # "28.03.20" + "09:51 Uhr", not 2009
         ("Order 100007017/04/2018 07:13 PM", "2018-04-17"),
     ],
 )

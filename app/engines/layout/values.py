@@ -167,11 +167,13 @@ def parse_dates(text: str) -> list[tuple[Any, Any, float]]:
 
 
 def _year_readings(match: re.Match[str]) -> list[str]:
-    """The match, and for a four-digit year glued to a time ("23/06/1812:46"), the two-digit one."""
+    """For a four-digit "year" directly followed by ":" ("28.03.2009:51Uhr", "23/06/1812:46"), the
+    two-digit year first: its last two digits are the hour of a glued time, since a time has an
+    hour before its ":" and "2009" would leave ":51" without one."""
     raw = match.group(0)
     year = match.group("year")
     if len(year) == 4 and match.string[match.end() : match.end() + 1] == ":":
-        return [raw, raw[:-2]]
+        return [raw[:-2], raw]
     return [raw]
 
 
