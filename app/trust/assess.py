@@ -91,8 +91,10 @@ def assess(
             by_pointer.setdefault(pointer, []).append(check)
 
     grounder = Grounder(document)
-    fields = {
-        pointer: _field(
+    fields: dict[str, dict[str, Any]] = {}
+    evidence_of: dict[str, Evidence | None] = {}
+    for pointer, _, _, raw, _ in leaves:
+        fields[pointer], evidence_of[pointer] = _field(
             grounder,
             pointer,
             raw,
@@ -101,9 +103,7 @@ def assess(
             by_pointer.get(pointer, []),
             calibration,
         )
-        for pointer, _, _, raw, _ in leaves
-    }
-    evidence_of = {pointer: _evidence_of(entry) for pointer, entry in fields.items()}
+    doubts: dict[str, str] = {}
     amounts = Counter(
         normalized[p].value
         for p, _, _, _, path in leaves
@@ -127,8 +127,9 @@ def assess(
             shared=kinds[pointer] == "amount" and amounts[normalized[pointer].value] > 1,
         )
         entry["corroborated_by"] = list(verdict.support) if verdict.doubt is None else []
-        entry["doubt"] = verdict.doubt
-    reasons = _reasons(fields, normalized, check_results, policy)
+        if verdict.doubt is not None and evidence_of[pointer] is not None:
+            doubts[pointer] = verdict.doubt  # ungrounded and unparsed values have their own reasons
+    reasons = _reasons(fields, normalized, doubts, check_results, policy)
     present = [
         f["confidence"]
         for p, f in fields.items()
@@ -148,6 +149,7 @@ def assess(
 def _reasons(
     fields: dict[str, dict[str, Any]],
     normalized: dict[str, Normalized],
+    doubts: dict[str, str],
     checks: list[CheckResult],
     policy: ReviewPolicy,
 ) -> list[str]:
@@ -164,9 +166,8 @@ def _reasons(
             reasons.append(f"unparsed:{pointer}")
         if entry["confidence"] is not None and entry["confidence"] < policy.min_confidence:
             reasons.append(f"low_confidence:{pointer}")
-        doubt = entry.pop("doubt", None)
-        if doubt and entry["evidence"] and normalized[pointer].status == "ok":
-            reasons.append(f"{doubt}:{pointer}")
+        if pointer in doubts and normalized[pointer].status == "ok":
+            reasons.append(f"{doubts[pointer]}:{pointer}")
     reasons += [
         f"missing:{pointer}"
         for pointer in policy.require
@@ -188,7 +189,8 @@ def _field(
     source: FieldSource | None,
     checks: list[CheckResult],
     calibration: Calibration | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Evidence | None]:
+    """The field's report, and where its value is printed."""
     evidence: Evidence | None = None
     if raw is not None:
         # The text as read first (most values are printed exactly so); the printed forms of the
@@ -230,18 +232,12 @@ def _field(
             "score": round(score, 4),
         },
         "checks": [c.rule for c in checks],
-        "_evidence": evidence,
-    }
+    }, evidence
 
 
 def _labels(compiled: CompiledSchema, path: tuple[str, ...], name: str) -> frozenset[str]:
     leaf = compiled.leaves.get(path)
     return label_phrases(tuple(name_words(name)), leaf.aliases if leaf else ())
-
-
-def _evidence_of(entry: dict[str, Any]) -> Evidence | None:
-    found = entry.pop("_evidence", None)
-    return found if isinstance(found, Evidence) else None
 
 
 def _check_dict(check: CheckResult) -> dict[str, Any]:
