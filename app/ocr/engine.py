@@ -61,6 +61,35 @@ class OcrEngine(ABC):
         """Lines found on ``image``, in reading order (see :func:`sort_reading_order`)."""
 
 
+class LazyModelEngine(OcrEngine):
+    """An engine whose models load on first use, once, under a lock (concurrent first calls build
+    one), which keeps construction free; pickling sends only its settings (every attribute but the
+    models), so each worker process loads its own."""
+
+    def __init__(self) -> None:
+        self._ocr: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_ocr", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._ocr = None
+        self._lock = threading.Lock()
+
+    def _engine(self) -> Any:
+        if self._ocr is None:
+            with self._lock:
+                if self._ocr is None:
+                    self._ocr = self._build()
+        return self._ocr
+
+    @abstractmethod
+    def _build(self) -> Any:
+        """Load the models."""
+
+
 def available_cpus() -> int:
     """CPUs this process may run on (the affinity mask, not the host's count, in containers)."""
     try:
@@ -69,12 +98,10 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class RapidOcrEngine(OcrEngine):
+class RapidOcrEngine(LazyModelEngine):
     """``rapidocr_onnxruntime.RapidOCR`` behind the :class:`OcrEngine` interface.
 
-    The model sessions are built lazily, once, on first use (under a lock, so concurrent first
-    calls build one), which keeps construction free; pickling sends only the settings, so each
-    worker process builds its own sessions. ``threads`` is onnxruntime's intra-op thread count
+    Models load lazily (:class:`LazyModelEngine`). ``threads`` is onnxruntime's intra-op thread count
     (default: every CPU we may use; inter-op is 1 since the models run one after another).
     ``options`` are passed to ``RapidOCR`` as they are, for tuning (e.g. ``det_limit_side_len``).
 
@@ -98,32 +125,7 @@ class RapidOcrEngine(OcrEngine):
         self.use_angle_cls = use_angle_cls
         self.min_confidence = min_confidence
         self.options = dict(options or {})
-        self._ocr: Any = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the settings only: the receiving process builds its own sessions."""
-        return {
-            "threads": self.threads,
-            "use_angle_cls": self.use_angle_cls,
-            "min_confidence": self.min_confidence,
-            "options": self.options,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.threads = state["threads"]
-        self.use_angle_cls = state["use_angle_cls"]
-        self.min_confidence = state["min_confidence"]
-        self.options = state["options"]
-        self._ocr = None
-        self._lock = threading.Lock()
-
-    def _engine(self) -> Any:
-        if self._ocr is None:
-            with self._lock:
-                if self._ocr is None:
-                    self._ocr = self._build()
-        return self._ocr
+        super().__init__()
 
     def _build(self) -> Any:
         try:

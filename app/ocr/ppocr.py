@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import itertools
 import statistics
-import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from PIL import Image
 
 from app.ocr.engine import (
     INSTALL_HINT,
-    OcrEngine,
+    LazyModelEngine,
     OcrLine,
     OcrWord,
     available_cpus,
@@ -63,12 +62,11 @@ CLS_BELOW = 0.75
 """Mean line confidence under which the page is read again with the orientation classifier."""
 
 
-class PpOcrEngine(OcrEngine):
+class PpOcrEngine(LazyModelEngine):
     """PP-OCRv6 through RapidOCR's model runners; see the module docstring for what it adds.
 
     ``max_side`` bounds the detector's input (long side, pixels): a 200 DPI A4 page (2339 px) is read
-    at 1600, where body text is still ~20 px high. Construction is free: models load on first use,
-    once, under a lock; pickling sends only the settings, so each worker process loads its own.
+    at 1600, where body text is still ~20 px high. Models load lazily (:class:`LazyModelEngine`).
     """
 
     def __init__(
@@ -91,23 +89,7 @@ class PpOcrEngine(OcrEngine):
         self.min_confidence = min_confidence
         self.angle_cls = angle_cls
         """True: always; False: never; None: only for pages that read badly without it."""
-        self._ocr: Any = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_ocr", "_lock")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._ocr = None
-        self._lock = threading.Lock()
-
-    def _engine(self) -> Any:
-        if self._ocr is None:
-            with self._lock:
-                if self._ocr is None:
-                    self._ocr = self._build()
-        return self._ocr
+        super().__init__()
 
     def _build(self) -> Any:
         try:
