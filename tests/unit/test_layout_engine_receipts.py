@@ -13,9 +13,9 @@ from app.documents.textmap import PageMap
 from app.engines.layout import LayoutEngine
 from app.engines.layout.engine import read_page
 from app.engines.layout.extract import Candidate, PageValues
-from app.engines.layout.fields import ConceptMatcher
+from app.engines.layout.fields import ConceptMatcher, FieldSpec
 from app.engines.layout.spacing import guesses, respace
-from app.engines.layout.values import parse_dates
+from app.engines.layout.values import parse, parse_dates
 from app.pages import Word, WordSource
 
 WIDTH, HEIGHT, LINE = 600.0, 1200.0, 20.0
@@ -230,3 +230,26 @@ def test_the_customers_vat_number_is_not_the_issuers() -> None:
     }
     rows = [[(20, "VAT number: NL815254295B01")], [(20, "Your VAT number: NL003335996B98")]]
     assert value(read(rows, schema, source="pdf"), "vat").value == "NL815254295B01"
+
+
+@pytest.mark.parametrize(
+    ("printed", "value"),
+    [
+        ("Caffè Città S.r.l.", "Caffè Città S.r.l."),
+        ("Bakkerij Van Dijk B.V.", "Bakkerij Van Dijk B.V."),
+        ("Müller GmbH.", "Müller GmbH"),  # a sentence's period, not an abbreviation's
+        ("ACME Supplies:", "ACME Supplies"),
+    ],
+)
+def test_a_name_keeps_the_last_period_of_its_abbreviated_legal_form(printed: str, value: str) -> None:
+    spec = FieldSpec(
+        path=("seller_name",),
+        name="seller_name",
+        kind="text",
+        types=frozenset({"string"}),
+        enum=None,
+        labels=(),
+        concept=None,
+        identifier=False,
+    )
+    assert [raw for raw, _, _ in parse(printed, spec)][:1] == [value]

@@ -45,9 +45,12 @@ _YEARS = (1990, 2099)
 def parse(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:  # noqa: PLR0911, PLR0912 - one branch per kind
     """Readings of ``text`` as the field's value: (JSON value, normalised value, fit 0..1)."""
     negative = bool(re.match(r"\s*-\d", text))  # "-1.73": a credit, not a separator
-    text = text.strip().strip(SEPARATORS).strip()
+    printed = text.strip()
+    text = printed.strip(SEPARATORS).strip()
     if not text:
         return []
+    if spec.kind == "text" and printed.endswith(".") and "." in text.split()[-1]:
+        text += "."  # an abbreviation keeps its last period: "S.r.l.", "B.V.", "U.A."
     if negative and spec.kind in {"amount", "percent"}:
         text = "-" + text
     if spec.enum is not None:
