@@ -258,3 +258,29 @@ def test_registration_accepts_aliases_and_refuses_malformed_ones() -> None:
     extra = refused.value.extra
     assert isinstance(extra, dict)
     assert extra["errors"][0]["pointer"] == "/schema/properties/total/x-aliases"
+
+
+MULTI_RATE_RECEIPT: Drawing = [
+    (1, 50, 60, "Kassenbon"),
+    (1, 50, 80, "Datum: 28.05.2018 13:20"),
+    (1, 50, 100, "Süßwaren 26,61"),
+    (1, 50, 114, "Wartung Drucker 19,18"),
+    (1, 50, 140, "Gesamtbetrag: 45,79 EUR"),
+    *[
+        (1, x, y, text)
+        for y, cells in (
+            (170, ("MwSt-Satz", "Netto", "MwSt", "Brutto")),
+            (186, ("7 %", "24,87", "1,74", "26,61")),
+            (202, ("19 %", "16,12", "3,06", "19,18")),
+            (218, ("Summe", "40,99", "4,80", "45,79")),
+        )
+        for x, text in zip((50, 150, 230, 310), cells, strict=True)
+    ],
+]
+
+
+async def test_a_vat_table_gives_its_sum_row_not_its_first_rate(extractor: Extractor) -> None:
+    """Each rate's row is consistent with itself (24,87 + 1,74 = 26,61): only the "Summe" row is
+    the receipt's net and tax."""
+    data = (await extract(extractor, pdf(MULTI_RATE_RECEIPT), invoice_schema()))["data"]
+    assert (data["subtotal"], data["tax_total"], data["total"]) == (40.99, 4.8, 45.79)

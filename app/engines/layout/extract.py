@@ -49,6 +49,11 @@ SINGLE_DATE_SCORE = 0.85
 ADDRESS_RELIABILITY = 0.35
 MAX_NAME_WORDS = 7
 MAX_BELOW_ROWS = 3
+MAX_SUM_ROWS = 10
+SUM_WORDS = frozenset(
+    ["summe", "sum", "total", "totals", "gesamt", "insgesamt", "somme", "totale", "totaal", "suma", "jumlah"]
+)
+"""Words that start a table's sum row, in the lexicon's languages."""
 CHECK_CANDIDATES = 3
 MAX_CHECK_FIELDS = 6
 
@@ -158,9 +163,13 @@ class PageReader:
                 places.append(
                     (neighbour.text, (0.95 if distance < 20 else 0.8) * (0.75**rank), neighbour.index)
                 )
-            below_factor = 0.4 if segment.row in header_rows and self._column_of_values(segment) else 1.0
+            column = segment.row in header_rows and self._column_of_values(segment)
+            below_factor = 0.4 if column else 1.0
             for rank, neighbour in enumerate(self._below(segment)):
                 places.append((neighbour.text, (0.85 - 0.15 * rank) * below_factor, neighbour.index))
+            sum_cell = self._sum_row_cell(segment) if column else None
+            if sum_cell is not None:  # a VAT table's "Summe" row: the column's total, not a rate's
+                places.append((sum_cell.text, 0.9, sum_cell.index))
             for text, position, source in places:
                 for value, parsed, fit in parse(text, spec)[:2]:
                     found.append(Candidate(value, parsed, 0.97 * quality * position * fit, source))
@@ -199,24 +208,38 @@ class PageReader:
     def _below(self, segment: Segment) -> list[Segment]:
         """The cells under a label, one per row, each the one most under it (in a table's header
         row the value under "VAT amount" is not the one under the column to its left)."""
-        unit = self.layout.line_height
         out: list[Segment] = []
         for row in self.layout.rows[segment.row + 1 : segment.row + 1 + MAX_BELOW_ROWS]:
-            if row[0].box[1] - segment.box[3] > 3 * unit:
+            if row[0].box[1] - segment.box[3] > 3 * self.layout.line_height:
                 break
-            best: tuple[float, Segment] | None = None
-            for other in row:
-                shared = min(other.box[2], segment.box[2]) - max(other.box[0], segment.box[0])
-                narrower = min(other.box[2] - other.box[0], segment.box[2] - segment.box[0])
-                if (shared >= 0.3 * narrower or (shared > -unit and narrower < 2 * unit)) and (
-                    best is None or shared > best[0]
-                ):
-                    best = (shared, other)
-            if best is not None:
-                out.append(best[1])
+            cell = self._under(row, segment)
+            if cell is not None:
+                out.append(cell)
             if len(out) >= 2:
                 break
         return out
+
+    def _under(self, row: list[Segment], segment: Segment) -> Segment | None:
+        """The cell of ``row`` most under ``segment``, if any is."""
+        unit = self.layout.line_height
+        best: tuple[float, Segment] | None = None
+        for other in row:
+            shared = min(other.box[2], segment.box[2]) - max(other.box[0], segment.box[0])
+            narrower = min(other.box[2] - other.box[0], segment.box[2] - segment.box[0])
+            if (shared >= 0.3 * narrower or (shared > -unit and narrower < 2 * unit)) and (
+                best is None or shared > best[0]
+            ):
+                best = (shared, other)
+        return best[1] if best is not None else None
+
+    def _sum_row_cell(self, segment: Segment) -> Segment | None:
+        """Under a table column's header, the cell on the table's sum row ("Summe", "Total"), whose
+        row starts with a sum word: per-rate rows above it are each consistent, only it is the sum."""
+        for row in self.layout.rows[segment.row + 1 : segment.row + 1 + MAX_SUM_ROWS]:
+            first = self.tokens[row[0].index]
+            if first and first[0][0] in SUM_WORDS and row[0] is not segment:
+                return self._under(row, segment)
+        return None
 
     def _column_of_values(self, segment: Segment) -> bool:
         """Whether three rows or more under this cell hold values: a table column, not a form."""
