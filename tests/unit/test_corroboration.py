@@ -143,7 +143,7 @@ def test_a_number_printed_twice_is_no_evidence_for_two_fields_sharing_it() -> No
 
 
 def test_a_currency_guessed_from_a_letter_prefix_goes_to_review() -> None:
-    """"R" (rand) read from the invoice number "R2024-0017" while "Währung: EUR" is printed."""
+    """ "R" (rand) read from the invoice number "R2024-0017" while "Währung: EUR" is printed."""
     lines = ["Rechnung R2024-0017", "Währung: EUR"]
     guessed = run(lines, {"currency": "R"})
     assert guessed.reasons == ["glued:/currency"]
