@@ -15,7 +15,7 @@ from app.engines.layout.engine import read_page
 from app.engines.layout.extract import Candidate, PageValues
 from app.engines.layout.fields import ConceptMatcher, FieldSpec
 from app.engines.layout.spacing import guesses, respace
-from app.engines.layout.values import parse, parse_dates
+from app.engines.layout.values import currency_token, parse, parse_dates
 from app.pages import Word, WordSource
 
 WIDTH, HEIGHT, LINE = 600.0, 1200.0, 20.0
@@ -253,3 +253,20 @@ def test_a_name_keeps_the_last_period_of_its_abbreviated_legal_form(printed: str
         identifier=False,
     )
     assert [raw for raw, _, _ in parse(printed, spec)][:1] == [value]
+
+
+@pytest.mark.parametrize(
+    ("token", "currency"),
+    [
+        ("EUR", "EUR"),
+        ("RM5.90", "RM"),
+        ("€12,00", "€"),
+        ("R12.50", "R"),  # a rand amount with its cents
+        ("R691", None),  # a block of an IBAN: "IT68 R691 3751 ..."
+        ("R", None),  # a lone letter (a tax code column) is no currency
+    ],
+)
+def test_a_single_letter_is_a_currency_only_before_an_amount_with_cents(
+    token: str, currency: str | None
+) -> None:
+    assert currency_token(token) == currency

@@ -35,7 +35,15 @@ from app.engines.layout.page import PageLayout, Segment
 from app.engines.layout.parties import GUESS_FACTOR, HeaderReader, addressy
 from app.engines.layout.spacing import guesses
 from app.engines.layout.tables import TableReader
-from app.engines.layout.values import HAS_DIGIT, SEPARATORS, TOKEN, Candidate, parse, parse_dates
+from app.engines.layout.values import (
+    HAS_DIGIT,
+    SEPARATORS,
+    TOKEN,
+    Candidate,
+    currency_token,
+    parse,
+    parse_dates,
+)
 from app.lexicon import PAYMENT_WORDS
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import normalize
@@ -331,8 +339,8 @@ class PageReader:
                 if segment.row not in numeric_rows:
                     continue
                 for token in TOKEN.findall(segment.text):
-                    bare = token.strip(SEPARATORS + "0123456789,()")
-                    if not bare or len(bare) > 4:
+                    bare = currency_token(token)
+                    if bare is None:
                         continue
                     n = normalize(bare, "currency")
                     if n.status == "ok":

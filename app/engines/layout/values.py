@@ -42,6 +42,21 @@ _GLUED_DATES = (
 _YEARS = (1990, 2099)
 
 
+_SINGLE_LETTER_AMOUNT = re.compile(r"[A-Za-z]\s?\d[\d.,' ]*[.,]\d\d")
+
+
+def currency_token(token: str) -> str | None:
+    """The currency code or sign in a printed token ("EUR", "RM5.90" -> "RM", "€12,00" -> "€"), or
+    None. A single letter counts only before an amount with cents ("R12.50"): "R691" in an IBAN
+    or "RE-2020-05621" is no rand."""
+    bare = token.strip(SEPARATORS + "0123456789,()")
+    if not bare or len(bare) > 4:
+        return None
+    if len(bare) == 1 and bare.isalpha() and not _SINGLE_LETTER_AMOUNT.fullmatch(token.strip(SEPARATORS)):
+        return None
+    return bare
+
+
 def parse(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:  # noqa: PLR0911, PLR0912 - one branch per kind
     """Readings of ``text`` as the field's value: (JSON value, normalised value, fit 0..1)."""
     negative = bool(re.match(r"\s*-\d", text))  # "-1.73": a credit, not a separator
@@ -63,9 +78,10 @@ def parse(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:  # noqa: 
         return parse_dates(text)
     if kind == "currency":
         for token in TOKEN.findall(text)[:4]:
-            n = normalize(token.strip(SEPARATORS + "0123456789,"), "currency")
-            if n.status == "ok":
-                return [(token.strip(SEPARATORS + "0123456789,"), n.value, 1.0)]
+            bare = currency_token(token)
+            n = normalize(bare, "currency") if bare else None
+            if n is not None and n.status == "ok":
+                return [(bare, n.value, 1.0)]
         return []
     if kind == "iban":
         compact = re.sub(r"[^A-Z0-9 ]", "", text.upper())
