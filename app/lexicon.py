@@ -124,7 +124,7 @@ CONCEPTS: tuple[Concept, ...] = (
         "subtotal|sub total|sub-total|net amount|total net|net total excl|total excl|total excl tax|"
         "total before tax|amount before tax|untaxed amount|total excluding gst|total excl gst|"
         "zwischensumme|nettobetrag|netto|gesamt netto|summe netto|bemessungsgrundlage|"
-        "exkl mwst|total ht|montant ht|"
+        "exkl mwst|total ht|montant ht|ht|net|"
         "sous total|hors taxe|base ht|grondslag|exclusief btw|excl btw|"
         "base imponible|subtotal|importe neto|imponibile|subtotale|totale imponibile|subtotaal|"
         "totaal excl|netto bedrag|jumlah kecil|jumlah sebelum cukai",

@@ -284,3 +284,27 @@ async def test_a_vat_table_gives_its_sum_row_not_its_first_rate(extractor: Extra
     the receipt's net and tax."""
     data = (await extract(extractor, pdf(MULTI_RATE_RECEIPT), invoice_schema()))["data"]
     assert (data["subtotal"], data["tax_total"], data["total"]) == (40.99, 4.8, 45.79)
+
+
+FRENCH_RATE_TABLE: Drawing = [
+    (1, 50, 60, "FACTURE"),
+    (1, 50, 80, "Facture n° F2016/6156"),
+    (1, 50, 100, "Date de facture : 18/02/2016"),
+    *[
+        (1, x, y, text)
+        for y, cells in (
+            (170, ("Taux TVA", "HT", "TVA", "TTC")),
+            (186, ("5,5 %", "3 469,63", "190,83", "3 660,46")),
+            (202, ("20 %", "2 395,08", "479,02", "2 874,10")),
+            (218, ("Total", "5 864,71", "669,85", "6 534,56")),
+        )
+        for x, text in zip((50, 150, 230, 310), cells, strict=True)
+    ],
+    (1, 50, 250, "Total TTC : 6 534,56 EUR"),
+]
+
+
+async def test_a_french_vat_table_headed_ht_gives_the_net_of_its_total_row(extractor: Extractor) -> None:
+    """ "HT" (hors taxe) heads the net column of French VAT tables; the "Total" row holds the sums."""
+    data = (await extract(extractor, pdf(FRENCH_RATE_TABLE), invoice_schema()))["data"]
+    assert (data["subtotal"], data["tax_total"], data["total"]) == (5864.71, 669.85, 6534.56)
