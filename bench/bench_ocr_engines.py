@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import itertools
 import json
 import random
 import resource
@@ -48,6 +47,7 @@ from rapidfuzz.distance import Levenshtein
 
 from app.ocr.engine import OcrLine, available_cpus, lines_to_words
 from app.pages import Word
+from bench.page_layout import Cell, Row, Typeface, draw_page
 
 DPI = 200
 LANGS = ("en", "de", "fr", "es", "it", "nl")
@@ -85,7 +85,6 @@ LEXICON = {  # field=value|...; items are ";"-separated
     "Appeltaart;Crème fraîche;Verzendkosten;Advieswerk;Tosti ham kaas",
 }
 DATES = {"en": "%Y-%m-%d", "de": "%d.%m.%Y", "fr": "%d/%m/%Y", "es": "%d/%m/%Y", "it": "%d/%m/%Y"}
-BOLD = {"helv": "hebo", "tiro": "tibo", "cour": "cobo"}
 A4_WIDTH, A4_HEIGHT, RECEIPT_WIDTH = 595.0, 842.0, 226.0  # points; a receipt is 80 mm wide
 
 
@@ -186,21 +185,6 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 @dataclass(frozen=True)
-class Cell:
-    text: str
-    x: float
-    align: str = "left"  # x is the left edge; "right": the right edge; "center": the centre
-
-
-@dataclass(frozen=True)
-class Row:
-    cells: tuple[Cell, ...]
-    size: float
-    bold: bool = False
-    space: float = 1.0  # the step from the previous row, in multiples of 1.45 * size
-
-
-@dataclass(frozen=True)
 class Sample:
     """One page to OCR: a generated one with ``lines`` (known text) or a corpus one with ``values``."""
 
@@ -209,16 +193,6 @@ class Sample:
     path: Path
     lines: tuple[str, ...] = ()
     values: tuple[tuple[str, str], ...] = ()  # (field, printed value)
-
-
-class Typeface:
-    def __init__(self, family: str) -> None:
-        import pymupdf
-
-        self.fonts = {False: pymupdf.Font(family), True: pymupdf.Font(BOLD[family])}
-
-    def width(self, text: str, size: float, bold: bool = False) -> float:
-        return float(self.fonts[bold].text_length(text, fontsize=size))
 
 
 def money(value: float, comma: bool) -> str:
@@ -334,38 +308,11 @@ def invoice_rows(f: Facts, rng: random.Random, face: Typeface, size: float) -> l
 
 def render(rows: Sequence[Row], receipt: bool, face: Typeface) -> tuple[Image.Image, tuple[str, ...]]:
     """The page image at DPI and its known lines (a row's cells, left to right, joined by " ")."""
-    import pymupdf
-
-    width, placed, y, known = (RECEIPT_WIDTH if receipt else A4_WIDTH), [], 30.0, []
-    for row in rows:
-        y += row.size * 1.45 * row.space
-        spans = []
-        for cell in row.cells:
-            font = face.fonts[row.bold]
-            if missing := [c for c in cell.text if not c.isspace() and not font.has_glyph(ord(c))]:
-                raise ValueError(f"font {font.name} has no glyph for {missing}")
-            w = face.width(cell.text, row.size, row.bold)
-            spans.append((cell.x - {"left": 0, "right": w, "center": w / 2}[cell.align], w, cell.text))
-        spans.sort()
-        for (x0, w0, a), (x1, _, b) in itertools.pairwise(spans):
-            if x1 < x0 + w0 + row.size * 0.6:
-                raise ValueError(f"cells too close: {a!r} {b!r}")
-        if spans[0][0] < 0 or spans[-1][0] + spans[-1][1] > width:
-            raise ValueError(f"row off the page: {spans}")
-        placed += [(x, y, text, row) for x, _, text in spans]
-        known.append(collapse(" ".join(text for _, _, text in spans)))
-    height = y + 30 if receipt else A4_HEIGHT
-    if y > height - 20:
-        raise ValueError("page overflows")
-    doc = pymupdf.open()
+    width, height = (RECEIPT_WIDTH, None) if receipt else (A4_WIDTH, A4_HEIGHT)
+    doc, texts = draw_page(rows, width, height, face, margin=30.0)
     try:
-        page = doc.new_page(width=width, height=height)
-        writer = pymupdf.TextWriter(page.rect)
-        for x, y, text, row in placed:
-            writer.append((x, y), text, font=face.fonts[row.bold], fontsize=row.size)
-        writer.write_text(page)
-        pix = page.get_pixmap(dpi=DPI)
-        return Image.frombytes("RGB", (pix.width, pix.height), pix.samples), tuple(known)
+        pix = doc[0].get_pixmap(dpi=DPI)
+        return Image.frombytes("RGB", (pix.width, pix.height), pix.samples), tuple(map(collapse, texts))
     finally:
         doc.close()
 

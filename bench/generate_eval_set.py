@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import itertools
 import json
 import random
 from collections.abc import Sequence
@@ -37,10 +36,11 @@ import numpy as np
 import pymupdf
 from PIL import Image, ImageFilter
 
+from bench.page_layout import Cell, Row, Typeface, draw_page
+
 LANGS = ("en", "de", "fr", "es", "it", "nl")
 CENT = Decimal("0.01")
 A4_WIDTH, A4_HEIGHT, RECEIPT_WIDTH = 595.0, 842.0, 226.0  # points; a receipt is 80 mm wide
-BOLD = {"helv": "hebo", "tiro": "tibo", "cour": "cobo"}
 LAYOUTS = ("labels_left", "labels_above", "labels_inline")
 INVOICE_CLASSES = ("vat_table", "rounding", "due_date", "glued_datetime", "iban")
 RECEIPT_CLASSES = ("vat_table", "rounding", "payment", "glued_datetime", "unlabelled_seller")
@@ -210,29 +210,6 @@ def iban_valid(value: str) -> bool:
 # --- layout --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    x: float
-    align: str = "left"  # x is the left edge; "right": the right edge; "center": the centre
-
-
-@dataclass(frozen=True)
-class Row:
-    cells: tuple[Cell, ...]
-    size: float
-    bold: bool = False
-    space: float = 1.0  # the step from the previous row, in multiples of 1.45 * size
-
-
-class Typeface:
-    def __init__(self, family: str) -> None:
-        self.fonts = {False: pymupdf.Font(family), True: pymupdf.Font(BOLD[family])}
-
-    def width(self, text: str, size: float, bold: bool = False) -> float:
-        return float(self.fonts[bold].text_length(text, fontsize=size))
-
-
 @dataclass
 class Sheet:
     """Rows being laid out on a page, with the label placement of this document."""
@@ -293,35 +270,7 @@ class Sheet:
 
 def render(rows: Sequence[Row], width: float, height: float | None, face: Typeface) -> pymupdf.Document:
     """One page with every row's cells written as text (TextWriter: €, ß and accents render)."""
-    placed, y = [], 36.0
-    for row in rows:
-        y += row.size * 1.45 * row.space
-        spans = []
-        for cell in row.cells:
-            font = face.fonts[row.bold]
-            if missing := [c for c in cell.text if not c.isspace() and not font.has_glyph(ord(c))]:
-                raise ValueError(f"font {font.name} has no glyph for {missing}")
-            w = face.width(cell.text, row.size, row.bold)
-            spans.append((cell.x - {"left": 0, "right": w, "center": w / 2}[cell.align], w, cell.text))
-        spans.sort()
-        if not spans:  # a blank row: only space
-            continue
-        for (x0, w0, a), (x1, _, b) in itertools.pairwise(spans):
-            if x1 < x0 + w0 + row.size * 0.6:
-                raise ValueError(f"cells too close: {a!r} {b!r}")
-        if spans[0][0] < 0 or spans[-1][0] + spans[-1][1] > width:
-            raise ValueError(f"row off the page: {spans}")
-        placed += [(x, y, text, row) for x, _, text in spans]
-    page_height = height or y + 36
-    if y > page_height - 20:
-        raise ValueError("page overflows")
-    doc = pymupdf.open()
-    page = doc.new_page(width=width, height=page_height)
-    writer = pymupdf.TextWriter(page.rect)
-    for x, y, text, row in placed:
-        writer.append((x, y), text, font=face.fonts[row.bold], fontsize=row.size)
-    writer.write_text(page)
-    return doc
+    return draw_page(rows, width, height, face, margin=36.0)[0]
 
 
 def scan(doc: pymupdf.Document, rng: random.Random) -> Image.Image:
