@@ -149,3 +149,11 @@ def test_a_currency_guessed_from_a_letter_prefix_goes_to_review() -> None:
     assert guessed.reasons == ["glued:/currency"]
     printed = run(lines, {"currency": "EUR"})
     assert printed.reasons == []
+
+
+def test_a_label_above_counts_only_on_a_line_of_its_own() -> None:
+    """ "Rechnungsnummer" alone over "R-17" labels it; "Tel 0301234" over "R-17" labels the phone."""
+    above = run(["Rechnungsnummer", "R-2024-17"], {"invoice_number": "R-2024-17"})
+    assert above.reasons == []
+    beside = run(["Rechnungsnummer 4711", "R-2024-17"], {"invoice_number": "R-2024-17"})
+    assert "unlabelled:/invoice_number" in beside.reasons
