@@ -411,10 +411,33 @@ QUALIFIERS = _words(
 # Words before a label that make it name the customer's value.
 OTHER_PARTY = frozenset(["your", "uw", "ihre", "ihr", "votre", "vos", "su", "customer", "client", "kunden"])
 
-# Lines where a receipt turns from what is owed to how it was paid.
-PAYMENT_WORDS = _words(
-    "cash change tunai baki tendered tender paid payment visa mastercard master card credit debit"
+# Lines where a receipt turns from what is owed to how it was paid: what was handed over ...
+TENDER_WORDS = _words(
+    "cash tunai tendered tender paid payment visa mastercard master card credit debit bar gegeben "
+    "especes espece efectivo contanti contant"
 )
+# ... and what was given back.
+CHANGE_WORDS = _words("change baki kembali ruckgeld wechselgeld rendu monnaie cambio vuelto resto wisselgeld")
+PAYMENT_WORDS = TENDER_WORDS | CHANGE_WORDS
+# A line that rounds the total to the nearest coin ("Rounding -0.01", "Rundung", "Pembulatan").
+ROUNDING_WORDS = _words("rounding rundung pembulatan arrondi arrotondamento redondeo afronding")
+
+# Short words that are frequent in one language's business documents and rare in the others':
+# enough hits on a page name its language (``document_language``).
+LANGUAGE_WORDS: dict[str, frozenset[str]] = {
+    "en": _words("the and of for to with invoice date total amount tax due paid thank you please no"),
+    "de": _words(
+        "und der die das mit fur bis von nicht uhr summe betrag rechnung datum mwst ust netto brutto"
+    ),
+    "fr": _words("et le la les des du pour au avec facture montant tva ttc ht merci date"),
+    "es": _words("el la los las del y para con factura fecha importe iva gracias"),
+    "it": _words("il lo gli le di del e per con fattura data importo iva grazie"),
+    "nl": _words("de het een en van voor met factuur datum bedrag btw bedankt"),
+    "ms": _words("dan yang untuk jalan taman jumlah tunai baki cukai terima kasih"),
+}
+MIN_LANGUAGE_HITS = 3
+
+EXPECTED_CONCEPTS = frozenset(["total", "issue_date"])
 
 ADDRESS_WORDS = _words(
     "jalan jln lorong lrg taman tmn lot no floor flr level lvl street st road rd avenue ave blok "
@@ -459,6 +482,15 @@ def fold_phrase(text: str) -> str:
     return " ".join(_FOLD_WORDS.findall(plain.replace("ß", "ss")))
 
 
+def document_language(folded_words: list[str]) -> str | None:
+    """The language most of ``folded_words`` (as :func:`fold_phrase` writes them) belong to, when
+    at least ``MIN_LANGUAGE_HITS`` of them do and no other language has as many; else None."""
+    hits = {language: sum(w in words for w in folded_words) for language, words in LANGUAGE_WORDS.items()}
+    ranked = sorted(hits.items(), key=lambda kv: -kv[1])
+    best, count = ranked[0]
+    return best if count >= MIN_LANGUAGE_HITS and count > ranked[1][1] else None
+
+
 @cache
 def _label_phrases() -> frozenset[str]:
     labels = {fold_phrase(label) for concept in CONCEPTS for label in concept.labels}
@@ -478,10 +510,22 @@ def label_phrases(name_words: tuple[str, ...], aliases: tuple[str, ...] = ()) ->
     """The folded phrases that may label a field: its name ("store name"), its ``x-aliases``, and
     the labels of the concepts its name words point at ("phone" -> "tel", "telefon", ...)."""
     phrases = {fold_phrase(" ".join(name_words)), *(fold_phrase(a) for a in aliases)}
+    for concept in concepts_named(name_words):
+        phrases.update(fold_phrase(label) for label in concept.labels)
+    return frozenset(p for p in phrases if p)
+
+
+@cache
+def concepts_named(name_words: tuple[str, ...]) -> tuple[Concept, ...]:
+    """The concepts a property's name words point at most ("buyer_name": the buyer's name, not
+    every name; "date": every date, which of them the page says)."""
     words = set(name_words)
     overlap = {concept.key: len(words & concept.keywords) for concept in CONCEPTS}
     best = max(overlap.values(), default=0)
-    for concept in CONCEPTS:
-        if best and overlap[concept.key] == best:  # "buyer_name": the buyer's labels, not every name's
-            phrases.update(fold_phrase(label) for label in concept.labels)
-    return frozenset(p for p in phrases if p)
+    return tuple(c for c in CONCEPTS if best and overlap[c.key] == best)
+
+
+def expected_on_every_document(name_words: tuple[str, ...]) -> bool:
+    """Whether a property names what every invoice and receipt prints (its total, its date): a
+    null there is a value not found, for a person to look for, not one the document lacks."""
+    return any(c.key in EXPECTED_CONCEPTS for c in concepts_named(name_words))

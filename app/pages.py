@@ -27,6 +27,23 @@ class Word(NamedTuple):
     block: int = 0
 
 
+def visual_rows(words: list[Word], height: float) -> list[list[Word]]:
+    """Words grouped into rows as a reader sees them (centres within half of ``height``, a line's
+    height), each left to right. A PDF's label and value are often separate text blocks, and OCR
+    may join a table's header cells into one line: rows, not ``line`` numbers, say what is beside
+    what."""
+    rows: list[list[Word]] = []
+    centre_of_row = 0.0
+    for word in sorted(words, key=lambda w: (w.bbox[1] + w.bbox[3]) / 2):
+        centre = (word.bbox[1] + word.bbox[3]) / 2
+        if rows and abs(centre - centre_of_row) <= height / 2:
+            rows[-1].append(word)
+        else:
+            rows.append([word])
+            centre_of_row = centre
+    return [sorted(row, key=lambda w: w.bbox[0]) for row in rows]
+
+
 class Region(NamedTuple):
     """A layout region: ``label`` from PP-DocLayoutV3's vocabulary, ``order`` its reading-order rank."""
 

@@ -54,6 +54,16 @@ class EngineRequest:
     """The page's words and regions (text layer or OCR); model engines read the image instead."""
 
 
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A reading the engine considered for a value and did not choose: the runner-up a reviewer
+    sees, and a doubt on the chosen value when it was nearly as likely."""
+
+    value: Any
+    score: float
+    """On the scale of the chosen value's token probability."""
+
+
 @dataclass(frozen=True)
 class EngineResult:
     text: str
@@ -64,6 +74,9 @@ class EngineResult:
     extra: dict[str, Any] = field(default_factory=dict)
     fallback_from: str | None = None
     """Set when a fallback engine read the page because this engine (its name) could not."""
+    alternatives: dict[str, list[Alternative]] = field(default_factory=dict)
+    """Runner-up readings by JSON Pointer into the page's output, best first (engines that rank
+    candidates report them; a model engine may leave this empty)."""
 
 
 class EngineError(Exception):

@@ -3,7 +3,8 @@
 GLM-OCR reads one page per request, so a document's values arrive page by page:
 - a scalar takes the best non-null value over the pages: the one whose tokens were most certain
   (highest minimum token probability), the earlier page on a tie; its page is recorded (a value
-  null on every page records the first page);
+  null on every page records the first page), and its rivals: the engine's runner-ups on that
+  page and the other values other pages read;
 - objects merge key by key, in the order keys first appear;
 - arrays (line items) concatenate in page order; an item identical in every field to one on an
   earlier page (a table header or a carried-forward row repeated at the top of each page) is kept
@@ -12,12 +13,13 @@ GLM-OCR reads one page per request, so a document's values arrive page by page:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from app.engines.base import Alternative
 from app.lib.canonical import canonical_json
 from app.lib.jsonpointer import escape
-from app.trust.sources import FieldSource, TokenEvidence
+from app.trust.sources import FieldSource, Rival, TokenEvidence
 
 __all__ = ["FieldSource", "PageOutput", "merge_pages"]
 
@@ -28,6 +30,8 @@ class PageOutput:
     data: Any
     evidence: dict[str, TokenEvidence | None]
     """Token evidence by JSON Pointer into this page's ``data``."""
+    alternatives: dict[str, list[Alternative]] = field(default_factory=dict)
+    """The engine's runner-up readings, by the same pointers."""
 
 
 Candidate = tuple[PageOutput, Any, str]
@@ -82,7 +86,14 @@ def _best_leaf(present: list[Candidate], pointer: str, sources: dict[str, FieldS
         return (evidence.min if evidence else 0.0, -candidate[0].page)
 
     output, value, at = max(present, key=certainty)
-    sources[pointer] = FieldSource(output.page, at, output.evidence.get(at))
+    rivals = [Rival(a.value, a.score, output.page) for a in output.alternatives.get(at, [])]
+    rivals += [
+        Rival(other, certainty((o, other, where))[0], o.page)
+        for o, other, where in present
+        if o is not output and other != value and not isinstance(other, dict | list)
+    ]
+    rivals.sort(key=lambda r: -r.score)
+    sources[pointer] = FieldSource(output.page, at, output.evidence.get(at), tuple(rivals))
     if isinstance(value, dict | list):  # mixed shapes across pages: keep the chosen one whole
         _record_all(output, value, at, pointer, sources)
     return value

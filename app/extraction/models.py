@@ -73,6 +73,14 @@ class Normalization(Reported):
     ]
 
 
+class RivalReading(Reported):
+    """Another value the engine read for the field and did not choose."""
+
+    value: Annotated[Any, msgspec.Meta(description="As the engine read it.")]
+    score: Annotated[float, msgspec.Meta(description="Its certainty, on the scale of `token_prob.min`.")]
+    page: int
+
+
 class FieldReport(Reported):
     """Everything about one leaf value of `data` that is not the value itself."""
 
@@ -90,6 +98,14 @@ class FieldReport(Reported):
             "words, read surely, not a label) and, by kind, `check:<rule>` (a check with values from "
             "other lines), `printed_twice`, `four_digit_year`, `check_digits`. Empty: the value is not "
             "corroborated and the result needs review (the reason names why)."
+        ),
+    ] = msgspec.field(default_factory=list)
+    rivals: Annotated[
+        list[RivalReading],
+        msgspec.Meta(
+            description="The runner-up readings, best first (up to 3; other values than this one). One "
+            "nearly as certain as the chosen value (70 % or more) is the review reason `rival:<pointer>` "
+            "unless a check settles it."
         ),
     ] = msgspec.field(default_factory=list)
 

@@ -242,7 +242,8 @@ def _parse(page: int, output: EngineResult) -> PageOutput | PageFailure:
     except (orjson.JSONDecodeError, SpanError):
         logger.warning("engine_output_unreadable", page=page, text=output.text[:200])
         return PageFailure(page, "unreadable")
-    return PageOutput(page, data, {ptr: token_evidence(span, output.tokens) for ptr, span in spans.items()})
+    evidence = {ptr: token_evidence(span, output.tokens) for ptr, span in spans.items()}
+    return PageOutput(page, data, evidence, output.alternatives)
 
 
 def drop_absent(compiled: CompiledSchema, data: Any) -> Any:

@@ -8,14 +8,13 @@ review reasons; a document confidence (the weakest field's).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.documents.textmap import DocumentMap
-from app.lexicon import label_phrases, name_words
+from app.lexicon import expected_on_every_document, label_phrases, name_words
 from app.lib.jsonpointer import assign, escape
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import ITEM
@@ -24,12 +23,20 @@ from app.schema.tree import SchemaTree
 from app.trust.checks import CheckResult, evaluate
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
 from app.trust.corroboration import corroborate
+from app.trust.facts import DocumentFacts, read_facts
 from app.trust.grounding import Evidence, Grounder
-from app.trust.normalize import Normalized, infer_day_first, json_value, normalize, printed_forms
-from app.trust.sources import FieldSource
+from app.trust.normalize import Normalized, json_value, normalize, printed_forms
+from app.trust.sources import FieldSource, Rival
 
 __all__ = ["Assessment", "ReviewPolicy", "assess"]  # ReviewPolicy: from app.schema.review
-_NUMERIC_DATE = re.compile(r"\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
+RIVAL_CLOSE = 0.7
+"""A rival at this share of the chosen value's certainty or more makes the choice a guess."""
+MAX_REPORTED_RIVALS = 3
+UNFAMILIAR_FACTOR = 0.8
+"""Confidence kept on a document unlike those the scores were calibrated on."""
+MIN_WORDS_FOR_LANGUAGE = 30
+MIN_LABELLED_SHARE = 0.34
+MIN_VALUES_FOR_LABELS = 3
 
 
 @dataclass
@@ -71,9 +78,9 @@ def assess(
 ) -> Assessment:
     leaves = list(_leaves(data, compiled.schema, compiled.tree))
     kinds = {pointer: compiled.kind_of(path, name, sub) for pointer, name, sub, _, path in leaves}
-    printed_dates = [w.text for page in document.pages for w in page.words if _NUMERIC_DATE.search(w.text)]
     raw_dates = [str(v) for p, _, _, v, _ in leaves if kinds[p] == "date" and isinstance(v, str)]
-    day_first = infer_day_first(raw_dates + printed_dates)
+    facts = read_facts(document, raw_dates)
+    day_first = facts.day_first
 
     normalized: dict[str, Normalized] = {}
     for pointer, _, sub, raw, _ in leaves:
@@ -102,8 +109,10 @@ def assess(
             sources.get(pointer),
             by_pointer.get(pointer, []),
             calibration,
+            day_first,
         )
     doubts: dict[str, str] = {}
+    labelled: dict[str, bool] = {}
     amounts = Counter(
         normalized[p].value
         for p, _, _, _, path in leaves
@@ -122,14 +131,25 @@ def assess(
             by_pointer.get(pointer, []),
             evidence_of,
             grounder,
+            facts,
             labels=_labels(compiled, path, name),
             in_item=ITEM in path,
             shared=kinds[pointer] == "amount" and amounts[normalized[pointer].value] > 1,
+            rival=_close_rival(entry, sources.get(pointer)),
         )
         entry["corroborated_by"] = list(verdict.support) if verdict.doubt is None else []
         if verdict.doubt is not None and evidence_of[pointer] is not None:
             doubts[pointer] = verdict.doubt  # ungrounded and unparsed values have their own reasons
+        if ITEM not in path:
+            labelled[pointer] = "labelled" in verdict.support
     reasons = _reasons(fields, normalized, doubts, check_results, policy)
+    reasons += [f"not_found:{pointer}" for pointer in _not_found(compiled, data, policy)]
+    unfamiliar = _unfamiliar(facts, labelled)
+    if unfamiliar is not None:
+        reasons.append(f"unfamiliar_document:{unfamiliar}")
+        for entry in fields.values():
+            if entry["confidence"] is not None:
+                entry["confidence"] = round(entry["confidence"] * UNFAMILIAR_FACTOR, 4)
     present = [
         f["confidence"]
         for p, f in fields.items()
@@ -181,6 +201,33 @@ def _reasons(
     return list(dict.fromkeys(reasons))
 
 
+def _unfamiliar(facts: DocumentFacts, labelled: dict[str, bool]) -> str | None:
+    """Why the document is unlike those the reading and its calibration were built on, if it is:
+    text in none of the lexicon's languages (``language``), or few of its values beside a label of
+    their field (``labels``: a form or layout the labels do not describe)."""
+    if facts.language is None and facts.words >= MIN_WORDS_FOR_LANGUAGE:
+        return "language"
+    if len(labelled) >= MIN_VALUES_FOR_LABELS and sum(labelled.values()) < MIN_LABELLED_SHARE * len(labelled):
+        return "labels"
+    return None
+
+
+def _not_found(compiled: CompiledSchema, data: Any, policy: ReviewPolicy) -> list[str]:
+    """Top-level properties for what every document prints (its total, its date) that came back
+    null: a value the reader did not find is for a person to look for, not proof of absence.
+    (Those the policy requires are reported as ``missing``.)"""
+    if not isinstance(data, dict):
+        return []
+    properties = compiled.tree.properties(compiled.schema)
+    return [
+        pointer
+        for name, sub in properties.items()
+        if (data[name] is None if name in data else not compiled.tree.admits_null(sub))  # null, or dropped
+        and (pointer := f"/{escape(name)}") not in policy.require
+        and expected_on_every_document(tuple(name_words(name)))
+    ]
+
+
 def _field(
     grounder: Grounder,
     pointer: str,
@@ -189,6 +236,7 @@ def _field(
     source: FieldSource | None,
     checks: list[CheckResult],
     calibration: Calibration | None,
+    day_first: bool | None,
 ) -> tuple[dict[str, Any], Evidence | None]:
     """The field's report, and where its value is printed."""
     evidence: Evidence | None = None
@@ -232,7 +280,39 @@ def _field(
             "score": round(score, 4),
         },
         "checks": [c.rule for c in checks],
+        "rivals": _rivals(source, normalized, day_first) if raw is not None else [],
     }, evidence
+
+
+def _rivals(source: FieldSource | None, chosen: Normalized, day_first: bool | None) -> list[dict[str, Any]]:
+    """The other values the engine read for the field, best first: those that are not the chosen
+    value in another spelling."""
+    if source is None:
+        return []
+    seen = {_same_key(chosen)}
+    out: list[dict[str, Any]] = []
+    for rival in source.rivals:
+        key = _same_key(normalize(rival.value, chosen.kind, day_first=day_first))
+        if key not in seen and len(out) < MAX_REPORTED_RIVALS:
+            seen.add(key)
+            out.append(_rival_dict(rival))
+    return out
+
+
+def _same_key(n: Normalized) -> Any:
+    if n.status != "ok":
+        return ("raw", " ".join(str(n.raw).casefold().split()))
+    return " ".join(n.value.casefold().split()) if isinstance(n.value, str) else n.value
+
+
+def _rival_dict(rival: Rival) -> dict[str, Any]:
+    return {"value": rival.value, "score": round(rival.score, 4), "page": rival.page}
+
+
+def _close_rival(entry: dict[str, Any], source: FieldSource | None) -> bool:
+    """Whether the best rival is nearly as certain as the chosen value."""
+    chosen = source.evidence.min if source is not None and source.evidence is not None else 1.0
+    return any(r["score"] >= RIVAL_CLOSE * chosen for r in entry["rivals"][:1])
 
 
 def _labels(compiled: CompiledSchema, path: tuple[str, ...], name: str) -> frozenset[str]:

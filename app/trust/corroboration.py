@@ -5,7 +5,8 @@ whatever a heuristic score says, a value without such evidence goes to review wi
 counts, by kind:
 
 - every value: printed exactly as read, as whole words (not inside "28.03.2009:51Uhr"), read by OCR
-  surely (every word at 0.9 or more), and not a printed label ("Käufer", "Rechnungsdatum", "GmbH");
+  surely (every word at 0.9 or more), not a printed label ("Käufer", "Rechnungsdatum", "GmbH"),
+  and no rival reading nearly as sure (another total, another name), unless a check settles it;
 - amounts and percentages: a declared check that passed with its other values read from *other*
   lines (a VAT summary row is consistent with itself, so a check within one row proves nothing
   about which row is the total), or the same amount printed on another line too (the total and
@@ -25,10 +26,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from app.lexicon import fold_phrase, is_label
+from app.pages import visual_rows
 from app.schema.kinds import Kind
 from app.trust.checks import CheckResult
+from app.trust.facts import CENTS, NUMERIC_DATE, DocumentFacts
 from app.trust.grounding import Evidence, Grounder
 from app.trust.normalize import Normalized, printed_forms
 
@@ -36,9 +40,6 @@ SURE_OCR = 0.9
 _EDGE = ".,:;()[]\"'*#"
 _FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)(1[89]|2\d)\d\d(?!\d)")
 _CURRENCY_SIGNS = "€$£¥"
-_NUMERIC_DATE = re.compile(
-    r"(?<!\d)\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})(?!\d)|(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)"
-)
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,24 @@ def corroborate(
     checks: list[CheckResult],
     evidence_of: dict[str, Evidence | None],
     grounder: Grounder,
+    facts: DocumentFacts,
     *,
     labels: frozenset[str] = frozenset(),
     in_item: bool = False,
     shared: bool = False,
+    rival: bool = False,
 ) -> Verdict:
     """Whether the value of one field is corroborated (see the module docstring). ``labels``: the
     folded phrases that may label the field (:func:`app.lexicon.label_phrases`). ``in_item``: the
     field belongs to a row of a list (a line item), where the row is given and a check within the
     row (quantity x price = amount) is independent evidence of the readings. ``shared``: another
     field of the document has the same value (a tax equal to the total), so the number being
-    printed twice says nothing about which field it is."""
+    printed twice says nothing about which field it is. ``rival``: the engine read another value
+    for the field nearly as surely; only a check with values from other lines settles that."""
     text = str(raw).strip()
     if evidence is None or normalized.status != "ok":
         return Verdict((), "uncorroborated")  # ungrounded / unparsed: reported as such too
-    doubt = _doubt(text, normalized, evidence, kind)
+    doubt = _doubt(text, normalized, evidence, kind) or _implausible(kind, evidence, facts)
     if doubt is not None:
         return Verdict((), doubt)
     support = ["exact"]
@@ -80,6 +84,8 @@ def corroborate(
         support.append("labelled")
     if kind in ("amount", "percent"):
         confirmed = _independent_checks(evidence, checks, evidence_of, same_line=in_item)
+        if kind == "amount" and not in_item and isinstance(normalized.value, Decimal):
+            confirmed += facts.paid(normalized.value, {(evidence.page, line) for line in evidence.lines})
         support += confirmed
         # Looked for only when no check confirms the value: a search per printed form.
         if (
@@ -89,14 +95,15 @@ def corroborate(
             and _printed_elsewhere(text, normalized, kind, evidence, grounder)
         ):
             support.append("printed_twice")
-        doubt = (
-            None if any(s.startswith("check:") or s == "printed_twice" for s in support) else "uncorroborated"
-        )
+        doubt = None if confirmed or "printed_twice" in support else "uncorroborated"
     elif kind == "date":
         if _FOUR_DIGIT_YEAR.search(evidence.text) is None:
             return Verdict(tuple(support), "two_digit_year")
         support.append("four_digit_year")
-        only = len(_printed_dates(grounder)) == 1
+        if facts.date_order is None and _ambiguous_order(evidence.text):
+            return Verdict(tuple(support), "ambiguous_date")
+        support += [f"date_order:{facts.date_order}"] if facts.date_order else []
+        only = len(facts.dates) == 1
         support += ["only_date"] if only else []
         doubt = None if labelled or only else "unlabelled"
     elif kind in ("iban", "vat_id"):
@@ -104,6 +111,8 @@ def corroborate(
         doubt = None
     elif kind == "text":
         doubt = None if labelled else "unlabelled"
+    if doubt is None and rival and not any(s.startswith("check:") for s in support):
+        doubt = "rival"  # payment arithmetic does not settle it: the rival may be the total paid
     return Verdict(tuple(support), doubt)
 
 
@@ -152,31 +161,60 @@ def _independent_checks(
 
 
 def _labelled(evidence: Evidence, labels: frozenset[str], grounder: Grounder) -> bool:
-    """Whether a label of the field is printed left of the value on its line, or just above it on
-    a line of its own (a label above with a value of its own beside it labels that value)."""
+    """Whether a label of the field is printed left of the value on its row (after any other value
+    there), or just above it on a row of its own: the words over the value are the label, and no
+    value of their own follows them. Rows are visual: a PDF's label and value are often separate
+    text blocks, and OCR may join a table's header cells into one line."""
     if not labels:
         return False
     page = grounder.pages[evidence.page]
-    x0, y0, _, y1 = evidence.bbox
+    x0, y0, x1, y1 = evidence.bbox
     height = max(y1 - y0, 1e-3)
-    left = [w.text for w in page.words if w.line in evidence.lines and w.bbox[2] <= x0 + height / 2]
-    folded = f" {fold_phrase(' '.join(left))} "
+    row = sorted(
+        (w for w in page.words if _overlap(w.bbox[1], w.bbox[3], y0, y1) >= 0.5 * height),
+        key=lambda w: w.bbox[0],
+    )
+    left = [w.text for w in row if w.bbox[2] <= x0 + height / 2]
+    after_values = left[max((i + 1 for i, t in enumerate(left) if _is_value(t)), default=0) :]
+    folded = f" {fold_phrase(' '.join(after_values))} "
     if any(f" {label} " in folded for label in labels):
         return True
-    above: dict[int, list[str]] = {}
-    for w in page.words:
-        if w.line not in evidence.lines and y0 - 2.5 * height <= w.bbox[3] <= y0 + height / 4:
-            above.setdefault(w.line, []).append(w.text)
-    return any(fold_phrase(" ".join(texts)) in labels for texts in above.values())
+    above = [w for w in page.words if y0 - 2.5 * height <= w.bbox[3] <= y0 + height / 4 and w not in row]
+    for words in visual_rows(above, height):
+        over = [i for i, w in enumerate(words) if w.bbox[0] < x1 + height / 2 and w.bbox[2] > x0 - height / 2]
+        if not over or fold_phrase(" ".join(words[i].text for i in over)) not in labels:
+            continue
+        beside = words[over[-1] + 1] if over[-1] + 1 < len(words) else None
+        if (
+            beside is None
+            or beside.bbox[0] - words[over[-1]].bbox[2] > 1.5 * height
+            or not _is_value(beside.text)
+        ):
+            return True
+    return False
 
 
-def _printed_dates(grounder: Grounder) -> set[str]:
-    return {
-        m.group()
-        for page in grounder.pages.values()
-        for w in page.words
-        for m in _NUMERIC_DATE.finditer(w.text)
-    }
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return min(a1, b1) - max(a0, b0)
+
+
+def _is_value(text: str) -> bool:
+    """A word that is a value rather than part of a label ("19%" in "MwSt 19%" is the label's)."""
+    return any(c.isdigit() for c in text) and not text.rstrip(").:").endswith("%")
+
+
+def _implausible(kind: Kind, evidence: Evidence, facts: DocumentFacts) -> str | None:
+    """An amount printed without cents on a page that prints money with cents: a decimal point
+    the OCR lost ("41.50" read "4150") or took for grouping ("5,47" read "5.417")."""
+    if kind != "amount" or not facts.prints_cents:
+        return None
+    return None if CENTS.match(evidence.text.strip()) else "decimal_place"
+
+
+def _ambiguous_order(printed: str) -> bool:
+    """A numeric date whose day and month could be either way round (04/05/2024)."""
+    m = NUMERIC_DATE.search(printed)
+    return bool(m and m[1] and int(m[1]) <= 12 and int(m[3]) <= 12 and m[1].lstrip("0") != m[3].lstrip("0"))
 
 
 def _printed_elsewhere(

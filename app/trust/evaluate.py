@@ -146,9 +146,7 @@ def record(
     report: Report, document: str, truth: dict[str, Any], result: dict[str, Any], schema: dict[str, Any]
 ) -> None:
     """Compare one document's result with its truth and add the outcomes to ``report``."""
-    flagged = {
-        reason.split(":", 1)[1].split(":")[0] for reason in result["review"]["reasons"] if ":" in reason
-    }
+    flagged = flagged_pointers(result)
     data = result.get("data") or {}
     outcomes = []
     for pointer, true_value in truth_leaves(truth):
@@ -167,7 +165,7 @@ def record(
                 confidence=entry.get("confidence"),
                 score=entry.get("components", {}).get("score"),
                 grounded=bool(entry.get("evidence")),
-                flagged=pointer in flagged,
+                flagged=flagged is None or pointer in flagged,
             )
         )
     report.outcomes += outcomes
@@ -177,6 +175,25 @@ def record(
         "status": result["status"],
         "reasons": result["review"]["reasons"],
     }
+
+
+def flagged_pointers(result: dict[str, Any]) -> set[str] | None:
+    """The fields a person is asked to look at: those a reason names (`kind:/pointer`), those of a
+    failed check it names (`check_failed:rule`); None (every field) when a reason is about the
+    whole document (`unfamiliar_document:…`, `page_truncated:2`, `engine_fallback:1`)."""
+    checks: dict[str, list[str]] = {}
+    for check in result.get("checks", []):
+        checks.setdefault(check["rule"], []).extend(check["pointers"])
+    flagged: set[str] = set()
+    for reason in result["review"]["reasons"]:
+        kind, _, detail = reason.partition(":")
+        if detail.startswith("/"):
+            flagged.add(detail.split(":")[0])
+        elif kind == "check_failed":
+            flagged.update(checks.get(detail, []))
+        else:
+            return None
+    return flagged
 
 
 def _get(data: Any, pointer: str) -> Any:

@@ -5,6 +5,7 @@ defined here so the trust layer depends on nothing above it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +17,20 @@ class TokenEvidence:
     tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class Rival:
+    """Another value the engine read for the field (a runner-up on the page, or another page's
+    reading), with its certainty on the scale of ``TokenEvidence.min``."""
+
+    value: Any
+    score: float
+    page: int
+
+
 @dataclass(frozen=True)
 class FieldSource:
     page: int
     pointer: str
     """Where the value was in its page's output."""
     evidence: TokenEvidence | None
+    rivals: tuple[Rival, ...] = ()

@@ -4,12 +4,14 @@ to review with a reason naming the field; the right value on a page that corrobo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from app.schema.compiled import compile_schema
 from app.trust.assess import Assessment, ReviewPolicy, assess
+from app.trust.sources import FieldSource, Rival
 from tests.unit.test_trust import document, page, sources
 
 SCHEMA: dict[str, Any] = {
@@ -60,9 +62,41 @@ def test_a_vat_table_row_consistent_with_itself_does_not_make_the_total() -> Non
 
 
 def test_a_total_printed_again_on_the_payment_line_is_accepted() -> None:
-    result = run(["Summe EUR 5,47", "Bar EUR 10,00", "Rückgeld EUR 4,53", "Total 5,47"], {"total": 5.47})
-    assert "uncorroborated:/total" not in result.reasons
+    result = run(["Summe EUR 5,47", "Bar EUR 5,47"], {"total": 5.47})
+    assert result.reasons == []
     assert "printed_twice" in result.fields["/total"]["corroborated_by"]
+
+
+def test_cash_handed_over_less_the_change_makes_the_total_paid() -> None:
+    lines = ["Summe EUR 5,47", "Bar EUR 10,00", "Rückgeld EUR 4,53"]
+    result = run(lines, {"total": 5.47})
+    assert result.reasons == []
+    assert result.fields["/total"]["corroborated_by"] == ["exact", "labelled", "payment_change"]
+    # The pre-payment subtotal, printed once, is not what was paid.
+    wrong = run(["Zwischensumme 5,40", *lines], {"total": 5.4})
+    assert "uncorroborated:/total" in wrong.reasons
+
+
+def test_a_total_plus_the_rounding_line_makes_the_rounded_total() -> None:
+    """ "Total with GST 41.48 / Rounding 0.02 / Total 41.50": the rounded amount is the one owed,
+    whichever sign the receipt prints the rounding with."""
+    for rounding in ("0.02", "-0.02"):
+        lines = ["Total with GST 41.48", f"Rounding {rounding}", "Total 41.50"]
+        result = run(lines, {"total": 41.5}, source="ocr", confidence=0.99)
+        assert result.reasons == []
+        assert "rounding" in result.fields["/total"]["corroborated_by"]
+    unrounded = run(["Total with GST 41.48", "Rounding 0.02", "Total 41.50"], {"total": 41.48})
+    assert "uncorroborated:/total" in unrounded.reasons
+
+
+def test_an_amount_that_lost_its_decimal_point_goes_to_review() -> None:
+    """ "41.50" read without its point as 4150 on a page that prints every other amount with cents,
+    even when the OCR repeats the mistake on the cash line."""
+    lines = ["Subtotal 39.53", "GST 6% 2.37", "Total 4150", "Cash 4150", "Change 8.50"]
+    result = run(lines, {"total": 4150.0})
+    assert "decimal_place:/total" in result.reasons
+    grouped = run(["Subtotal 5,17", "MwSt 0,30", "Summe 5.417", "Bar 5.417"], {"total": 5417.0})
+    assert "decimal_place:/total" in grouped.reasons
 
 
 def test_an_amount_nothing_corroborates_goes_to_review() -> None:
@@ -93,7 +127,12 @@ def test_the_due_date_from_the_payment_terms_is_not_the_issue_date() -> None:
     assert "unlabelled:/issue_date" in wrong.reasons
     right = run(lines, {"issue_date": "01.06.2018"})
     assert right.reasons == []
-    assert right.fields["/issue_date"]["corroborated_by"] == ["exact", "labelled", "four_digit_year"]
+    assert right.fields["/issue_date"]["corroborated_by"] == [
+        "exact",
+        "labelled",
+        "four_digit_year",
+        "date_order:dotted",
+    ]
 
 
 def test_the_only_date_on_a_receipt_needs_no_label() -> None:
@@ -157,3 +196,101 @@ def test_a_label_above_counts_only_on_a_line_of_its_own() -> None:
     assert above.reasons == []
     beside = run(["Rechnungsnummer 4711", "R-2024-17"], {"invoice_number": "R-2024-17"})
     assert "unlabelled:/invoice_number" in beside.reasons
+
+
+def test_a_rival_nearly_as_sure_goes_to_review_and_is_shown() -> None:
+    """Two totals read almost equally surely: the choice is a guess; the reviewer sees the other."""
+    data = {"total": 41.5}
+    rivals = (Rival(41.48, 0.8, 1), Rival(41.5, 0.9, 1), Rival(0.02, 0.1, 1))
+    doc = document(page("Total with GST 41.48", "Rounding 0.02", "Total 41.50", "Cash 41.50"))
+    result = assess(COMPILED, data, with_rivals(data, rivals), doc, policy=ReviewPolicy.of(SCHEMA))
+    assert "rival:/total" in result.reasons
+    # The same value in another spelling is no rival; the order is the engine's.
+    assert result.fields["/total"]["rivals"] == [
+        {"value": 41.48, "score": 0.8, "page": 1},
+        {"value": 0.02, "score": 0.1, "page": 1},
+    ]
+
+
+def test_a_distant_rival_is_shown_but_does_not_block_acceptance() -> None:
+    data = {"total": 41.5}
+    doc = document(page("Total 41.50", "Cash 41.50", "Change 0.00"))
+    result = assess(
+        COMPILED, data, with_rivals(data, (Rival(0.0, 0.5, 1),)), doc, policy=ReviewPolicy.of(SCHEMA)
+    )
+    assert result.reasons == []
+    assert result.fields["/total"]["rivals"] == [{"value": 0.0, "score": 0.5, "page": 1}]
+
+
+def test_a_check_from_other_lines_settles_a_rival() -> None:
+    data = {"subtotal": 100.0, "tax_total": 19.0, "total": 119.0}
+    doc = document(page("Netto 100,00", "MwSt 19,00", "Brutto 119,00", "Zwischensumme 110,00"))
+    result = assess(
+        COMPILED, data, with_rivals(data, (Rival(110.0, 0.95, 1),)), doc, policy=ReviewPolicy.of(SCHEMA)
+    )
+    assert "rival:/total" not in result.reasons
+    assert "check:sum_ok" in result.fields["/total"]["corroborated_by"]
+
+
+def with_rivals(data: dict[str, Any], rivals: tuple[Rival, ...]) -> dict[str, FieldSource | None]:
+    """Sources at token certainty 0.99, the total's with ``rivals``."""
+    return {
+        pointer: replace(source, rivals=rivals) if pointer == "/total" and source else source
+        for pointer, source in sources(data).items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("lines", "order", "iso"),
+    [
+        (["Invoice date 04/05/2024", "Ship to 500 Oak St, Austin, TX 78701"], "us_address", "2024-04-05"),
+        (["Invoice date 04/05/2024", "Total RM 12.50"], "currency", "2024-05-04"),
+        (["Rechnungsdatum 04/05/2024", "Summe der Rechnung mit MwSt"], "language", "2024-05-04"),
+        (["Invoice date 04/05/2024", "Due date 28/05/2024"], "dates", "2024-05-04"),
+    ],
+)
+def test_what_settles_the_order_of_day_and_month(lines: list[str], order: str, iso: str) -> None:
+    result = run(lines, {"issue_date": "04/05/2024"})
+    assert result.data["issue_date"] == iso
+    assert f"date_order:{order}" in result.fields["/issue_date"]["corroborated_by"]
+    assert result.reasons == []
+
+
+def test_a_date_whose_order_nothing_settles_goes_to_review() -> None:
+    """04/05/2024 on an English page with no other clue: 4 May or April 5."""
+    result = run(["Invoice date 04/05/2024", "Thank you"], {"issue_date": "04/05/2024"})
+    assert "ambiguous_date:/issue_date" in result.reasons
+    same_day = run(["Invoice date 05/05/2024", "Thank you"], {"issue_date": "05/05/2024"})
+    assert same_day.reasons == []
+
+
+def test_a_total_or_date_not_found_goes_to_review() -> None:
+    """Every invoice prints its total and date: null there means not found, not absent. A due date
+    or an IBAN may well be missing from a document."""
+    result = run(
+        ["Rechnung Nr. R-17"], {"invoice_number": "R-17", "issue_date": None, "total": None, "iban": None}
+    )
+    assert result.reasons == ["not_found:/issue_date", "not_found:/total"]
+
+
+def test_a_document_in_no_known_language_is_unfamiliar() -> None:
+    """Finnish: nothing the scores were calibrated on; every field loses confidence and the
+    document goes to review."""
+    finnish = "Kiitos käynnistä tervetuloa uudelleen myyjä kuitti päivämäärä yhteensä alv veroton " * 3
+    lines = ["Lasku 17", finnish, "Yhteensä 41,50", "Käteinen 41,50"]
+    familiar = run(["Invoice 17", "Thank you for your visit", "Total 41,50", "Cash 41,50"], {"total": 41.5})
+    unknown = run(lines, {"total": 41.5})
+    assert "unfamiliar_document:language" in unknown.reasons
+    assert unknown.fields["/total"]["confidence"] < familiar.fields["/total"]["confidence"]
+
+
+def test_a_document_whose_values_no_label_names_is_unfamiliar() -> None:
+    lines = ["Müller Bürobedarf GmbH", "R-2024-17", "Schmidt AG", "Thank you for the order"]
+    data = {
+        "seller_name": "Müller Bürobedarf GmbH",
+        "invoice_number": "R-2024-17",
+        "buyer_name": "Schmidt AG",
+    }
+    assert "unfamiliar_document:labels" in run(lines, data).reasons
+    labelled = ["Verkäufer Müller Bürobedarf GmbH", "Rechnung Nr. R-2024-17", "Käufer Schmidt AG"]
+    assert not any(r.startswith("unfamiliar") for r in run(labelled, data).reasons)

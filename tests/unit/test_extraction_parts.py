@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from app.engines.base import TokenLogprob
+from app.engines.base import Alternative, TokenLogprob
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import EXTRACTION_LINE, extraction_prompt
 from app.extraction.service import validation_findings
@@ -18,6 +18,7 @@ from app.registry.builtins import default_builtin_dir, read_builtin_schemas
 from app.schema.compiled import compile_schema
 from app.schema.decoding import decoding_schema
 from app.schema.skeleton import skeleton
+from app.trust.sources import Rival
 
 INVOICE = read_builtin_schemas(default_builtin_dir())["invoice"]
 SCHEMA: dict[str, Any] = {
@@ -171,6 +172,28 @@ def test_merge_takes_the_surest_scalar_and_concatenates_items_once() -> None:
     assert sources["/number"].page == 2 and sources["/total"].page == 2  # type: ignore[union-attr]
     assert sources["/lines/2/amount"].page == 2 and sources["/lines/2/amount"].pointer == "/lines/1/amount"  # type: ignore[union-attr]
     assert sources["/lines/0/text"].page == 1  # type: ignore[union-attr]
+    # Page 1's other invoice number is the chosen one's rival, at its certainty; a list is none.
+    assert sources["/number"].rivals == (Rival("INV-7", 0.6, 1),)  # type: ignore[union-attr]
+    assert sources["/lines/0/text"].rivals == ()  # type: ignore[union-attr]
+
+
+def test_the_engines_runner_ups_of_the_chosen_page_are_rivals_best_first() -> None:
+    page1 = PageOutput(
+        1, {"total": 12.0}, {"/total": TokenEvidence(0.5, 0.5, 1)}, {"/total": [Alternative(11.0, 0.4)]}
+    )
+    page2 = PageOutput(
+        2,
+        {"total": 15.0},
+        {"/total": TokenEvidence(0.8, 0.8, 1)},
+        {"/total": [Alternative(14.0, 0.3), Alternative(13.0, 0.2)]},
+    )
+    data, sources = merge_pages([page1, page2])
+    assert data == {"total": 15.0}
+    assert sources["/total"].rivals == (  # type: ignore[union-attr]
+        Rival(12.0, 0.5, 1),
+        Rival(14.0, 0.3, 2),
+        Rival(13.0, 0.2, 2),
+    )
 
 
 def test_validation_findings_name_pointers_and_keywords() -> None:

@@ -9,7 +9,7 @@ import orjson
 from click.testing import CliRunner
 
 from app.cli import main
-from app.trust.evaluate import FieldOutcome, leave_one_set_out
+from app.trust.evaluate import FieldOutcome, flagged_pointers, leave_one_set_out
 
 
 def outcomes(n: int, score: float, right_every: int) -> list[FieldOutcome]:
@@ -43,3 +43,14 @@ def test_the_command_reads_eval_reports_and_needs_two(tmp_path: Path) -> None:
     assert "| forms | 30 | 0.5 | 1.0 | 0.5 |" in result.output
     alone = CliRunner().invoke(main, ["loso", paths[0]])
     assert alone.exit_code != 0 and "at least two" in alone.output
+
+
+def test_what_a_person_is_asked_to_look_at() -> None:
+    """A reason names its field, a failed check names its fields, and a reason about the whole
+    document leaves nothing auto-accepted."""
+    checks = [{"rule": "sum_ok", "pointers": ["/subtotal", "/total"]}]
+    named = {"review": {"reasons": ["unlabelled:/seller", "check_failed:sum_ok"]}, "checks": checks}
+    assert flagged_pointers(named) == {"/seller", "/subtotal", "/total"}
+    whole = {"review": {"reasons": ["unlabelled:/seller", "unfamiliar_document:language"]}, "checks": []}
+    assert flagged_pointers(whole) is None
+    assert flagged_pointers({"review": {"reasons": []}}) == set()

@@ -16,10 +16,19 @@ from collections import OrderedDict
 from typing import Any
 
 from app.documents.textmap import PageMap
-from app.engines.base import Engine, EngineRequest, EngineResult, FinishReason, TokenLogprob, Usage
+from app.engines.base import (
+    Alternative,
+    Engine,
+    EngineRequest,
+    EngineResult,
+    FinishReason,
+    TokenLogprob,
+    Usage,
+)
 from app.engines.layout.extract import Candidate, PageReader, PageValues
 from app.engines.layout.fields import ConceptMatcher, SchemaPlan, default_matcher, plan
 from app.engines.layout.page import build_layout
+from app.lib.jsonpointer import escape
 from app.schema.checks import Check, CheckError, parse_checks
 from app.schema.compiled import compile_schema
 
@@ -108,9 +117,10 @@ def render(
     decoding_schema: dict[str, Any], values: PageValues, max_tokens: int, model: str, page: PageMap | None
 ) -> EngineResult:
     """The values as JSON in the decoding schema's key order, one token per value (its score as
-    probability) and one per piece of structure (certain)."""
+    probability) and one per piece of structure (certain); the rivals of each value rendered."""
     pieces: list[tuple[str, float]] = []
-    _object(decoding_schema, (), values.values, values, pieces)
+    alternatives: dict[str, list[Alternative]] = {}
+    _object(decoding_schema, (), values.values, values, pieces, alternatives)
     tokens: list[TokenLogprob] = []
     at = 0
     text_parts: list[str] = []
@@ -131,6 +141,7 @@ def render(
         finish_reason=finish,
         usage=Usage(prompt_tokens=max(1, words), completion_tokens=len(tokens)),
         model=model,
+        alternatives=alternatives,
     )
 
 
@@ -140,12 +151,13 @@ def _object(
     found: dict[tuple[str, ...], Candidate],
     values: PageValues,
     pieces: list[tuple[str, float]],
+    alternatives: dict[str, list[Alternative]],
 ) -> None:
     properties = schema.get("properties") or {}
     pieces.append(("{", 1.0))
     for i, (name, sub) in enumerate(properties.items()):
         pieces.append((("," if i else "") + json.dumps(name, ensure_ascii=False) + ":", 1.0))
-        _value(sub if isinstance(sub, dict) else {}, (*path, name), found, values, pieces)
+        _value(sub if isinstance(sub, dict) else {}, (*path, name), found, values, pieces, alternatives)
     pieces.append(("}", 1.0))
 
 
@@ -155,11 +167,12 @@ def _value(
     found: dict[tuple[str, ...], Candidate],
     values: PageValues,
     pieces: list[tuple[str, float]],
+    alternatives: dict[str, list[Alternative]],
 ) -> None:
     kinds = schema.get("type")
     kinds = set(kinds) if isinstance(kinds, list) else {kinds}
     if "properties" in schema:
-        _object(schema, path, found, values, pieces)
+        _object(schema, path, found, values, pieces, alternatives)
         return
     if "array" in kinds or "items" in schema:
         rows = values.tables.get(path, []) if found is values.values else []
@@ -168,7 +181,7 @@ def _value(
         for i, row in enumerate(rows):
             if i:
                 pieces.append((",", 1.0))
-            _object(item_schema or {}, (), row, values, pieces)
+            _object(item_schema or {}, (), row, values, pieces, alternatives)
         pieces.append(("]", 1.0))
         return
     candidate = found.get(path)
@@ -176,6 +189,13 @@ def _value(
         pieces.append(("null", 1.0))  # the decoding schema lets every leaf be null
         return
     pieces.append((json.dumps(candidate.value, ensure_ascii=False), min(candidate.score, 0.999)))
+    rivals = [
+        Alternative(rival.value, min(rival.score, 0.999))
+        for rival in (values.rivals.get(path, []) if found is values.values else [])
+        if _admits(schema, rival.value)
+    ]
+    if rivals:
+        alternatives["".join(f"/{escape(part)}" for part in path)] = rivals
 
 
 def _admits(schema: dict[str, Any], value: Any) -> bool:

@@ -64,12 +64,15 @@ SUM_WORDS = frozenset(
 """Words that start a table's sum row, in the lexicon's languages."""
 CHECK_CANDIDATES = 3
 MAX_CHECK_FIELDS = 6
+MAX_RIVALS = 2
 
 
 @dataclass
 class PageValues:
     values: dict[tuple[str, ...], Candidate] = field(default_factory=dict)
     tables: dict[tuple[str, ...], list[dict[tuple[str, ...], Candidate]]] = field(default_factory=dict)
+    rivals: dict[tuple[str, ...], list[Candidate]] = field(default_factory=dict)
+    """Per field, the best candidates of other values than the chosen one, best first."""
 
 
 class PageReader:
@@ -136,11 +139,14 @@ class PageReader:
         self._addresses(options)
         self._currency(options)
         self._apply_checks(options)
-        for found in options.values():
-            _weigh_rivals(found)
         for index, spec in enumerate(self.plan.fields):
-            if options[index]:
-                result.values[spec.path] = options[index][0]
+            found = options[index]
+            if not found:
+                continue
+            result.values[spec.path] = found[0]
+            if rivals := _rivals(found):
+                result.rivals[spec.path] = rivals
+            _weigh_rivals(found, rivals)
         for table in self.plan.tables:
             rows = TableReader(self.layout, self.tokens).read(table)
             if rows:
@@ -408,12 +414,25 @@ class PageReader:
         return data
 
 
-def _weigh_rivals(found: list[Candidate]) -> None:
+def _rivals(found: list[Candidate]) -> list[Candidate]:
+    """The best candidate of each other value than the chosen one's (up to ``MAX_RIVALS``), as
+    scored before :func:`_weigh_rivals` lowers the chosen one."""
+    seen = {_key(found[0].parsed)}
+    rivals: list[Candidate] = []
+    for candidate in sorted(found[1:], key=lambda c: -c.score):
+        if _key(candidate.parsed) not in seen and len(rivals) < MAX_RIVALS:
+            seen.add(_key(candidate.parsed))
+            rivals.append(Candidate(candidate.value, candidate.parsed, candidate.score, candidate.segment))
+    return rivals
+
+
+def _key(parsed: Any) -> Any:
+    return " ".join(parsed.casefold().split()) if isinstance(parsed, str) else parsed
+
+
+def _weigh_rivals(found: list[Candidate], rivals: list[Candidate]) -> None:
     """A value with a rival nearly as likely (another total, another name) is a guess between the
     two: its score says so, so that review catches the wrong half."""
-    if len(found) < 2:
-        return
     top = found[0]
-    rival = next((c for c in found[1:] if c.parsed != top.parsed), None)
-    if rival is not None and rival.score >= 0.7 * top.score:
-        top.score *= 0.5 + 5 / 3 * max(0.0, 1 - rival.score / top.score)  # 0.5 for a tie, 1 at 70%
+    if rivals and rivals[0].score >= 0.7 * top.score:
+        top.score *= 0.5 + 5 / 3 * max(0.0, 1 - rivals[0].score / top.score)  # 0.5 for a tie, 1 at 70%
