@@ -65,7 +65,9 @@ class ConfidenceComponents(Reported):
 class Normalization(Reported):
     kind: Annotated[
         str,
-        msgspec.Meta(description="`date`, `amount`, `currency`, `percent`, `iban`, `vat_id`, `text`, ..."),
+        msgspec.Meta(
+            description="`date`, `amount`, `currency`, `percent`, `iban`, `vat_id`, `phone`, `text`."
+        ),
     ]
     status: Annotated[
         NormalizedStatus,

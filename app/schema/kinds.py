@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 from app.schema.labels import label_aliases
 from app.schema.tree import SchemaTree
 
-Kind = Literal["date", "amount", "currency", "percent", "iban", "vat_id", "text"]
+Kind = Literal["date", "amount", "currency", "percent", "iban", "vat_id", "phone", "text"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 ITEM = "*"
 """The path step of an array's items in a leaf's schema path."""
@@ -52,6 +52,8 @@ def kind_for(name: str, schema: dict[str, Any]) -> Kind:
         kind = "currency"
     elif "iban" in lowered:
         kind = "iban"
+    elif any(word in lowered for word in ("phone", "fax", "mobile")) or lowered in ("tel", "telephone"):
+        kind = "phone"
     # "vat_rate"/"vat_amount" typed as strings are numbers about VAT, not VAT ids.
     elif "vat" in lowered and not any(word in lowered for word in ("rate", "percent", "amount", "total")):
         kind = "vat_id"

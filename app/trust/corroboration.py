@@ -14,8 +14,8 @@ counts, by kind:
 - dates: a four-digit year printed, and a label of the field beside or above it, or no other date on
   the document (so a due date in the payment terms never passes for the issue date unlabelled);
 - IBANs and VAT ids: their check digits;
-- text (names, numbers, addresses): a label of the field beside or above it; a company name at the
-  top of a receipt has none, so it is checked by a person;
+- text (names, numbers, addresses) and phone numbers: a label of the field beside or above it; a
+  company name or phone number at the top of a receipt has none, so it is checked by a person;
 - currencies: the exact, whole-word print.
 
 This is deliberately strict: a finance team loses far more to a wrong value accepted silently than
@@ -109,7 +109,7 @@ def corroborate(
     elif kind in ("iban", "vat_id"):
         support.append("check_digits")
         doubt = None
-    elif kind == "text":
+    elif kind in ("text", "phone"):
         doubt = None if labelled else "unlabelled"
     if doubt is None and rival and not any(s.startswith("check:") for s in support):
         doubt = "rival"  # payment arithmetic does not settle it: the rival may be the total paid

@@ -2,7 +2,7 @@
 
 This module is the entry point (kinds, reading, writing back, printed forms); each family of kinds is
 read and printed in ``app.trust.kinds``: ``dates``, ``numbers`` (amounts, percent), ``codes`` (currency,
-IBAN, VAT id) and ``text``.
+IBAN, VAT id, phone) and ``text``.
 
 The trust layer compares values with the page, runs arithmetic checks and writes clean JSON back, so each
 leaf is read as its kind once, here. Reading never guesses silently: a value that cannot be read as its
@@ -35,8 +35,10 @@ from app.schema.kinds import KINDS, Kind, declared_types, kind_for
 from app.trust.kinds.codes import (
     currency_forms,
     iban_forms,
+    phone_forms,
     read_currency,
     read_iban,
+    read_phone,
     read_vat_id,
     vat_forms,
 )
@@ -98,6 +100,8 @@ def normalize(raw: Any, kind: Kind, *, day_first: bool | None = None) -> Normali
         value = read_iban(raw)
     elif kind == "vat_id":
         value = read_vat_id(raw)
+    elif kind == "phone":
+        value = read_phone(raw)
     else:
         value = read_text(raw)
     return Normalized(value, raw, "unparsed" if value is None else "ok", kind)
@@ -164,6 +168,8 @@ def _printed_forms(value: Any, kind: Kind, *, day_first: bool | None = None) -> 
         candidates = iban_forms(n.value)
     elif kind == "vat_id":
         candidates = vat_forms(n.value)
+    elif kind == "phone":
+        candidates = phone_forms(n.value)
     else:
         candidates = [n.value]
     flags = (True, False) if kind == "date" and day_first is None else (day_first,)

@@ -270,3 +270,41 @@ def test_a_single_letter_is_a_currency_only_before_an_amount_with_cents(
     token: str, currency: str | None
 ) -> None:
     assert currency_token(token) == currency
+
+
+PHONE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"store_name": {"type": ["string", "null"]}, "phone": {"type": ["string", "null"]}},
+}
+
+
+def test_an_unlabelled_phone_in_the_header_is_read_as_a_guess() -> None:
+    """A receipt prints the store's number under its name without "Tel": read it, scored low."""
+    rows = [
+        [(200, "BLUE"), (250, "BOTTLE"), (320, "CAFE")],
+        [(180, "(415)"), (230, "398-3173")],
+        [(40, "Check:"), (110, "37820")],
+        [(40, "TOTAL"), (400, "12.50")],
+    ]
+    phone = value(read(rows, PHONE_SCHEMA), "phone")
+    assert phone.value == "(415) 398-3173" and phone.parsed == "4153983173"
+    assert phone.score < 0.5
+
+
+def test_a_labelled_phone_wins_over_the_fax_and_is_sure() -> None:
+    rows = [
+        [(200, "ACME"), (260, "SDN"), (300, "BHD")],
+        [(40, "Fax:"), (100, "03-1234568")],
+        [(40, "Tel:"), (100, "03-1234567")],
+    ]
+    phone = value(read(rows, PHONE_SCHEMA), "phone")
+    assert phone.parsed == "031234567" and phone.score > 0.8
+
+
+def test_no_phone_number_is_no_phone() -> None:
+    rows = [
+        [(200, "BLUE"), (250, "CAFE")],
+        [(40, "Check:"), (110, "37820")],
+        [(40, "Date"), (100, "12/05/2019")],
+    ]
+    assert ("phone",) not in read(rows, PHONE_SCHEMA).values

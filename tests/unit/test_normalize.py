@@ -220,6 +220,20 @@ TEXTS: list[tuple[Any, str | None]] = [
     ({"a": 1}, None),
 ]
 
+PHONES: list[tuple[Any, Any]] = [
+    ("(905)889-8000", "9058898000"),
+    ("+1 214 528-0197", "+12145280197"),
+    ("+49 (0)30 1234567", "+49301234567"),
+    ("089/12345-0", "089123450"),
+    ("03-1234567 ext. 12", "031234567"),
+    ("0192370692", "0192370692"),
+    ("Check: 37820", None),  # a neighbouring label and number read as the phone
+    ("12/05/2019 10", None),  # a date and an hour
+    ("41.50", None),
+    ("1234", None),
+    ("Hamburger Blue-cheddar", None),
+]
+
 CASES: list[tuple[Any, Kind, Any]] = [
     *((raw, "date", v) for raw, v in DATES),
     *((raw, "amount", v) for raw, v in AMOUNTS),
@@ -228,6 +242,7 @@ CASES: list[tuple[Any, Kind, Any]] = [
     *((raw, "iban", v) for raw, v in IBANS),
     *((raw, "vat_id", v) for raw, v in VAT_IDS),
     *((raw, "text", v) for raw, v in TEXTS),
+    *((raw, "phone", v) for raw, v in PHONES),
 ]
 
 
@@ -245,7 +260,7 @@ def test_real_world_prints(raw: Any, kind: Kind, expected: Any) -> None:
             assert str(result.value) == str(expected)
 
 
-@pytest.mark.parametrize("kind", ["date", "amount", "currency", "percent", "iban", "vat_id", "text"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("raw", [None, "", "   ", "\u00a0\n"])
 def test_absent(raw: Any, kind: Kind) -> None:
     assert normalize(raw, kind) == Normalized(None, raw, "absent", kind)
@@ -304,6 +319,10 @@ def test_infer_day_first(raw_dates: list[str], expected: bool | None) -> None:
         ("supplier_vat_number", {"type": "string"}, "vat_id"),
         ("vat_rate", {"type": "string"}, "text"),
         ("vendor_name", {"type": "string"}, "text"),
+        ("phone", {"type": ["string", "null"]}, "phone"),
+        ("fax_number", {"type": "string"}, "phone"),
+        ("tel", {"type": "string"}, "phone"),
+        ("telephone_count", {"type": "integer"}, "amount"),
         ("paid", {"type": "boolean"}, "text"),
         ("reference", {"type": "string", "x-normalize": "amount"}, "amount"),
         ("total", {"type": "number", "x-normalize": "nonsense"}, "amount"),

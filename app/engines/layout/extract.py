@@ -43,6 +43,7 @@ from app.engines.layout.values import (
     currency_token,
     parse,
     parse_dates,
+    phones,
 )
 from app.lexicon import PAYMENT_WORDS
 from app.trust.checks import Check, evaluate
@@ -53,6 +54,10 @@ __all__ = ["Candidate", "PageReader", "PageValues"]
 # A currency glued to its amount ("RM5.90", "TOTAL:USD12.00"): OCR and narrow receipt fonts.
 _BARE_CURRENCY = re.compile(r"(?i)rm|myr|usd|eur|sgd|gbp|[$€£¥]")
 SINGLE_DATE_SCORE = 0.85
+UNLABELLED_PHONE_SCORE = 0.45
+HEADER_SHARE = 0.4
+"""The top part of a page where a letterhead or a receipt's header prints the issuer's details."""
+FAX_WORDS = frozenset(["fax", "facsimile", "telefax", "telecopie"])
 # An address is many words read by OCR, each of which may be off by a letter or a space.
 ADDRESS_RELIABILITY = 0.35
 MAX_NAME_WORDS = 7
@@ -136,6 +141,7 @@ class PageReader:
                 found += self.header.names()
             options[index] = sorted(found, key=lambda c: -c.score)
         self._unlabelled_dates(options)
+        self._unlabelled_phones(options)
         self._addresses(options)
         self._currency(options)
         self._apply_checks(options)
@@ -290,6 +296,25 @@ class PageReader:
             for rank, (source, value, parsed, fit) in enumerate(readings[:3]):
                 options[index].append(Candidate(value, parsed, base * fit * (0.8**rank), source))
             options[index].sort(key=lambda c: -c.score)
+
+    def _unlabelled_phones(self, options: dict[int, list[Candidate]]) -> None:
+        """A phone number no label names: the first one printed in the top part of the page (a
+        receipt's or a letterhead's header), not on a fax line; scored as the guess it is."""
+        for index, spec in enumerate(self.plan.fields):
+            if spec.kind != "phone" or (options[index] and options[index][0].score >= 0.5):
+                continue
+            for segment in self.layout.segments:
+                if segment.box[1] > HEADER_SHARE * self.layout.height:
+                    continue
+                if {t for t, _, _ in self.tokens[segment.index]} & FAX_WORDS:
+                    continue
+                if found := phones(segment.text):
+                    value, parsed, fit = found[0]
+                    options[index].append(
+                        Candidate(value, parsed, UNLABELLED_PHONE_SCORE * fit, segment.index)
+                    )
+                    options[index].sort(key=lambda c: -c.score)
+                    break
 
     def _header_rows(self) -> set[int]:
         """Rows that look like a table's header: three or more short label-like cells."""

@@ -39,6 +39,7 @@ _CONCEPT_KINDS: dict[str, frozenset[str]] = {
     "currency": frozenset({"currency", "text"}),
     "vat_id": frozenset({"vat_id", "text"}),
     "iban": frozenset({"iban", "text"}),
+    "phone": frozenset({"phone", "text"}),
     "item_quantity": frozenset({"amount"}),
     "item_unit_price": frozenset({"amount"}),
     "item_amount": frozenset({"amount"}),

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.engines.layout.fields import FieldSpec
 from app.lexicon import fold_phrase as fold
+from app.trust.kinds.codes import read_phone
 from app.trust.normalize import normalize
 
 _AMOUNT = re.compile(r"(?<![\w.,])[-(]?\d(?:[\d.,' ]*\d)?(?:\)|-)?(?![\w]|[.,]\d)")
@@ -28,6 +29,7 @@ class Candidate:
 
 
 TOKEN = re.compile(r"\S+")
+PHONE_SHAPE = re.compile(r"(?<![\w.,/])\+?\(?\d[\d\s().\-/]{4,}\d(?![\w.,/])")
 _GLUED_CURRENCY = re.compile(r"(?i)(?<![a-z])(rm|myr|usd|eur|sgd|gbp|chf|inr)(?=\d)")
 SEPARATORS = " \t:;#.-\u2013\u2014=|"
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9 ]{8,34}")
@@ -101,12 +103,24 @@ def parse(text: str, spec: FieldSpec) -> list[tuple[Any, Any, float]]:  # noqa: 
                 if n.status == "ok" and HAS_DIGIT.search(window):
                     return [(window, n.value, 1.0)]
         return [(v, p, f * 0.6) for v, p, f in _identifier(text) if sum(c.isdigit() for c in str(v)) >= 8]
+    if kind == "phone":
+        return phones(text)[:2]
     if spec.identifier:
         return _identifier(text)
     if spec.numeric:
         return _amounts(text, spec)
     letters = sum(c.isalpha() for c in text)
     return [(text, text, 0.9 if letters >= 2 else 0.5)]
+
+
+def phones(text: str) -> list[tuple[Any, Any, float]]:
+    """The phone numbers in ``text``, as printed, each with its digits; a short one fits less."""
+    found = []
+    for match in PHONE_SHAPE.finditer(text):
+        number = read_phone(match.group())
+        if number is not None:
+            found.append((match.group(), number, 1.0 if len(number.lstrip("+")) >= 8 else 0.7))
+    return found
 
 
 def _identifier(text: str) -> list[tuple[Any, Any, float]]:

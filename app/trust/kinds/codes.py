@@ -1,4 +1,5 @@
-"""Codes: currencies (ISO 4217 code, symbol or name), IBANs and VAT ids, checked with python-stdnum."""
+"""Codes: currencies (ISO 4217 code, symbol or name), IBANs and VAT ids, checked with python-stdnum;
+phone numbers by their shape."""
 
 from __future__ import annotations
 
@@ -112,3 +113,33 @@ def iban_forms(compact: str) -> list[str]:
 def vat_forms(compact: str) -> list[str]:
     """Compact, and with a space after the country prefix."""
     return [compact, f"{compact[:2]} {compact[2:]}"]
+
+
+_PHONE = re.compile(r"\+?[\d(][\d\s().\-/]*\d")
+_PHONE_EXTENSION = re.compile(r"(?i)\s*(?:ext\.?|x)\s*\d{1,5}$")
+MIN_PHONE_DIGITS = 6
+MAX_PHONE_DIGITS = 15
+
+
+def read_phone(raw: Any) -> str | None:
+    """A telephone number as its digits, with the leading ``+`` of an international one ("+1 214
+    528-0197" -> "+12145280197", "(905)889-8000" -> "9058898000"): the whole text must be one
+    number of 6 to 15 digits in a phone's characters (an extension is dropped). A date, an amount
+    with cents or text with letters ("Check: 37820") is not a phone number."""
+    if not isinstance(raw, str | int) or isinstance(raw, bool):
+        return None
+    text = _PHONE_EXTENSION.sub("", SPACES.sub(" ", str(raw)).strip())
+    if _PHONE.fullmatch(text) is None or re.fullmatch(r"\d{1,3}(?:[.,]\d{3})*[.,]\d{2}", text):
+        return None
+    if re.search(r"(?<!\d)\d{1,4}[./\-]\d{1,2}[./\-]\d{2,4}(?!\d)", text):  # a date, maybe with more
+        return None
+    if text.startswith("+"):
+        text = text.replace("(0)", "")  # +49 (0)30 ...: the trunk prefix is not dialled from abroad
+    digits = re.sub(r"\D", "", text)
+    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
+        return None
+    return ("+" if text.startswith("+") else "") + digits
+
+
+def phone_forms(number: str) -> list[str]:
+    return [number]
