@@ -60,6 +60,12 @@ class ConfidenceComponents(Reported):
     checks: Annotated[float, msgspec.Meta(description="Lower when a check on the field failed.")]
     ocr: Annotated[float, msgspec.Meta(description="The OCR confidence of the matched words.")]
     score: Annotated[float, msgspec.Meta(description="The combined score (before calibration).")]
+    corroborated: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Independent evidence agrees (`corroborated_by`): the score keeps 30 % of its doubt."
+        ),
+    ] = False
 
 
 class Normalization(Reported):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.documents.textmap import DocumentMap
 from app.lexicon import expected_on_every_document, label_phrases, name_words
 from app.lib.jsonpointer import assign, escape
 from app.schema.compiled import CompiledSchema
-from app.schema.kinds import ITEM
+from app.schema.kinds import ITEM, Kind
 from app.schema.review import ReviewPolicy
 from app.schema.tree import SchemaTree
 from app.trust.checks import CheckResult, evaluate
@@ -100,8 +100,9 @@ def assess(
     grounder = Grounder(document)
     fields: dict[str, dict[str, Any]] = {}
     evidence_of: dict[str, Evidence | None] = {}
+    components: dict[str, Components] = {}
     for pointer, _, _, raw, _ in leaves:
-        fields[pointer], evidence_of[pointer] = _field(
+        fields[pointer], evidence_of[pointer], components[pointer] = _field(
             grounder,
             pointer,
             raw,
@@ -111,37 +112,13 @@ def assess(
             calibration,
             day_first,
         )
-    doubts: dict[str, str] = {}
-    labelled: dict[str, bool] = {}
-    amounts = Counter(
-        normalized[p].value
-        for p, _, _, _, path in leaves
-        if kinds[p] == "amount" and normalized[p].status == "ok" and ITEM not in path
+    doubts, labelled = _corroborate_all(
+        _Reading(compiled, leaves, kinds, normalized, fields, evidence_of, components, by_pointer),
+        grounder,
+        facts,
+        sources,
+        calibration,
     )
-    for pointer, name, _, raw, path in leaves:
-        entry = fields[pointer]
-        if raw is None or normalized[pointer].status == "absent":
-            entry["corroborated_by"] = []
-            continue
-        verdict = corroborate(
-            kinds[pointer],
-            raw,
-            normalized[pointer],
-            evidence_of[pointer],
-            by_pointer.get(pointer, []),
-            evidence_of,
-            grounder,
-            facts,
-            labels=_labels(compiled, path, name),
-            in_item=ITEM in path,
-            shared=kinds[pointer] == "amount" and amounts[normalized[pointer].value] > 1,
-            rival=_close_rival(entry, sources.get(pointer)),
-        )
-        entry["corroborated_by"] = list(verdict.support) if verdict.doubt is None else []
-        if verdict.doubt is not None and evidence_of[pointer] is not None:
-            doubts[pointer] = verdict.doubt  # ungrounded and unparsed values have their own reasons
-        if ITEM not in path:
-            labelled[pointer] = "labelled" in verdict.support
     reasons = _reasons(fields, normalized, doubts, check_results, policy)
     reasons += [f"not_found:{pointer}" for pointer in _not_found(compiled, data, policy)]
     unfamiliar = _unfamiliar(facts, labelled)
@@ -201,6 +178,69 @@ def _reasons(
     return list(dict.fromkeys(reasons))
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """A document's values as the trust layer has read them so far, by pointer."""
+
+    compiled: CompiledSchema
+    leaves: list[tuple[str, str, dict[str, Any], Any, tuple[str, ...]]]
+    kinds: dict[str, Kind]
+    normalized: dict[str, Normalized]
+    fields: dict[str, dict[str, Any]]
+    evidence_of: dict[str, Evidence | None]
+    components: dict[str, Components]
+    checks_of: dict[str, list[CheckResult]]
+
+
+def _corroborate_all(
+    reading: _Reading,
+    grounder: Grounder,
+    facts: DocumentFacts,
+    sources: dict[str, FieldSource | None],
+    calibration: Calibration | None,
+) -> tuple[dict[str, str], dict[str, bool]]:
+    """Each present value's verdict (:func:`corroborate`) written into its report (a corroborated
+    value's score and confidence rise); the doubts by pointer, and for document-level values
+    whether a label of theirs was found."""
+    doubts: dict[str, str] = {}
+    labelled: dict[str, bool] = {}
+    normalized, evidence_of = reading.normalized, reading.evidence_of
+    amounts = Counter(
+        normalized[p].value
+        for p, _, _, _, path in reading.leaves
+        if reading.kinds[p] == "amount" and normalized[p].status == "ok" and ITEM not in path
+    )
+    for pointer, name, _, raw, path in reading.leaves:
+        entry = reading.fields[pointer]
+        entry["corroborated_by"] = []
+        if raw is None or normalized[pointer].status == "absent":
+            continue
+        verdict = corroborate(
+            reading.kinds[pointer],
+            raw,
+            normalized[pointer],
+            evidence_of[pointer],
+            reading.checks_of.get(pointer, []),
+            evidence_of,
+            grounder,
+            facts,
+            labels=_labels(reading.compiled, path, name),
+            in_item=ITEM in path,
+            shared=reading.kinds[pointer] == "amount" and amounts[normalized[pointer].value] > 1,
+            rival=_close_rival(entry, sources.get(pointer)),
+        )
+        if verdict.doubt is None:
+            entry["corroborated_by"] = list(verdict.support)
+            score = replace(reading.components[pointer], corroborated=True).score()
+            entry["components"].update(corroborated=True, score=round(score, 4))
+            entry["confidence"] = _confidence(score, calibration)
+        elif evidence_of[pointer] is not None:
+            doubts[pointer] = verdict.doubt  # ungrounded and unparsed values have their own reasons
+        if ITEM not in path:
+            labelled[pointer] = "labelled" in verdict.support
+    return doubts, labelled
+
+
 def _unfamiliar(facts: DocumentFacts, labelled: dict[str, bool]) -> str | None:
     """Why the document is unlike those the reading and its calibration were built on, if it is:
     text in none of the lexicon's languages (``language``), or few of its values beside a label of
@@ -237,8 +277,9 @@ def _field(
     checks: list[CheckResult],
     calibration: Calibration | None,
     day_first: bool | None,
-) -> tuple[dict[str, Any], Evidence | None]:
-    """The field's report, and where its value is printed."""
+) -> tuple[dict[str, Any], Evidence | None, Components]:
+    """The field's report, where its value is printed, and its confidence components (before
+    corroboration, which needs every field's evidence)."""
     evidence: Evidence | None = None
     if raw is not None:
         # The text as read first (most values are printed exactly so); the printed forms of the
@@ -258,30 +299,38 @@ def _field(
         ocr=evidence.ocr_confidence if evidence and evidence.ocr_confidence is not None else 1.0,
     )
     score = components.score()
-    confidence = None if raw is None else round(calibration(score) if calibration else score, 4)
-    return {
-        "confidence": confidence,
-        "page": source.page if source else None,
-        "raw_text": None if raw is None else str(raw),
-        "normalized": {"kind": normalized.kind, "status": normalized.status},
-        "evidence": [evidence.to_dict()] if evidence else [],
-        "components": {
-            "token_prob": {
-                "min": round(source.evidence.min, 4),
-                "mean": round(source.evidence.mean, 4),
-                "tokens": source.evidence.tokens,
-            }
-            if source and source.evidence
-            else None,
-            "grounded": round(components.grounded, 4),
-            "normalized": components.normalized,
-            "checks": components.checks,
-            "ocr": round(components.ocr, 4),
-            "score": round(score, 4),
+    return (
+        {
+            "confidence": None if raw is None else _confidence(score, calibration),
+            "page": source.page if source else None,
+            "raw_text": None if raw is None else str(raw),
+            "normalized": {"kind": normalized.kind, "status": normalized.status},
+            "evidence": [evidence.to_dict()] if evidence else [],
+            "components": {
+                "token_prob": {
+                    "min": round(source.evidence.min, 4),
+                    "mean": round(source.evidence.mean, 4),
+                    "tokens": source.evidence.tokens,
+                }
+                if source and source.evidence
+                else None,
+                "grounded": round(components.grounded, 4),
+                "normalized": components.normalized,
+                "checks": components.checks,
+                "ocr": round(components.ocr, 4),
+                "corroborated": False,
+                "score": round(score, 4),
+            },
+            "checks": [c.rule for c in checks],
+            "rivals": _rivals(source, normalized, day_first) if raw is not None else [],
         },
-        "checks": [c.rule for c in checks],
-        "rivals": _rivals(source, normalized, day_first) if raw is not None else [],
-    }, evidence
+        evidence,
+        components,
+    )
+
+
+def _confidence(score: float, calibration: Calibration | None) -> float:
+    return round(calibration(score) if calibration else score, 4)
 
 
 def _rivals(source: FieldSource | None, chosen: Normalized, day_first: bool | None) -> list[dict[str, Any]]:

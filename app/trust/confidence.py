@@ -7,10 +7,12 @@ declared check on it passed or none applies, 0.3 when one failed), ``ocr`` (the 
 among the matched words, each its least sure character's; 1 for a PDF text layer).
 
 Default mapping (uncalibrated): ``sqrt(token_prob) * (0.2 + 0.8 * grounded) * normalized * checks
-* (0.6 + 0.4 * ocr)``. A value the model was unsure of, or that appears nowhere, ends low; a
-grounded value with certain tokens and passing checks ends near 1. ``docextract calibrate`` fits a
-monotone (isotonic) map from this score to the observed accuracy per engine; when one is stored for
-the engine, confidence is that map applied to the score and the result says it is calibrated.
+* (0.6 + 0.4 * ocr)``, and for a value ``corroborated`` by independent evidence
+(:mod:`app.trust.corroboration`) ``1 - 0.3 * (1 - that)``. A value the model was unsure of, or that
+appears nowhere, ends low; a grounded, corroborated value with certain tokens ends near 1.
+``docextract calibrate`` fits a monotone (isotonic) map from this score to the observed accuracy
+per engine; when one is stored for the engine, confidence is that map applied to the score and the
+result says it is calibrated.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from pathlib import Path
 
 UNPARSED = 0.3
 CHECK_FAILED = 0.3
+CORROBORATED_DOUBT = 0.3
+"""The share of the remaining doubt a corroborated value keeps: independent evidence agreeing is
+what makes a value right (on every development family, none of them was wrong)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,7 @@ class Components:
     normalized: float
     checks: float
     ocr: float
+    corroborated: bool = False
 
     def score(self) -> float:
         value = (
@@ -41,7 +47,8 @@ class Components:
             * self.checks
             * (0.6 + 0.4 * self.ocr)
         )
-        return min(max(value, 0.0), 1.0)
+        value = min(max(value, 0.0), 1.0)
+        return 1 - (1 - value) * CORROBORATED_DOUBT if self.corroborated else value
 
 
 @dataclass(frozen=True)

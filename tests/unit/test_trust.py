@@ -127,12 +127,26 @@ def test_invented_wrong_and_missing_values_are_routed_to_review() -> None:
 
 
 def test_unsure_tokens_lower_confidence_below_the_threshold() -> None:
-    doc = document(page("Invoice INV-7", "Total 119.00"))
+    doc = document(page("INV-7", "Total 119.00"))
     data = {"invoice_number": "INV-7", "total": 119.0}
     result = assess(
         COMPILED, data, sources(data, prob=0.2), doc, policy=ReviewPolicy.of(SCHEMA, min_confidence=0.6)
     )
     assert "low_confidence:/invoice_number" in result.reasons
+
+
+def test_corroboration_removes_most_of_the_remaining_doubt() -> None:
+    """The same unsure reading beside its label: independent evidence agrees, so 70 % of the doubt
+    goes; the reading stays less sure than a sure one."""
+    data = {"invoice_number": "INV-7"}
+    doc = document(page("Invoice INV-7"))
+    unsure = assess(COMPILED, data, sources(data, prob=0.2), doc, policy=ReviewPolicy.of(SCHEMA))
+    sure = assess(COMPILED, data, sources(data, prob=0.99), doc, policy=ReviewPolicy.of(SCHEMA))
+    field = unsure.fields["/invoice_number"]
+    before = Components(token_prob=0.2, grounded=1.0, normalized=1.0, checks=1.0, ocr=1.0).score()
+    assert field["components"]["corroborated"] is True
+    assert field["confidence"] == round(1 - 0.3 * (1 - before), 4)
+    assert field["confidence"] < sure.fields["/invoice_number"]["confidence"]
 
 
 def test_default_score_orders_the_evidence() -> None:
