@@ -437,7 +437,28 @@ LANGUAGE_WORDS: dict[str, frozenset[str]] = {
 }
 MIN_LANGUAGE_HITS = 3
 
-EXPECTED_CONCEPTS = frozenset(["total", "issue_date"])
+# Property names (as sets of name words, the document's own kind left out: "invoice_date") for the
+# total and the date every invoice and receipt prints.
+EXPECTED_NAMES = frozenset(
+    frozenset(name.split())
+    for name in (
+        "total",
+        "amount",
+        "total amount",
+        "grand total",
+        "gross total",
+        "gross amount",
+        "total payable",
+        "amount payable",
+        "total due",
+        "amount due",
+        "date",
+        "issue date",
+        "date issued",
+        "issued",
+    )
+)
+DOCUMENT_WORDS = frozenset(["invoice", "receipt", "document", "bill", "transaction", "purchase", "sale"])
 
 ADDRESS_WORDS = _words(
     "jalan jln lorong lrg taman tmn lot no floor flr level lvl street st road rd avenue ave blok "
@@ -453,6 +474,9 @@ REGIONS = _words(
     "usa us america ireland"
 )
 
+
+# Regions of day-first countries: an address there settles how its numeric dates are written.
+DAY_FIRST_REGIONS = REGIONS - _words("usa us america d e kl")
 
 # Words that name a party's role or a field on forms, printed as labels and never a name or value.
 ROLE_WORDS = _words(
@@ -526,6 +550,7 @@ def concepts_named(name_words: tuple[str, ...]) -> tuple[Concept, ...]:
 
 
 def expected_on_every_document(name_words: tuple[str, ...]) -> bool:
-    """Whether a property names what every invoice and receipt prints (its total, its date): a
-    null there is a value not found, for a person to look for, not one the document lacks."""
-    return any(c.key in EXPECTED_CONCEPTS for c in concepts_named(name_words))
+    """Whether a property names what every invoice and receipt prints, its total or its date, and
+    nothing more specific ("date_due" and "total_tax" do not): a null there is a value not found,
+    for a person to look for, not one the document lacks."""
+    return frozenset(name_words) - DOCUMENT_WORDS in EXPECTED_NAMES

@@ -35,7 +35,7 @@ MAX_REPORTED_RIVALS = 3
 UNFAMILIAR_FACTOR = 0.8
 """Confidence kept on a document unlike those the scores were calibrated on."""
 MIN_WORDS_FOR_LANGUAGE = 30
-MIN_LABELLED_SHARE = 0.34
+MIN_EXPLAINED_SHARE = 0.34
 MIN_VALUES_FOR_LABELS = 3
 
 
@@ -112,7 +112,7 @@ def assess(
             calibration,
             day_first,
         )
-    doubts, labelled = _corroborate_all(
+    doubts, understood = _corroborate_all(
         _Reading(compiled, leaves, kinds, normalized, fields, evidence_of, components, by_pointer),
         grounder,
         facts,
@@ -121,7 +121,7 @@ def assess(
     )
     reasons = _reasons(fields, normalized, doubts, check_results, policy)
     reasons += [f"not_found:{pointer}" for pointer in _not_found(compiled, data, policy)]
-    unfamiliar = _unfamiliar(facts, labelled)
+    unfamiliar = _unfamiliar(facts, understood)
     if unfamiliar is not None:
         reasons.append(f"unfamiliar_document:{unfamiliar}")
         for entry in fields.values():
@@ -201,9 +201,9 @@ def _corroborate_all(
 ) -> tuple[dict[str, str], dict[str, bool]]:
     """Each present value's verdict (:func:`corroborate`) written into its report (a corroborated
     value's score and confidence rise); the doubts by pointer, and for document-level values
-    whether a label of theirs was found."""
+    whether the document explains them: corroborated, or beside a label of their field."""
     doubts: dict[str, str] = {}
-    labelled: dict[str, bool] = {}
+    understood: dict[str, bool] = {}
     normalized, evidence_of = reading.normalized, reading.evidence_of
     amounts = Counter(
         normalized[p].value
@@ -237,17 +237,19 @@ def _corroborate_all(
         elif evidence_of[pointer] is not None:
             doubts[pointer] = verdict.doubt  # ungrounded and unparsed values have their own reasons
         if ITEM not in path:
-            labelled[pointer] = "labelled" in verdict.support
-    return doubts, labelled
+            understood[pointer] = verdict.doubt is None or "labelled" in verdict.support
+    return doubts, understood
 
 
-def _unfamiliar(facts: DocumentFacts, labelled: dict[str, bool]) -> str | None:
+def _unfamiliar(facts: DocumentFacts, understood: dict[str, bool]) -> str | None:
     """Why the document is unlike those the reading and its calibration were built on, if it is:
-    text in none of the lexicon's languages (``language``), or few of its values beside a label of
-    their field (``labels``: a form or layout the labels do not describe)."""
+    text in none of the lexicon's languages (``language``), or few of its values explained by it,
+    neither corroborated nor beside a label of their field (``labels``: a form or a layout the
+    lexicon does not describe, or a page the OCR could barely read)."""
     if facts.language is None and facts.words >= MIN_WORDS_FOR_LANGUAGE:
         return "language"
-    if len(labelled) >= MIN_VALUES_FOR_LABELS and sum(labelled.values()) < MIN_LABELLED_SHARE * len(labelled):
+    explained = sum(understood.values())
+    if len(understood) >= MIN_VALUES_FOR_LABELS and explained < MIN_EXPLAINED_SHARE * len(understood):
         return "labels"
     return None
 

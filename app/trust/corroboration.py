@@ -79,6 +79,7 @@ def corroborate(
     if doubt is not None:
         return Verdict((), doubt)
     support = ["exact"]
+    confirmed: list[str] = []
     labelled = in_item or _labelled(evidence, labels, grounder)
     if labelled and not in_item:
         support.append("labelled")
@@ -111,8 +112,8 @@ def corroborate(
         doubt = None
     elif kind in ("text", "phone"):
         doubt = None if labelled else "unlabelled"
-    if doubt is None and rival and not any(s.startswith("check:") for s in support):
-        doubt = "rival"  # payment arithmetic does not settle it: the rival may be the total paid
+    if doubt is None and rival and not confirmed:
+        doubt = "rival"  # checks and payment arithmetic settle it; being printed twice does not
     return Verdict(tuple(support), doubt)
 
 

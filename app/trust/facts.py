@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -20,6 +20,7 @@ from app.documents.textmap import DocumentMap
 from app.lexicon import (
     CHANGE_WORDS,
     CONCEPTS,
+    DAY_FIRST_REGIONS,
     ROUNDING_WORDS,
     TENDER_WORDS,
     document_language,
@@ -30,7 +31,7 @@ from app.trust.kinds.dates import infer_day_first
 from app.trust.kinds.numbers import read_amount
 
 Role = Literal["tender", "change", "rounding", "total", "other"]
-DateOrder = Literal["dates", "dotted", "language", "currency", "us_address"]
+DateOrder = Literal["dates", "dotted", "language", "currency", "region", "us_address"]
 
 NUMERIC_DATE = re.compile(
     r"(?<!\d)(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)|(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)"
@@ -41,8 +42,7 @@ _US_STATE_ZIP = re.compile(
     r"T[NX]|UT|V[AT]|W[AIVY]),? \d{5}(?:-\d{4})?\b"
 )
 _DAY_FIRST_LANGUAGES = frozenset(["de", "fr", "es", "it", "nl", "ms"])
-_DAY_FIRST_CURRENCIES = frozenset(["rm", "myr", "eur", "gbp", "inr", "sgd", "aud", "nzd", "chf"])
-_DAY_FIRST_SIGNS = ("€", "£", "₹")
+_DAY_FIRST_CURRENCY = re.compile(r"(?i)(?<![a-z])(?:rm|myr|eur|gbp|inr|sgd|aud|nzd|chf)(?![a-z])|[€£₹]")
 _TOTAL_LABELS = frozenset(fold_phrase(label) for c in CONCEPTS if c.key == "total" for label in c.labels)
 MAX_LANGUAGE_WORDS = 400
 MIN_CENTS = 2
@@ -177,20 +177,18 @@ def _date_order(
     words: list[Word], dates: list[str], printed: frozenset[str], language: str | None
 ) -> tuple[bool | None, DateOrder | None]:
     """Whether the document writes numeric dates day-first, and what says so: its unambiguous dates,
-    dotted dates (never month-first), a US address (month-first), its language, or a currency of a
-    day-first country. None when nothing does."""
+    dotted dates (never month-first), a US address (month-first), its language, a currency or a
+    state or country of a day-first country. None when nothing does."""
     inferred = infer_day_first(dates)
     if inferred is not None:
         return inferred, "dates"
-    separators = {m[2] for d in printed if (m := NUMERIC_DATE.fullmatch(d)) and m[2]}
-    if separators == {"."}:
-        return True, "dotted"
     text = " ".join(w.text for w in words)
-    if language in (None, "en") and _US_STATE_ZIP.search(text):
-        return False, "us_address"
-    if language in _DAY_FIRST_LANGUAGES:
-        return True, "language"
-    lowered = {w.text.casefold().strip(".,:;") for w in words}
-    if lowered & _DAY_FIRST_CURRENCIES or any(sign in text for sign in _DAY_FIRST_SIGNS):
-        return True, "currency"
-    return None, None
+    separators = {m[2] for d in printed if (m := NUMERIC_DATE.fullmatch(d)) and m[2]}
+    signals: list[tuple[DateOrder, bool, Callable[[], bool]]] = [
+        ("dotted", True, lambda: separators == {"."}),
+        ("us_address", False, lambda: language in (None, "en") and bool(_US_STATE_ZIP.search(text))),
+        ("language", True, lambda: language in _DAY_FIRST_LANGUAGES),
+        ("currency", True, lambda: bool(_DAY_FIRST_CURRENCY.search(text))),
+        ("region", True, lambda: bool({fold_phrase(w.text) for w in words} & DAY_FIRST_REGIONS)),
+    ]
+    return next(((day_first, name) for name, day_first, holds in signals if holds()), (None, None))
