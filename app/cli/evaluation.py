@@ -16,6 +16,7 @@ from app.cli.common import cli_settings, problem_text, run_with_database
 from app.db.models import utcnow
 from app.documents.service import DocumentAnalyzer
 from app.engines.unavailable import UnavailableEngine
+from app.extraction.service import Extractor
 from app.jobs.services import build_extractor, close_extractor
 from app.lib.canonical import canonical_sha256
 from app.lib.errors import DocextractError
@@ -37,12 +38,16 @@ from app.trust.evaluate import (
 
 
 @click.command("eval")
-@click.argument("docs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "docs_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @click.option(
     "--schema",
-    "schema_ref",
+    "schema_refs",
     required=True,
-    help="A registered schema (name or name@version), or a JSON Schema file.",
+    multiple=True,
+    help="A registered schema (name or name@version), or a JSON Schema file: once for every set, or "
+    "once per DOCS_DIR in the same order.",
 )
 @click.option(
     "--engine",
@@ -59,50 +64,99 @@ from app.trust.evaluate import (
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("eval-report.json"),
     show_default=True,
-    help="The JSON report.",
+    help="The JSON report (one set).",
 )
 @click.option(
     "--diagram",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("reliability.png"),
     show_default=True,
-    help="The reliability diagram.",
+    help="The reliability diagram (one set).",
 )
-@click.option("--limit", type=int, help="Only the first N documents.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("eval-reports"),
+    show_default=True,
+    help="With several sets: where each set's report and diagram go (<set>.json, <set>.png).",
+)
+@click.option("--limit", type=int, help="Only the first N documents of each set.")
+@click.option("--threshold", type=float, default=0.7, show_default=True, help="Auto-accept threshold (loso).")
 def evaluate_command(
-    docs_dir: Path,
-    schema_ref: str,
+    docs_dirs: tuple[Path, ...],
+    schema_refs: tuple[str, ...],
     engine: str | None,
     replay_dir: Path | None,
     out: Path,
     diagram: Path,
+    out_dir: Path,
     limit: int | None,
+    threshold: float,
 ) -> None:
-    """Extract every document in DOCS_DIR that has <id>.json ground truth beside it, and report
-    accuracy, evidence recall, calibration (ECE) and the error rate of auto-accepted fields."""
+    """Extract every document in each DOCS_DIR that has <id>.json ground truth beside it, and report
+    accuracy, evidence recall, calibration (ECE) and the error rate of auto-accepted fields. With
+    several sets (document families), also leave one set out: each calibrated on all the others."""
+    if len(schema_refs) not in (1, len(docs_dirs)):
+        raise click.UsageError(f"give --schema once, or once per DOCS_DIR ({len(docs_dirs)}).")
+    names = [d.resolve().name for d in docs_dirs]
+    if len(set(names)) != len(names):
+        raise click.UsageError("each DOCS_DIR needs its own folder name: it names the set's report.")
     settings = cli_settings()
-    updates: dict[str, Any] = {}
     if engine is not None:
-        updates["engine"] = engine
-    if (engine or settings.engine.engine) == "replay":
-        updates["replay_dir"] = replay_dir or settings.engine.replay_dir or docs_dir
-    if updates:
-        settings = replace(settings, engine=settings.engine.model_copy(update=updates))
-    try:
-        extractor = build_extractor(settings, DocumentAnalyzer(settings))
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from exc
-    version = _schema_for_eval(settings, schema_ref)
-    documents = documents_in(docs_dir)[:limit]
-    report = Report()
+        settings = replace(settings, engine=settings.engine.model_copy(update={"engine": engine}))
+    versions = [_schema_for_eval(settings, ref) for ref in schema_refs] * (len(docs_dirs) // len(schema_refs))
+    sets = list(zip(docs_dirs, versions, strict=True))
+    reports, engine_name = _evaluate_sets(settings, sets, replay_dir, limit)
+    if len(sets) == 1:
+        summary = _write_report(reports[0], sets[0][1], engine_name, out, diagram)
+        short = {k: v for k, v in summary.items() if k != "per_field"}
+        click.echo(orjson.dumps(short, option=orjson.OPT_INDENT_2).decode())
+        click.echo(f"report: {out}  diagram: {diagram}", err=True)
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, (_, version), report in zip(names, sets, reports, strict=True):
+            _write_report(report, version, engine_name, out_dir / f"{name}.json", out_dir / f"{name}.png")
+        outcomes = {n: r.outcomes for n, r in zip(names, reports, strict=True)}
+        _echo_loso(leave_one_set_out(outcomes, threshold))
+        click.echo(f"reports: {out_dir}/<set>.json", err=True)
+
+
+def _evaluate_sets(
+    settings: Settings, sets: list[tuple[Path, SchemaVersion]], replay_dir: Path | None, limit: int | None
+) -> tuple[list[Report], str | None]:
+    """Each set's documents extracted and compared with their truth; and the engine that read them."""
+    replaying = settings.engine.engine == "replay"
+    reports = [Report() for _ in sets]
+    engine_names: set[str | None] = set()
+
+    def extractor_for(docs_dir: Path) -> Extractor:
+        """Replaying without recordings named: each set replays its own ground truth."""
+        chosen = settings
+        if replaying:
+            recordings = replay_dir or settings.engine.replay_dir or docs_dir
+            chosen = replace(settings, engine=settings.engine.model_copy(update={"replay_dir": recordings}))
+        try:
+            return build_extractor(chosen, DocumentAnalyzer(chosen))
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
 
     async def run() -> None:
+        extractor = extractor_for(sets[0][0])
         try:
-            with click.progressbar(documents, label="documents", file=sys.stderr) as bar:
-                for path in bar:
-                    extraction = await extractor.extract(path.read_bytes(), version, document_id=path.stem)
-                    truth = orjson.loads(path.with_suffix(".json").read_bytes())
-                    record(report, path.stem, truth, extraction.result, version.schema)
+            for index, ((docs_dir, version), report) in enumerate(zip(sets, reports, strict=True)):
+                if replaying and index:
+                    await close_extractor(extractor)
+                    extractor = extractor_for(docs_dir)
+                engine = extractor.engine
+                engine_names.add(None if isinstance(engine, UnavailableEngine) else engine.name)
+                documents = documents_in(docs_dir)[:limit]
+                with click.progressbar(documents, label=docs_dir.name, file=sys.stderr) as bar:
+                    for path in bar:
+                        extraction = await extractor.extract(
+                            path.read_bytes(), version, document_id=path.stem
+                        )
+                        truth = orjson.loads(path.with_suffix(".json").read_bytes())
+                        record(report, path.stem, truth, extraction.result, version.schema)
         finally:
             await close_extractor(extractor)
 
@@ -110,12 +164,18 @@ def evaluate_command(
         asyncio.run(run())
     except (Problem, DocextractError) as exc:
         raise click.ClickException(problem_text(exc)) from exc
+    return reports, engine_names.pop() if len(engine_names) == 1 else None
+
+
+def _write_report(
+    report: Report, version: SchemaVersion, engine: str | None, out: Path, diagram: Path
+) -> dict[str, Any]:
     summary = report.summary(ReviewPolicy.of(version.schema).min_confidence)
     out.write_bytes(
         orjson.dumps(
             {
                 "summary": summary,
-                "engine": None if isinstance(extractor.engine, UnavailableEngine) else extractor.engine.name,
+                "engine": engine,
                 "fields": [o.__dict__ for o in report.outcomes],
                 "documents": report.documents,
             },
@@ -124,12 +184,7 @@ def evaluate_command(
         )
     )
     reliability_diagram(report.outcomes, diagram)
-    click.echo(
-        orjson.dumps(
-            {k: v for k, v in summary.items() if k != "per_field"}, option=orjson.OPT_INDENT_2
-        ).decode()
-    )
-    click.echo(f"report: {out}  diagram: {diagram}", err=True)
+    return summary
 
 
 @click.command()
@@ -191,9 +246,13 @@ def leave_one_set_out_command(reports: tuple[Path, ...], threshold: float) -> No
     sets = {
         path.stem: [FieldOutcome(**f) for f in orjson.loads(path.read_bytes())["fields"]] for path in reports
     }
-    results = leave_one_set_out(sets, threshold)
+    _echo_loso(leave_one_set_out(sets, threshold))
+
+
+def _echo_loso(results: dict[str, dict[str, Any]]) -> None:
     click.echo(
-        "| held out | fields | accuracy | auto-accepted | wrong among auto-accepted | ECE (uncalibrated) |"
+        "| held out | fields | accuracy | auto-accepted | wrong among auto-accepted "
+        "| ECE calibrated on the others (uncalibrated) |"
     )
     click.echo("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():

@@ -1,21 +1,30 @@
 """Auto-accept is earned by corroboration, not by a score.
 
 A value goes into the ERP without a person looking only when independent evidence agrees with it;
-whatever a heuristic score says, a value without such evidence goes to review with the reason. What
-counts, by kind:
+whatever a heuristic score says, a value without such evidence goes to review with the reason (in
+brackets below). What counts, by kind:
 
-- every value: printed exactly as read, as whole words (not inside "28.03.2009:51Uhr"), read by OCR
-  surely (every word at 0.9 or more), not a printed label ("Käufer", "Rechnungsdatum", "GmbH"),
-  and no rival reading nearly as sure (another total, another name), unless a check settles it;
+- every value: printed exactly as read (`inexact_evidence`), as whole words, not inside
+  "28.03.2009:51Uhr" (`glued`), read by OCR surely, every word at 0.9 or more (`ocr_unsure`), not a
+  printed label: "Käufer", "Rechnungsdatum", "GmbH" (`label_as_value`, `label_in_value`), and no
+  rival reading nearly as sure, another total or another name (`rival`), unless a check or the
+  payment arithmetic settles it;
 - amounts and percentages: a declared check that passed with its other values read from *other*
   lines (a VAT summary row is consistent with itself, so a check within one row proves nothing
-  about which row is the total), or the same amount printed on another line too (the total and
-  "Cash"/"zu zahlen"); in a line item, whose row is given, a check within the row counts;
-- dates: a four-digit year printed, and a label of the field beside or above it, or no other date on
-  the document (so a due date in the payment terms never passes for the issue date unlabelled);
+  about which row is the total), the payment arithmetic of the document (cash handed over less
+  change; a total above the rounding line plus the rounding: :mod:`app.trust.facts`), or, beside a
+  label, the same amount printed on another line too: the total and "Cash"/"zu zahlen"
+  (`uncorroborated`); in a line item, whose row is given, a check within the row counts. On a page
+  that prints money with cents, an amount printed without them lost its decimal point or had it
+  read as grouping (`decimal_place`: "41.50" as 4150, "5,47" as 5.417);
+- dates: a four-digit year printed (`two_digit_year`), a day/month order the document settles when
+  both could be either (`ambiguous_date`: 04/05/2024 on a page with no other clue), and a label of
+  the field beside or above it, or no other date on the document (`unlabelled`: a due date in the
+  payment terms never passes for the issue date);
 - IBANs and VAT ids: their check digits;
 - text (names, numbers, addresses) and phone numbers: a label of the field beside or above it; a
-  company name or phone number at the top of a receipt has none, so it is checked by a person;
+  company name or phone number at the top of a receipt has none (`unlabelled`), so it is checked by
+  a person;
 - currencies: the exact, whole-word print.
 
 This is deliberately strict: a finance team loses far more to a wrong value accepted silently than

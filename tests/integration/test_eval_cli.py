@@ -143,3 +143,30 @@ def test_eval_catches_a_corrupted_value(tmp_path: Path) -> None:
     assert total["correct"] is False and total["flagged"] is True
     reasons = report["documents"]["inv1"]["reasons"]
     assert "ungrounded:/total" in reasons and "check_failed:sum" in reasons
+
+
+def test_eval_over_several_sets_leaves_each_one_out(tmp_path: Path) -> None:
+    """Two families in one run: a report per set, and the leave-one-set-out table, each set
+    replaying its own recordings."""
+    folders = []
+    for name, numbers in (("invoices_a", range(1, 4)), ("invoices_b", range(4, 6))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for number in numbers:
+            make_document(folder, number)
+        folders.append(str(folder))
+    schema = str(schema_file(tmp_path))
+    out_dir = tmp_path / "reports"
+    args = ["eval", *folders, "--schema", schema, "--engine", "replay", "--out-dir", str(out_dir)]
+    result = run(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    a = json.loads((out_dir / "invoices_a.json").read_text())
+    b = json.loads((out_dir / "invoices_b.json").read_text())
+    assert (a["summary"]["documents"], b["summary"]["documents"]) == (3, 2)
+    assert a["summary"]["accuracy"] == b["summary"]["accuracy"] == 1.0
+    assert (out_dir / "invoices_b.png").is_file()
+    rows = [line for line in result.output.splitlines() if line.startswith("| invoices_")]
+    assert [row.split(" | ")[0] for row in rows] == ["| invoices_a", "| invoices_b"]
+    assert rows[1].split(" | ")[1:3] == ["16", "1.0"]  # 2 documents x 8 fields, all right
+    wrong = run(tmp_path, "eval", *folders, "--schema", schema, "--schema", schema, "--schema", schema)
+    assert wrong.exit_code == 2 and "once per DOCS_DIR" in wrong.output
