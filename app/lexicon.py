@@ -516,6 +516,14 @@ def document_language(folded_words: list[str]) -> str | None:
 
 
 @cache
+def known_words() -> frozenset[str]:
+    """Every word the lexicon knows, in any of its languages: a page with almost none of them is in
+    a language (or a kind of document) the reading was not built for."""
+    label_words = {word for phrase in _label_phrases() for word in phrase.split()}
+    return frozenset(label_words.union(*LANGUAGE_WORDS.values()))
+
+
+@cache
 def _label_phrases() -> frozenset[str]:
     labels = {fold_phrase(label) for concept in CONCEPTS for label in concept.labels}
     labels |= {fold_phrase(suffix) for suffix in LEGAL_SUFFIXES}  # "GmbH" alone names nobody

@@ -35,7 +35,7 @@ MAX_REPORTED_RIVALS = 3
 UNFAMILIAR_FACTOR = 0.8
 """Confidence kept on a document unlike those the scores were calibrated on."""
 MIN_WORDS_FOR_LANGUAGE = 30
-MIN_EXPLAINED_SHARE = 0.34
+MIN_KNOWN_WORDS = 3
 MIN_VALUES_FOR_LABELS = 3
 
 
@@ -243,13 +243,12 @@ def _corroborate_all(
 
 def _unfamiliar(facts: DocumentFacts, understood: dict[str, bool]) -> str | None:
     """Why the document is unlike those the reading and its calibration were built on, if it is:
-    text in none of the lexicon's languages (``language``), or few of its values explained by it,
-    neither corroborated nor beside a label of their field (``labels``: a form or a layout the
-    lexicon does not describe, or a page the OCR could barely read)."""
-    if facts.language is None and facts.words >= MIN_WORDS_FOR_LANGUAGE:
+    almost no word the lexicon knows in any of its languages (``language``), or none of its values
+    explained by it, neither corroborated nor beside a label of their field (``labels``: a form or
+    a layout the lexicon does not describe, or a page the OCR could barely read)."""
+    if facts.words >= MIN_WORDS_FOR_LANGUAGE and facts.known_words < MIN_KNOWN_WORDS:
         return "language"
-    explained = sum(understood.values())
-    if len(understood) >= MIN_VALUES_FOR_LABELS and explained < MIN_EXPLAINED_SHARE * len(understood):
+    if len(understood) >= MIN_VALUES_FOR_LABELS and not any(understood.values()):
         return "labels"
     return None
 

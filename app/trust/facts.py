@@ -25,6 +25,7 @@ from app.lexicon import (
     TENDER_WORDS,
     document_language,
     fold_phrase,
+    known_words,
 )
 from app.pages import Word, visual_rows
 from app.trust.kinds.dates import infer_day_first
@@ -63,6 +64,8 @@ class PrintedAmount:
 @dataclass(frozen=True)
 class DocumentFacts:
     words: int
+    known_words: int
+    """How many of the first words are in the lexicon, in any of its languages."""
     language: str | None
     day_first: bool | None
     date_order: DateOrder | None
@@ -114,8 +117,9 @@ def read_facts(document: DocumentMap, extracted_dates: Sequence[str] = ()) -> Do
     """The facts of ``document``; ``extracted_dates``: the dates the engine read, which may settle
     the day/month order too."""
     words = [w for page in document.pages for w in page.words]
-    folded = [fold_phrase(w.text) for w in words[:MAX_LANGUAGE_WORDS]]
-    language = document_language([f for f in folded if f])
+    folded = [f for w in words[:MAX_LANGUAGE_WORDS] if (f := fold_phrase(w.text))]
+    language = document_language(folded)
+    known = known_words()
     dates = frozenset(m.group() for w in words for m in NUMERIC_DATE.finditer(w.text))
     day_first, order = _date_order(words, list(extracted_dates) + sorted(dates), dates, language)
     amounts: list[PrintedAmount] = []
@@ -144,6 +148,7 @@ def read_facts(document: DocumentMap, extracted_dates: Sequence[str] = ()) -> Do
                     money += 1
     return DocumentFacts(
         words=len(words),
+        known_words=sum(word in known for f in folded for word in f.split()),
         language=language,
         day_first=day_first,
         date_order=order,

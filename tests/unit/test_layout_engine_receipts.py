@@ -308,3 +308,19 @@ def test_no_phone_number_is_no_phone() -> None:
         [(40, "Date"), (100, "12/05/2019")],
     ]
     assert ("phone",) not in read(rows, PHONE_SCHEMA).values
+
+
+def test_the_address_under_a_party_label_is_no_close_rival_of_its_name() -> None:
+    """ "Seller:" over the name, the street and the town: the lines after the name are its address,
+    so the name is chosen without a rival nearly as likely (which would send it to review)."""
+    rows = [
+        [(40, "Seller:")],
+        [(40, "Greenleaf"), (140, "Stationers")],
+        [(40, "221"), (80, "Baker"), (140, "Street")],
+        [(40, "Currency:"), (140, "GBP")],
+    ]
+    schema = {"type": "object", "properties": {"seller_name": {"type": ["string", "null"]}}}
+    values = read(rows, schema, source="pdf")
+    name = value(values, "seller_name")
+    assert name.value == "Greenleaf Stationers"
+    assert all(r.score < 0.7 * name.score for r in values.rivals.get(("seller_name",), []))

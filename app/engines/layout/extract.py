@@ -45,7 +45,7 @@ from app.engines.layout.values import (
     parse_dates,
     phones,
 )
-from app.lexicon import PAYMENT_WORDS
+from app.lexicon import PAYMENT_WORDS, is_label
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import normalize
 
@@ -62,6 +62,9 @@ FAX_WORDS = frozenset(["fax", "facsimile", "telefax", "telecopie"])
 ADDRESS_RELIABILITY = 0.35
 MAX_NAME_WORDS = 7
 MAX_BELOW_ROWS = 3
+BELOW_SCORES = (0.85, 0.7)
+"""How likely the first and second cell under a label is its value."""
+PARTY_BELOW_SCORES = (0.85, 0.425)
 MAX_SUM_ROWS = 10
 SUM_WORDS = frozenset(
     ["summe", "sum", "total", "totals", "gesamt", "insgesamt", "somme", "totale", "totaal", "suma", "jumlah"]
@@ -135,8 +138,7 @@ class PageReader:
             found = self._labelled(index, spec)
             if spec.role == "party":
                 for candidate in found:
-                    if len(str(candidate.value).split()) > MAX_NAME_WORDS:
-                        candidate.score *= 0.3  # a sentence that mentions a label, not a name
+                    candidate.score *= _name_likeness(str(candidate.value))
             if spec.role == "party" and spec.concept is not None and spec.concept.party == "seller":
                 found += self.header.names()
             options[index] = sorted(found, key=lambda c: -c.score)
@@ -185,8 +187,10 @@ class PageReader:
                 )
             column = segment.row in header_rows and self._column_of_values(segment)
             below_factor = 0.4 if column else 1.0
-            for rank, neighbour in enumerate(self._below(segment)):
-                places.append((neighbour.text, (0.85 - 0.15 * rank) * below_factor, neighbour.index))
+            # Under a party's label the name comes first; the line after it is its address.
+            ranks = PARTY_BELOW_SCORES if spec.role == "party" else BELOW_SCORES
+            for position, neighbour in zip(ranks, self._below(segment), strict=False):
+                places.append((neighbour.text, position * below_factor, neighbour.index))
             sum_cell = self._sum_row_cell(segment) if column else None
             if sum_cell is not None:  # a VAT table's "Summe" row: the column's total, not a rate's
                 places.append((sum_cell.text, 0.9, sum_cell.index))
@@ -437,6 +441,16 @@ class PageReader:
             parsed = options[index][pick.get(index, 0)].parsed
             data[spec.path[0]] = float(parsed) if isinstance(parsed, Decimal) else parsed
         return data
+
+
+def _name_likeness(text: str) -> float:
+    """How much a party's candidate reads as a name: a sentence that mentions a label, an address
+    line under the name ("221 Baker Street") or a labelled value ("Currency: GBP") is not one."""
+    if len(text.split()) > MAX_NAME_WORDS:
+        return 0.3
+    if addressy(text) or (":" in text and is_label(text.split(":", 1)[0])):
+        return 0.5
+    return 1.0
 
 
 def _rivals(found: list[Candidate]) -> list[Candidate]:
