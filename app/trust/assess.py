@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.documents.textmap import DocumentMap
-from app.lexicon import expected_on_every_document, label_phrases, name_words
+from app.lexicon import concepts_named, expected_on_every_document, label_phrases, name_words
 from app.lib.jsonpointer import assign, escape
 from app.schema.compiled import CompiledSchema
-from app.schema.kinds import ITEM, Kind
+from app.schema.kinds import ITEM, Kind, declared_types
 from app.schema.review import ReviewPolicy
 from app.schema.tree import SchemaTree
 from app.trust.checks import CheckResult, evaluate
@@ -210,7 +210,7 @@ def _corroborate_all(
         for p, _, _, _, path in reading.leaves
         if reading.kinds[p] == "amount" and normalized[p].status == "ok" and ITEM not in path
     )
-    for pointer, name, _, raw, path in reading.leaves:
+    for pointer, name, sub, raw, path in reading.leaves:
         entry = reading.fields[pointer]
         entry["corroborated_by"] = []
         if raw is None or normalized[pointer].status == "absent":
@@ -228,6 +228,7 @@ def _corroborate_all(
             in_item=ITEM in path,
             shared=reading.kinds[pointer] == "amount" and amounts[normalized[pointer].value] > 1,
             rival=_close_rival(entry, sources.get(pointer)),
+            money=_money(name, sub),
         )
         if verdict.doubt is None:
             entry["corroborated_by"] = list(verdict.support)
@@ -239,6 +240,14 @@ def _corroborate_all(
         if ITEM not in path:
             understood[pointer] = verdict.doubt is None or "labelled" in verdict.support
     return doubts, understood
+
+
+def _money(name: str, schema: dict[str, Any]) -> bool:
+    """Whether an amount is money, printed with cents where the page prints cents: not an integer,
+    not a quantity ("quantity", "qty", "units")."""
+    if declared_types(schema) - {"null"} == {"integer"}:
+        return False
+    return not any(c.key == "item_quantity" for c in concepts_named(tuple(name_words(name))))
 
 
 def _unfamiliar(facts: DocumentFacts, understood: dict[str, bool]) -> str | None:
@@ -319,10 +328,11 @@ def _field(
                 "normalized": components.normalized,
                 "checks": components.checks,
                 "ocr": round(components.ocr, 4),
-                "corroborated": False,
                 "score": round(score, 4),
+                "corroborated": False,
             },
             "checks": [c.rule for c in checks],
+            "corroborated_by": [],
             "rivals": _rivals(source, normalized, day_first) if raw is not None else [],
         },
         evidence,

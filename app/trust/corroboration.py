@@ -73,6 +73,7 @@ def corroborate(
     in_item: bool = False,
     shared: bool = False,
     rival: bool = False,
+    money: bool = True,
 ) -> Verdict:
     """Whether the value of one field is corroborated (see the module docstring). ``labels``: the
     folded phrases that may label the field (:func:`app.lexicon.label_phrases`). ``in_item``: the
@@ -80,11 +81,12 @@ def corroborate(
     row (quantity x price = amount) is independent evidence of the readings. ``shared``: another
     field of the document has the same value (a tax equal to the total), so the number being
     printed twice says nothing about which field it is. ``rival``: the engine read another value
-    for the field nearly as surely; only a check with values from other lines settles that."""
+    for the field nearly as surely; only a check with values from other lines settles that.
+    ``money``: an amount of money (not a quantity), which a page printing cents prints with them."""
     text = str(raw).strip()
     if evidence is None or normalized.status != "ok":
         return Verdict((), "uncorroborated")  # ungrounded / unparsed: reported as such too
-    doubt = _doubt(text, normalized, evidence, kind) or _implausible(kind, evidence, facts)
+    doubt = _doubt(text, normalized, evidence, kind) or _implausible(kind, evidence, facts, money=money)
     if doubt is not None:
         return Verdict((), doubt)
     support = ["exact"]
@@ -213,10 +215,10 @@ def _is_value(text: str) -> bool:
     return any(c.isdigit() for c in text) and not text.rstrip(").:").endswith("%")
 
 
-def _implausible(kind: Kind, evidence: Evidence, facts: DocumentFacts) -> str | None:
+def _implausible(kind: Kind, evidence: Evidence, facts: DocumentFacts, *, money: bool) -> str | None:
     """An amount printed without cents on a page that prints money with cents: a decimal point
     the OCR lost ("41.50" read "4150") or took for grouping ("5,47" read "5.417")."""
-    if kind != "amount" or not facts.prints_cents:
+    if kind != "amount" or not money or not facts.prints_cents:
         return None
     return None if CENTS.match(evidence.text.strip()) else "decimal_place"
 

@@ -100,6 +100,28 @@ def test_an_amount_that_lost_its_decimal_point_goes_to_review() -> None:
     assert "decimal_place:/total" in grouped.reasons
 
 
+def test_a_quantity_is_no_money_and_needs_no_cents() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "line_items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"quantity": {"type": "number"}, "amount": {"type": "number"}},
+                },
+            }
+        },
+    }
+    data = {"line_items": [{"quantity": 2.0, "amount": 5.0}]}
+    doc = document(page("Bolts 2 2.50 5.00", "Total 5.00", "Cash 5.00"))
+    item_sources = {
+        f"/line_items/0/{k}": FieldSource(1, f"/line_items/0/{k}", None) for k in ("quantity", "amount")
+    }
+    result = assess(compile_schema(schema), data, item_sources, doc, policy=ReviewPolicy.of(schema))
+    assert not any(r.startswith("decimal_place") for r in result.reasons)
+
+
 def test_an_amount_nothing_corroborates_goes_to_review() -> None:
     result = run(["Total 41.50"], {"total": 41.5})
     assert result.reasons == ["uncorroborated:/total"]
