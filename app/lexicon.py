@@ -506,6 +506,9 @@ def fold_phrase(text: str) -> str:
     return " ".join(_FOLD_WORDS.findall(plain.replace("ß", "ss")))
 
 
+_ROLE_ONLY = ROLE_WORDS | STOP_WORDS | QUALIFIERS | OTHER_PARTY
+
+
 def document_language(folded_words: list[str]) -> str | None:
     """The language most of ``folded_words`` (as :func:`fold_phrase` writes them) belong to, when
     at least ``MIN_LANGUAGE_HITS`` of them do and no other language has as many; else None."""
@@ -532,9 +535,9 @@ def _label_phrases() -> frozenset[str]:
 
 def is_label(text: str) -> bool:
     """Whether ``text`` as a whole is a printed label, a role or a document title ("Rechnungsdatum",
-    "Käufer:", "Invoice No.", "GmbH"), not a value."""
+    "Käufer:", "Invoice No.", "GmbH"), or made of role words only ("CUSTOMER NO"), not a value."""
     folded = fold_phrase(text)
-    return bool(folded) and folded in _label_phrases()
+    return bool(folded) and (folded in _label_phrases() or set(folded.split()) <= _ROLE_ONLY)
 
 
 @cache

@@ -167,11 +167,18 @@ def test_the_only_date_on_a_receipt_needs_no_label() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("seller_name", "GmbH"), ("buyer_name", "Käufer"), ("invoice_number", "Nummer")]
+    ("field", "value"),
+    [
+        ("seller_name", "GmbH"),
+        ("buyer_name", "Käufer"),
+        ("invoice_number", "Nummer"),
+        ("seller_name", "CUSTOMER NO"),
+    ],
 )
 def test_a_label_is_never_a_value(field: str, value: str) -> None:
-    """ "Lieferant GmbH" with "Lieferant" eaten as the label, "Käufer" and "Nummer" returned as values."""
-    result = run(["Lieferant GmbH", "Käufer", "Nummer 4711"], {field: value})
+    """ "Lieferant GmbH" with "Lieferant" eaten as the label, "Käufer" and "Nummer" returned as values,
+    and a column header made of role words ("CUSTOMER NO") as the seller."""
+    result = run(["Lieferant GmbH", "Käufer", "Nummer 4711", "Sold by CUSTOMER NO"], {field: value})
     assert f"label_as_value:/{field}" in result.reasons
 
 

@@ -93,7 +93,8 @@ def test_scores_rank_what_was_read_above_what_was_guessed() -> None:
     total, date = value(values, "total").score, value(values, "date").score
     company, address = value(values, "company").score, value(values, "address").score
     assert min(total, date) > 0.8
-    assert address < company < 0.5  # taken from the layout alone, with spaces put back
+    # taken from the layout alone, with spaces put back: well below what was read beside a label
+    assert address < company < 0.75 * min(total, date)
 
 
 def test_a_name_without_legal_form_or_with_misread_letters_scores_lower() -> None:

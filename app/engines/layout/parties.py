@@ -32,6 +32,9 @@ _PHONE = re.compile(r"(?<!\d)\+?\d{2,4}[- ]\d{3,4}[- ]?\d{3,5}(?!\d)")
 # How far a value taken from the page's layout alone (the first lines of a receipt) is to be
 # trusted, and how much each space or character the OCR repair had to guess takes off.
 HEADER_RELIABILITY = 0.5
+LEGAL_HEADER_RELIABILITY = 0.8
+"""A name with its legal form ("... SDN BHD", "... GmbH") at the top of the first page is nearly
+always the issuer's."""
 GUESS_FACTOR = 0.93
 _ODD_NAME = re.compile(r"[A-Za-z]\d|\d[A-Za-z]{2}|^[a-z]|\s[a-z]+\s[A-Z]")
 
@@ -122,7 +125,8 @@ class HeaderReader:
             if previous and legal and self._wrapped(previous[0], segment, name):
                 # "POPULAR BOOK" / "CO. (M) SDN BHD": the name wrapped before its legal form
                 name = f"{self.spaced(previous[0])} {name}"
-            score *= HEADER_RELIABILITY * GUESS_FACTOR ** guesses(segment.text, text)
+            reliability = LEGAL_HEADER_RELIABILITY if legal else HEADER_RELIABILITY
+            score *= reliability * GUESS_FACTOR ** guesses(segment.text, text)
             if not legal:
                 score *= 0.4  # as likely a branch, a slogan or a logo read as text
             if _ODD_NAME.search(name):
