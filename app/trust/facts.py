@@ -121,13 +121,13 @@ def read_facts(document: DocumentMap, extracted_dates: Sequence[str] = ()) -> Do
     language = document_language(folded)
     known = known_words()
     dates = frozenset(m.group() for w in words for m in NUMERIC_DATE.finditer(w.text))
-    day_first, order = _date_order(words, list(extracted_dates) + sorted(dates), dates, language)
+    day_first, order = _date_order(words, folded, list(extracted_dates) + sorted(dates), dates, language)
     amounts: list[PrintedAmount] = []
     cents = money = 0
     for page in document.pages:
         height = statistics.median(w.bbox[3] - w.bbox[1] for w in page.words) if page.words else 0.0
         for row in visual_rows(page.words, height):
-            role: Role = "other"
+            role: Role | None = None  # from the words before the row's first number
             label: list[str] = []
             for word in row:
                 if NUMERIC_DATE.search(word.text):
@@ -135,13 +135,13 @@ def read_facts(document: DocumentMap, extracted_dates: Sequence[str] = ()) -> Do
                 if not any(c.isdigit() for c in word.text):
                     label.append(word.text)
                     continue
-                if role == "other":
+                if role is None:
                     role = _role(fold_phrase(" ".join(label)))
                 if CENTS.match(word.text):
                     cents += 1
                     money += 1
-                    value = read_amount(word.text)
-                    if value is not None and role != "other":
+                    value = read_amount(word.text) if role != "other" else None
+                    if value is not None:
                         value = value if role == "rounding" else abs(value)
                         amounts.append(PrintedAmount(value, page.number, word.line, role))
                 elif _looks_like_money(word.text):
@@ -179,7 +179,7 @@ def _looks_like_money(text: str) -> bool:
 
 
 def _date_order(
-    words: list[Word], dates: list[str], printed: frozenset[str], language: str | None
+    words: list[Word], folded: list[str], dates: list[str], printed: frozenset[str], language: str | None
 ) -> tuple[bool | None, DateOrder | None]:
     """Whether the document writes numeric dates day-first, and what says so: its unambiguous dates,
     dotted dates (never month-first), a US address (month-first), its language, a currency or a
@@ -194,6 +194,6 @@ def _date_order(
         ("us_address", False, lambda: language in (None, "en") and bool(_US_STATE_ZIP.search(text))),
         ("language", True, lambda: language in _DAY_FIRST_LANGUAGES),
         ("currency", True, lambda: bool(_DAY_FIRST_CURRENCY.search(text))),
-        ("region", True, lambda: bool({fold_phrase(w.text) for w in words} & DAY_FIRST_REGIONS)),
+        ("region", True, lambda: bool({w for f in folded for w in f.split()} & DAY_FIRST_REGIONS)),
     ]
     return next(((day_first, name) for name, day_first, holds in signals if holds()), (None, None))
