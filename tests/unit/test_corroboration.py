@@ -115,7 +115,7 @@ def test_a_quantity_is_no_money_and_needs_no_cents() -> None:
     }
     data = {"line_items": [{"quantity": 2.0, "amount": 5.0}]}
     doc = document(page("Bolts 2 2.50 5.00", "Total 5.00", "Cash 5.00"))
-    item_sources = {
+    item_sources: dict[str, FieldSource | None] = {
         f"/line_items/0/{k}": FieldSource(1, f"/line_items/0/{k}", None) for k in ("quantity", "amount")
     }
     result = assess(compile_schema(schema), data, item_sources, doc, policy=ReviewPolicy.of(schema))
