@@ -81,7 +81,8 @@ def corroborate(
     row (quantity x price = amount) is independent evidence of the readings. ``shared``: another
     field of the document has the same value (a tax equal to the total), so the number being
     printed twice says nothing about which field it is. ``rival``: the engine read another value
-    for the field nearly as surely; only a check with values from other lines settles that.
+    for the field nearly as surely; only a check with values from other lines or the payment
+    arithmetic settles that.
     ``money``: an amount of money (not a quantity), which a page printing cents prints with them."""
     text = str(raw).strip()
     if evidence is None or normalized.status != "ok":

@@ -454,14 +454,13 @@ def _name_likeness(text: str) -> float:
 
 
 def _rivals(found: list[Candidate]) -> list[Candidate]:
-    """The best candidate of each other value than the chosen one's (up to ``MAX_RIVALS``), as
-    scored before :func:`_weigh_rivals` lowers the chosen one."""
+    """The best candidate of each other value than the chosen one's (up to ``MAX_RIVALS``)."""
     seen = {_key(found[0].parsed)}
     rivals: list[Candidate] = []
     for candidate in sorted(found[1:], key=lambda c: -c.score):
         if _key(candidate.parsed) not in seen and len(rivals) < MAX_RIVALS:
             seen.add(_key(candidate.parsed))
-            rivals.append(Candidate(candidate.value, candidate.parsed, candidate.score, candidate.segment))
+            rivals.append(candidate)
     return rivals
 
 
