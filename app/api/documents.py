@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
 from app.api.common import pages_parameter, problem_responses
-from app.api.upload import FileTooLarge, TooManyFiles, UploadTooLarge, read_uploads
+from app.api.upload import FileTooLarge, TooManyFiles, Upload, UploadTooLarge, read_uploads
 from app.auth.keys import Scope
 from app.auth.middleware import requires
 from app.documents.analyze import AnalyzeOptions
@@ -44,9 +44,10 @@ DOCUMENT_PROBLEMS = (
 )
 
 
-async def read_document(request: Request[Any, Any, Any], max_bytes: int) -> bytes:
-    """The uploaded file: the raw body, or the one `file` part of a multipart form. Reading stops
-    at the first chunk past ``max_bytes`` (a raw body announcing more is refused unread)."""
+async def read_document(request: Request[Any, Any, Any], max_bytes: int) -> Upload:
+    """The uploaded file: the raw body, or the one `file` part of a multipart form (with its file
+    name). Reading stops at the first chunk past ``max_bytes`` (a raw body announcing more is
+    refused unread)."""
     multipart = request.content_type[0] == "multipart/form-data"
     announced = request.content_length
     try:
@@ -74,7 +75,7 @@ async def read_document(request: Request[Any, Any, Any], max_bytes: int) -> byte
         )
     if not uploads or not uploads[0].data:
         raise Problem(BAD_REQUEST, "The request carries no document.")
-    return uploads[0].data
+    return uploads[0]
 
 
 class DocumentController(Controller):
@@ -105,7 +106,7 @@ class DocumentController(Controller):
         reading order and its layout regions. Send the file as the raw body (any Content-Type) or
         as the `file` part of a multipart form; its type is recognised from its content."""
         analyzer = services.documents
-        data = await read_document(request, analyzer.limits.max_bytes)
+        data = (await read_document(request, analyzer.limits.max_bytes)).data
         analysis = await analyzer.analyze(
             data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
         )

@@ -1,4 +1,4 @@
-"""``POST /extract/{schema}`` and ``GET /extractions/{id}``."""
+"""``POST /extract/{schema}`` (stored results: ``app/api/extractions.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, Router, get, post
+from litestar import Controller, Request, Response, Router, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, Parameter, QueryParameter
@@ -19,7 +19,7 @@ from app.api.jobs import POLL_AFTER_S
 from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.extraction.models import ExtractionResult
-from app.extraction.store import get_extraction, save_document, save_extraction
+from app.extraction.store import save_document, save_extraction
 from app.jobs.models import JobView
 from app.jobs.passwords import ENCRYPTED
 from app.jobs.services import Services
@@ -28,7 +28,6 @@ from app.jobs.views import job_view
 from app.lib.problems import (
     CALLBACK_SECRET_MISSING,
     ENGINE_UNAVAILABLE,
-    EXTRACTION_NOT_FOUND,
     IDEMPOTENCY_KEY_IN_USE,
     IDEMPOTENCY_KEY_REUSED,
     INVALID_IDEMPOTENCY_KEY,
@@ -130,6 +129,14 @@ class ExtractionController(Controller):
                 "callback secret (`POST /webhooks/callback-secret`)."
             ),
         ] = None,
+        filename: Annotated[
+            str | None,
+            Parameter(
+                max_length=255,
+                description="The document's name for the review queue (a multipart `file` part's own "
+                "name is used when it has one).",
+            ),
+        ] = None,
         idempotency_key: Annotated[
             str | None,
             HeaderParameter(
@@ -147,7 +154,8 @@ class ExtractionController(Controller):
         job and `Location: /jobs/{id}`; the job is stored before the answer is sent."""
         version = await registry.get(parse_ref(schema))
         extractor, settings, passwords = services.extractor, services.settings, services.passwords
-        data = await read_document(request, extractor.analyzer.limits.max_bytes)
+        upload = await read_document(request, extractor.analyzer.limits.max_bytes)
+        data, document_name = upload.data, upload.filename or filename
         review = ReviewPolicy.of(version.schema, min_confidence, _listed(require), _listed(checks))
         if any(not pointer.startswith("/") for pointer in review.require):
             raise Problem(
@@ -177,13 +185,13 @@ class ExtractionController(Controller):
             extraction = await extractor.extract(data, version, pages=pages, password=password, review=review)
             keep = timedelta(days=settings.app.retention_days)
             sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
-            await save_extraction(db_session, extraction.result, sha, owner, keep)
+            await save_extraction(db_session, extraction.result, sha, owner, keep, document_name)
             return Response(ExtractionResult.of(extraction.result), status_code=200)
 
         async def submit() -> Response[JobView]:
             sealed = None if password is None else passwords.seal(password)  # never stored in clear
             options = JobOptions(version, owner, callback_url, {**params, ENCRYPTED: sealed})
-            [job] = await submit_jobs(db_session, services, options, [Upload(data)])
+            [job] = await submit_jobs(db_session, services, options, [Upload(data, document_name)])
             return Response(
                 job_view(job, settings.webhooks.public_url),
                 status_code=202,
@@ -196,21 +204,6 @@ class ExtractionController(Controller):
 
         del idempotency_key  # read by ``idempotent`` from the headers; declared for the OpenAPI spec
         return await idempotent(request, owner, request_print, submit if is_async else run_now)
-
-    @get(
-        "/extractions/{extraction_id:str}",
-        summary="A stored extraction result",
-        responses=problem_responses(EXTRACTION_NOT_FOUND),
-    )
-    async def get_result(
-        self,
-        request: Request[Principal, Any, Any],
-        db_session: DbSession,
-        extraction_id: Annotated[str, Parameter(description="`ext_...`")],
-    ) -> ExtractionResult:
-        """The result as `POST /extract` (or the job) returned it; only for the key that made it
-        (and admin keys): another key gets 404, as if it did not exist."""
-        return ExtractionResult.of(await get_extraction(db_session, extraction_id, request.user))
 
 
 def _require_declared_checks(schema: dict[str, Any], names: list[str] | None) -> None:

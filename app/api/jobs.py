@@ -58,8 +58,7 @@ class JobController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> JobPage:
         query = select(JobRecord).where(JobRecord.expires_at > utcnow())
-        if Scope.ADMIN not in request.user.scopes:
-            query = query.where(JobRecord.created_by == request.user.key_id)
+        query = query.where(request.user.owned(JobRecord.created_by))
         if status is not None:
             query = query.where(JobRecord.status == status)
         jobs = await db_session.scalars(query.order_by(JobRecord.created_at.desc()).limit(limit))

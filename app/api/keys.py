@@ -34,9 +34,19 @@ Scopes = Annotated[
             "extra": {
                 "minItems": 1,
                 "items": {"type": "string", "enum": [s.value for s in Scope]},
-                "description": "`admin` (everything) and/or `extract` (read schemas, extract).",
+                "description": "`admin` (everything), `extract` (read schemas, extract, review) and/or "
+                "`review` (list, read and review extractions; the review page).",
             }
         }
+    ),
+]
+
+
+TeamName = Annotated[
+    str,
+    msgspec.Meta(
+        extra_json_schema={"extra": {"minLength": 1, "maxLength": 64, "pattern": r"\S"}},
+        description="Keys of one team see each other's extractions, jobs and batches (and review them).",
     ),
 ]
 
@@ -44,19 +54,21 @@ Scopes = Annotated[
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: KeyName
     scopes: Scopes
+    team: TeamName | None = None
 
 
 class KeyOut(msgspec.Struct):
     id: str
     name: str
     scopes: list[str]
+    team: str | None
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
 
     @classmethod
     def of(cls, r: ApiKeyRecord) -> KeyOut:
-        return cls(r.id, r.name, list(r.scopes), r.created_at, r.last_used_at, r.revoked_at)
+        return cls(r.id, r.name, list(r.scopes), r.team, r.created_at, r.last_used_at, r.revoked_at)
 
 
 class KeyPage(msgspec.Struct):
@@ -95,7 +107,7 @@ class KeyController(Controller):
             ),
         ],
     ) -> IssuedKeyOut:
-        issued = await ApiKeys(db_session).create(data.name, data.scopes)
+        issued = await ApiKeys(db_session).create(data.name, data.scopes, data.team)
         return IssuedKeyOut(issued.key, KeyOut.of(issued.record))
 
     @get("/", summary="List API keys")

@@ -246,8 +246,7 @@ class WebhookController(Controller):
     ) -> WebhookList:
         """The caller's registered endpoints (every key's for admin keys), without secrets."""
         query = select(WebhookEndpointRecord).where(WebhookEndpointRecord.url.is_not(None))
-        if Scope.ADMIN not in request.user.scopes:
-            query = query.where(WebhookEndpointRecord.created_by == request.user.key_id)
+        query = query.where(request.user.owned(WebhookEndpointRecord.created_by))
         query = query.order_by(WebhookEndpointRecord.created_at, WebhookEndpointRecord.id)
         return WebhookList([WebhookOut.of(r) for r in await db_session.scalars(query)])
 

@@ -11,8 +11,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,8 @@ class Scope(StrEnum):
     """Manage schemas and keys (and everything ``extract`` may do)."""
     EXTRACT = "extract"
     """Read schemas and run extractions."""
+    REVIEW = "review"
+    """List, read and review extractions (the review page); nothing else."""
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,35 @@ class Principal:
     key_id: str
     name: str
     scopes: frozenset[str]
+    team: str | None = None
+    teammates: frozenset[str] = frozenset()
+    """The ids of the other keys of ``team`` (revoked ones included: what they made stays the team's)."""
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.ADMIN in self.scopes
 
     def allows(self, scope: Scope) -> bool:
-        return Scope.ADMIN in self.scopes or scope in self.scopes
+        return self.is_admin or scope in self.scopes
+
+    @property
+    def owners(self) -> frozenset[str]:
+        """Whose objects this key sees (unless it is an admin key): its own and its team's."""
+        return self.teammates | {self.key_id}
 
     def sees(self, owner: str | None) -> bool:
-        """Keys see what they created (jobs, batches, webhooks); admin keys see everything."""
-        return Scope.ADMIN in self.scopes or owner == self.key_id
+        """Keys see what they or their team created (extractions, jobs, batches, webhooks); admin
+        keys see everything."""
+        return self.is_admin or owner in self.owners
+
+    def owned(self, column: Any) -> Any:
+        """The SQL condition for the rows of ``column`` (a ``created_by``) this key sees."""
+        return true() if self.is_admin else column.in_(sorted(self.owners))
+
+    @property
+    def memory_owner(self) -> str:
+        """Who owns what this key teaches (sender memory): its team, or the key alone."""
+        return f"team:{self.team}" if self.team else f"key:{self.key_id}"
 
 
 ANONYMOUS_ADMIN = Principal(key_id="auth-disabled", name="auth disabled", scopes=frozenset(Scope))
@@ -92,17 +117,27 @@ class ApiKeys:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, name: str, scopes: list[str]) -> IssuedKey:
+    async def create(self, name: str, scopes: list[str], team: str | None = None) -> IssuedKey:
         if not name.strip() or len(name) > 100:
             raise RequestError(
                 INVALID_REQUEST,
                 "A key name is 1 to 100 characters.",
                 errors=[{"pointer": "/name", "detail": "1 to 100 characters"}],
             )
+        if team is not None and not (0 < len(team.strip()) <= 64):
+            raise RequestError(
+                INVALID_REQUEST,
+                "A team name is 1 to 64 characters.",
+                errors=[{"pointer": "/team", "detail": "1 to 64 characters"}],
+            )
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         record = ApiKeyRecord(
-            id=key_id, name=name.strip(), secret_sha256=_hash(secret), scopes=parse_scopes(scopes)
+            id=key_id,
+            name=name.strip(),
+            secret_sha256=_hash(secret),
+            scopes=parse_scopes(scopes),
+            team=team.strip() if team else None,
         )
         self.session.add(record)
         await self.session.commit()
@@ -135,7 +170,22 @@ class ApiKeys:
         if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
             record.last_used_at = now
             await self.session.commit()
-        return Principal(key_id=record.id, name=record.name, scopes=frozenset(record.scopes))
+        return await self.principal(record)
+
+    async def principal(self, record: ApiKeyRecord) -> Principal:
+        teammates: frozenset[str] = frozenset()
+        if record.team is not None:
+            query = select(ApiKeyRecord.id).where(
+                ApiKeyRecord.team == record.team, ApiKeyRecord.id != record.id
+            )
+            teammates = frozenset(await self.session.scalars(query))
+        return Principal(
+            key_id=record.id,
+            name=record.name,
+            scopes=frozenset(record.scopes),
+            team=record.team,
+            teammates=teammates,
+        )
 
     async def bootstrap_admin_key(self) -> IssuedKey | None:
         """On the very first start, issue one admin key. Never again, even if all keys are revoked."""

@@ -26,10 +26,13 @@ def keys() -> None:
     show_default=True,
     help="Repeat for several scopes.",
 )
-def keys_create(name: str, scopes: tuple[str, ...]) -> None:
+@click.option("--team", default=None, help="Keys of one team see each other's extractions (and review them).")
+def keys_create(name: str, scopes: tuple[str, ...], team: str | None) -> None:
     """Create a key and print it (the only time it is shown)."""
-    issued = run_with_database(cli_settings(), lambda s: ApiKeys(s).create(name, list(scopes)))
+    issued = run_with_database(cli_settings(), lambda s: ApiKeys(s).create(name, list(scopes), team))
     click.echo(f"id:     {issued.record.id}\nscopes: {','.join(issued.record.scopes)}\nkey:    {issued.key}")
+    if issued.record.team:
+        click.echo(f"team:   {issued.record.team}")
     click.echo("Store the key now: it cannot be shown again.", err=True)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -102,9 +103,25 @@ class ApiKeyRecord(Base):
     name: Mapped[str] = mapped_column(String(100))
     secret_sha256: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(JSON)
+    team: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    """Keys of one team see each other's extractions, jobs and batches (a reviewer's key sees what
+    the ERP's key extracted)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class BrowserSessionRecord(Base):
+    """A signed-in review page: the cookie carries a random token, only its SHA-256 is stored.
+    Signing out deletes the row; a revoked key ends its sessions (checked on every request)."""
+
+    __tablename__ = "browser_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AppStateRecord(Base):
@@ -131,19 +148,68 @@ class DocumentRecord(Base):
 
 
 class ExtractionRecord(Base):
-    """One extraction result as returned to the client (JSON text), kept until it expires."""
+    """One extraction result (JSON text), kept until it expires. ``result`` is the current data:
+    as extracted, then with each review applied; ``revision`` counts the reviews and is the
+    compare-and-set guard (and the ETag) of concurrent reviews."""
 
     __tablename__ = "extractions"
+    __table_args__ = (Index("ix_extractions_created_by_status", "created_by", "status"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     schema_name: Mapped[str] = mapped_column(String(64))
     schema_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+    """``succeeded`` or ``needs_review`` as extracted; ``approved`` or ``rejected`` once reviewed."""
     document_sha256: Mapped[str] = mapped_column(String(64))
+    document_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    review_reasons: Mapped[str] = mapped_column(Text, default="")
+    """The review reasons, one per line with a newline before each (a LIKE filter finds a kind)."""
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     result: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(32), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ExtractionRevisionRecord(Base):
+    """One review of an extraction: immutable; who, when, what changed (old -> new), the decision."""
+
+    __tablename__ = "extraction_revisions"
+    __table_args__ = (UniqueConstraint("extraction_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    extraction_id: Mapped[str] = mapped_column(ForeignKey("extractions.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    reviewer: Mapped[str] = mapped_column(String(32))
+    reviewer_name: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """``[{"pointer", "old", "new"}]``."""
+    status_after: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SenderMemoryRecord(Base):
+    """Where a sender prints each field (label, position, format), learnt from approved reviews.
+    Per owner: never shared across keys or teams."""
+
+    __tablename__ = "sender_memories"
+    __table_args__ = (UniqueConstraint("owner", "schema_name", "sender"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    """The team (``team:<name>``) or key id that taught it."""
+    schema_name: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(200))
+    """The sender's identity, e.g. ``vat:DE123456789``, ``iban:...``, ``name:acme gmbh``."""
+    identities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Every identity seen on its documents (any of them finds it)."""
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    documents: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class JobRecord(Base):

@@ -12,6 +12,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 ResultStatus = Literal["succeeded", "needs_review"]
+ReviewStatus = Literal["not_required", "pending", "approved", "rejected"]
+Decision = Literal["approve", "reject"]
+FieldSource = Literal["engine", "reviewer"]
+ComponentSource = Literal["engine", "sender_memory"]
 CheckStatus = Literal["passed", "failed", "skipped"]
 NormalizedStatus = Literal["ok", "unparsed", "absent"]
 FinishReason = Literal["stop", "length"]
@@ -66,6 +70,13 @@ class ConfidenceComponents(Reported):
             description="Independent evidence agrees (`corroborated_by`): the score keeps 30 % of its doubt."
         ),
     ] = False
+    source: Annotated[
+        ComponentSource,
+        msgspec.Meta(
+            description="`sender_memory` when the value was found where an approved document of the "
+            "same sender printed it; `engine` otherwise."
+        ),
+    ] = "engine"
 
 
 class Normalization(Reported):
@@ -116,6 +127,10 @@ class FieldReport(Reported):
             "unless a check settles it."
         ),
     ] = msgspec.field(default_factory=list)
+    source: Annotated[
+        FieldSource,
+        msgspec.Meta(description="`reviewer` when a person set the value (`review.revisions`)."),
+    ] = "engine"
 
 
 class CheckReport(Reported):
@@ -137,6 +152,24 @@ class ValidationFinding(Reported):
     message: str
 
 
+class Change(Reported):
+    pointer: str
+    old: Any
+    new: Any
+
+
+class Revision(Reported):
+    """One review: immutable once written."""
+
+    number: Annotated[int, msgspec.Meta(description="1 for the first review.")]
+    reviewer: Annotated[str, msgspec.Meta(description="The API key id that reviewed.")]
+    reviewer_name: str
+    created_at: str
+    decision: Decision | None
+    note: str | None
+    changes: list[Change]
+
+
 class Review(Reported):
     required: bool
     reasons: Annotated[
@@ -147,6 +180,17 @@ class Review(Reported):
         ),
     ]
     min_confidence: float
+    status: Annotated[
+        ReviewStatus,
+        msgspec.Meta(
+            description="`pending` (waits for a person), `not_required` (auto-accepted), `approved` "
+            "or `rejected` (a person decided: `revisions`)."
+        ),
+    ] = "not_required"
+    revision: Annotated[
+        int, msgspec.Meta(description="How many reviews were saved; the ETag is `\"r<revision>\"`.")
+    ] = 0
+    revisions: list[Revision] = msgspec.field(default_factory=list)
 
 
 class PageReport(Reported):

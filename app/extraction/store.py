@@ -40,6 +40,7 @@ async def save_extraction(
     document_sha256: str,
     created_by: str | None,
     retention: timedelta,
+    document_name: str | None = None,
 ) -> None:
     session.add(
         ExtractionRecord(
@@ -48,6 +49,9 @@ async def save_extraction(
             schema_version=result["schema"]["version"],
             status=result["status"],
             document_sha256=document_sha256,
+            document_name=document_name[:255] if document_name else None,
+            confidence=result["confidence"],
+            review_reasons=reasons_column(result["review"]["reasons"]),
             result=orjson.dumps(result).decode(),
             created_by=created_by,
             expires_at=utcnow() + retention,
@@ -56,13 +60,25 @@ async def save_extraction(
     await session.commit()
 
 
-async def get_extraction(session: AsyncSession, extraction_id: str, principal: Principal) -> dict[str, Any]:
-    """The stored result, if ``principal`` may see it (``Principal.sees``, the rule of every object
+def reasons_column(reasons: list[str]) -> str:
+    """Each reason on its own line behind a newline: ``LIKE '%\n<kind>%'`` finds a kind."""
+    return "".join(f"\n{reason}" for reason in reasons)
+
+
+async def load_extraction(
+    session: AsyncSession, extraction_id: str, principal: Principal
+) -> ExtractionRecord:
+    """The stored record, if ``principal`` may see it (``Principal.sees``, the rule of every object
     a key creates); one answer for "not yours" and "not there", so ids cannot be probed."""
     record = await session.get(ExtractionRecord, extraction_id)
     if record is None or record.expires_at <= utcnow() or not principal.sees(record.created_by):
         raise RequestError(EXTRACTION_NOT_FOUND, f"No extraction has the id {extraction_id!r}.")
-    result: dict[str, Any] = orjson.loads(record.result)
+    return record
+
+
+async def get_extraction(session: AsyncSession, extraction_id: str, principal: Principal) -> dict[str, Any]:
+    """The stored result (see ``load_extraction``)."""
+    result: dict[str, Any] = orjson.loads((await load_extraction(session, extraction_id, principal)).result)
     return result
 
 

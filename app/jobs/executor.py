@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import BatchRecord, DocumentRecord, ExtractionRecord, JobRecord, utcnow
 from app.extraction.service import Extraction, Extractor
+from app.extraction.store import reasons_column
 from app.jobs import store
 from app.jobs.passwords import ENCRYPTED, LEGACY, JobPasswords, PasswordUnreadable
 from app.jobs.views import batch_summary, event_data
@@ -222,6 +223,9 @@ class JobExecutor:
                     schema_version=job.schema_version,
                     status=result["status"],
                     document_sha256=job.document_sha256,
+                    document_name=job.filename,
+                    confidence=result["confidence"],
+            review_reasons=reasons_column(result["review"]["reasons"]),
                     result=orjson.dumps(result).decode(),
                     created_by=job.created_by,
                     expires_at=job.expires_at,

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.engine import create_engine, create_session_maker
+from app.documents.page_images import PageImages
 from app.documents.service import DocumentAnalyzer
 from app.engines.factory import build_engine
 from app.extraction.service import Extractor
@@ -56,6 +57,8 @@ class Services:
     executor: JobExecutor
     runner: JobRunner
     """The configured runner: the API process submits jobs to it."""
+    page_images: PageImages = field(default_factory=PageImages)
+    """Rendered pages of stored documents, for the review page."""
     background: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     """Tasks started with ``run_in_background``, by name (the webhook deliverer, the purge)."""
 

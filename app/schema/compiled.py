@@ -84,6 +84,23 @@ class CompiledSchema:
         leaf = self.leaves.get(path)
         return leaf.kind if leaf is not None else kind_for(name, node)
 
+    def subschema_at(self, pointer: str) -> dict[str, Any] | None:
+        """The (resolved) subschema that describes the data at ``pointer`` (a JSON Pointer into
+        data: numbers step into array items), or None when the schema declares nothing there."""
+        node: Any = self.schema
+        for token in pointer.split("/")[1:]:
+            node = self.tree.object(node)
+            part = token.replace("~1", "/").replace("~0", "~")
+            properties = self.tree.properties(node)
+            if part in properties:
+                node = properties[part]
+            elif part.isdigit() and "items" in node:
+                node = self.tree.items(node)
+            else:
+                return None
+        resolved = self.tree.object(node)
+        return resolved if isinstance(resolved, dict) else None
+
     def parsed_checks(self) -> list[Check]:
         """The declared checks; raises the :class:`CheckError` when they are invalid."""
         if self.check_error is not None:

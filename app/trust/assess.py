@@ -67,6 +67,13 @@ def _leaves(
         yield pointer, name, tree.object(schema), data, path
 
 
+def leaves_of(
+    compiled: CompiledSchema, data: Any
+) -> Iterator[tuple[str, str, dict[str, Any], Any, tuple[str, ...]]]:
+    """Each scalar of ``data``: pointer, property name, schema, value, schema path."""
+    return _leaves(data, compiled.schema, compiled.tree)
+
+
 def assess(
     compiled: CompiledSchema,
     data: Any,

@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "extraction.completed",
     "extraction.needs_review",
     "extraction.failed",
+    "extraction.reviewed",
     "batch.completed",
 )
 

@@ -32,6 +32,13 @@ Ids = dict[str, str]
 
 OWNED: dict[tuple[str, str], Callable[[Ids], str]] = {
     ("GET", "/extractions/{extraction_id:str}"): lambda ids: f"/extractions/{ids['extraction']}",
+    ("GET", "/extractions/{extraction_id:str}/pages/{number:int}"): lambda ids: (
+        f"/extractions/{ids['extraction']}/pages/1"
+    ),
+    ("GET", "/extractions/{extraction_id:str}/pages/{number:int}/words"): lambda ids: (
+        f"/extractions/{ids['extraction']}/pages/1/words"
+    ),
+    ("POST", "/extractions/{extraction_id:str}/review"): lambda ids: f"/extractions/{ids['extraction']}/review",
     ("GET", "/jobs/{job_id:str}"): lambda ids: f"/jobs/{ids['job']}",
     ("GET", "/jobs/{job_id:str}/result"): lambda ids: f"/jobs/{ids['job']}/result",
     ("DELETE", "/jobs/{job_id:str}"): lambda ids: f"/jobs/{ids['job']}",
@@ -45,9 +52,10 @@ OWNED: dict[tuple[str, str], Callable[[Ids], str]] = {
     ),
     ("DELETE", "/webhooks/{endpoint_id:str}"): lambda ids: f"/webhooks/{ids['endpoint']}",
 }
-"""Routes that name one object a key created: another key gets 404."""
+"""Routes that name one object a key created: another key gets 404. POST routes are sent ``{}``."""
 
 FILTERED_LISTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/extractions"): ("/extractions", "extraction"),
     ("GET", "/jobs"): ("/jobs", "job"),
     ("GET", "/webhooks"): ("/webhooks", "endpoint"),
 }
@@ -78,6 +86,12 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/extract/{schema:str}"): "creates an extraction or job owned by the caller",
     ("POST", "/batches"): "creates a batch owned by the caller",
     ("POST", "/documents/analyze"): "reads the uploaded document, stores nothing",
+    ("GET", "/review"): "the review page: static HTML, no data",
+    ("GET", "/review/static/{file_path:path}"): "the review page's scripts and styles, no data",
+    ("POST", "/review/session"): "signs the caller's own key in",
+    ("GET", "/review/session"): "the caller's own session",
+    ("DELETE", "/review/session"): "signs the caller's own session out",
+    ("POST", "/review/session/delete"): "signs the caller's own session out",
 }
 """Routes with nothing of another key's to show, and why."""
 
@@ -164,12 +178,13 @@ async def test_another_key_gets_404_on_every_owned_route(client: Client, db: Ses
     # Deletions last, so every other route still finds its object.
     for method, template in sorted(OWNED, key=lambda route: route[0] == "DELETE"):
         path = OWNED[method, template](ids)
-        refused = await client.request(method, path, headers=stranger)
+        body = {} if method == "POST" else None
+        refused = await client.request(method, path, headers=stranger, json=body)
         assert refused.status_code == 404, f"{method} {path} answered {refused.status_code} to another key"
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["type"].endswith("-not-found")
         for allowed in (owner,) if method == "DELETE" else (admin, owner):
-            answer = await client.request(method, path, headers=allowed)
+            answer = await client.request(method, path, headers=allowed, json=body)
             assert answer.status_code != 404, f"{method} {path}: {answer.status_code} {answer.text}"
 
 
