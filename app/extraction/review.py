@@ -10,7 +10,7 @@ from typing import Any
 
 from app.auth.keys import Principal
 from app.lib.errors import RequestError
-from app.lib.jsonpointer import PointerNotFound, resolve, unescape
+from app.lib.jsonpointer import PointerNotFound, escape, resolve, unescape
 from app.lib.problems import INVALID_CORRECTION, ErrorItem
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import ITEM
@@ -106,14 +106,10 @@ def _apply(
     schema = compiled.subschema_at(pointer)
     if schema is None:
         return "pointer", f"The schema has no field at {pointer}."
-    value = correction.value
-    if not isinstance(value, dict | list) and value is not None and _is_leaf(schema):
-        path = _schema_path(pointer)
-        kind = compiled.kind_of(path, path[-1], schema)
-        read = normalize(value, kind)
-        if read.status == "unparsed":
-            return "value", f"{pointer}: {value!r} cannot be read as a {kind}."
-        value = json_value(read, schema)
+    try:
+        value = _read(compiled, pointer, schema, correction.value)
+    except _Unreadable as exc:
+        return "value", str(exc)
     try:
         old = resolve(data, pointer)
     except PointerNotFound:
@@ -122,6 +118,36 @@ def _apply(
     if problem is None and old != value:
         changes.append({"pointer": pointer, "old": old, "new": value})
     return problem
+
+
+class _Unreadable(ValueError):
+    """A corrected value that cannot be read as its field's kind."""
+
+
+def _read(compiled: CompiledSchema, pointer: str, schema: dict[str, Any] | None, value: Any) -> Any:
+    """``value`` with every scalar read as its field's kind, as the trust layer reads an engine's
+    ("1.234,50" for a number becomes 1234.5); members the schema does not declare stay as given
+    (validation judges them)."""
+    if isinstance(value, dict):
+        return {
+            key: _read(
+                compiled, f"{pointer}/{escape(key)}", compiled.subschema_at(f"{pointer}/{escape(key)}"), item
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _read(compiled, f"{pointer}/{i}", compiled.subschema_at(f"{pointer}/{i}"), item)
+            for i, item in enumerate(value)
+        ]
+    if value is None or schema is None or not _is_leaf(schema):
+        return value
+    path = _schema_path(pointer)
+    kind = compiled.kind_of(path, path[-1], schema)
+    read = normalize(value, kind)
+    if read.status == "unparsed":
+        raise _Unreadable(f"{pointer}: {value!r} cannot be read as a {kind}.")
+    return json_value(read, schema)
 
 
 def _write(data: Any, pointer: str, value: Any) -> tuple[str, str] | None:
