@@ -16,6 +16,7 @@ from app.cli.common import cli_settings, problem_text, run_with_database
 from app.db.models import utcnow
 from app.documents.service import DocumentAnalyzer
 from app.engines.unavailable import UnavailableEngine
+from app.extraction.calibration import MIN_CALIBRATION_FIELDS, fit_from_reviews, reviewed_samples
 from app.extraction.service import Extractor
 from app.jobs.services import build_extractor, close_extractor
 from app.lib.canonical import canonical_sha256
@@ -26,7 +27,7 @@ from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry, SchemaVersion
 from app.registry.validation import schema_limits, validate_schema
 from app.trust.assess import ReviewPolicy
-from app.trust.confidence import expected_calibration_error, fit_isotonic
+from app.trust.confidence import Calibrations, expected_calibration_error, fit_isotonic
 from app.trust.evaluate import (
     FieldOutcome,
     Report,
@@ -188,19 +189,36 @@ def _write_report(
 
 
 @click.command()
-@click.argument("report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def calibrate(report_file: Path) -> None:
-    """Fit the confidence calibration of an engine from a `docextract eval` report (isotonic)."""
+@click.argument("report_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--from-reviews",
+    is_flag=True,
+    help="Fit from approved reviews in the database instead: one calibration per engine and schema.",
+)
+@click.option("--schema", "schema_name", help="With --from-reviews: only this schema.")
+def calibrate(report_file: Path | None, from_reviews: bool, schema_name: str | None) -> None:
+    """Fit the confidence calibration of an engine (isotonic): from a `docextract eval` report, or
+    from what reviewers approved (fields they left are right, fields they changed were wrong)."""
     settings = cli_settings()
+    if (report_file is None) == (not from_reviews):
+        raise click.UsageError("Give a REPORT_FILE or --from-reviews (one of them).")
+    target_dir = settings.app.data_dir / "calibration"
+    if report_file is not None:
+        _calibrate_from_report(report_file, target_dir)
+    else:
+        _calibrate_from_reviews(settings, schema_name, target_dir)
+
+
+def _calibrate_from_report(report_file: Path, target_dir: Path) -> None:
     report = orjson.loads(report_file.read_bytes())
     engine = report.get("engine") or "unknown"
     pairs = [(f["score"], f["correct"]) for f in report["fields"] if f.get("score") is not None]
-    if len(pairs) < 20:
+    if len(pairs) < MIN_CALIBRATION_FIELDS:
         raise click.ClickException(
-            f"{len(pairs)} scored fields in the report; calibration needs at least 20."
+            f"{len(pairs)} scored fields in the report; calibration needs at least {MIN_CALIBRATION_FIELDS}."
         )
     calibration = fit_isotonic([s for s, _ in pairs], [c for _, c in pairs], engine)
-    target = settings.app.data_dir / "calibration" / f"{engine}.json"
+    target = target_dir / Calibrations.file_name(engine)
     calibration.save(target)
     before = expected_calibration_error([s for s, _ in pairs], [c for _, c in pairs])
     after = expected_calibration_error([calibration(s) for s, _ in pairs], [c for _, c in pairs])
@@ -208,6 +226,31 @@ def calibrate(report_file: Path) -> None:
         f"calibration for {engine!r} from {len(pairs)} fields: ECE {before:.3f} -> {after:.3f} "
         f"(on the fitted data); saved {target}"
     )
+
+
+def _calibrate_from_reviews(settings: Settings, schema_name: str | None, target_dir: Path) -> None:
+    groups = run_with_database(settings, lambda session: reviewed_samples(session, schema_name))
+    if not groups:
+        raise click.ClickException(
+            "No approved reviews in the database" + (f" for {schema_name!r}." if schema_name else ".")
+        )
+    fitted = 0
+    for (engine, schema), documents in sorted(groups.items()):
+        fit = fit_from_reviews(documents, engine)
+        where = f"{engine!r} / schema {schema!r}: {fit.fields} fields of {len(documents)} approved documents"
+        if fit.calibration is None:
+            click.echo(f"{where}: skipped (calibration needs at least {MIN_CALIBRATION_FIELDS} fields)")
+            continue
+        target = target_dir / Calibrations.file_name(engine, schema)
+        fit.calibration.save(target)
+        fitted += 1
+        click.echo(
+            f"{where}: ECE {fit.ece_before:.3f} (confidence as reported) -> {fit.ece_after:.3f} "
+            f"(calibrated, {fit.folds}-fold cross-validated; {fit.ece_fitted:.3f} on the fitted data); "
+            f"saved {target}"
+        )
+    if not fitted:
+        raise click.ClickException("Nothing was fitted: too few reviewed fields.")
 
 
 def _schema_for_eval(settings: Settings, ref: str) -> SchemaVersion:

@@ -156,6 +156,9 @@ class Change(Reported):
     pointer: str
     old: Any
     new: Any
+    confidence: Annotated[
+        float | None, msgspec.Meta(description="The confidence the replaced value was given.")
+    ] = None
 
 
 class Revision(Reported):

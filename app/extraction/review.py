@@ -18,6 +18,16 @@ from app.trust.assess import leaves_of
 from app.trust.checks.evaluate import evaluate
 from app.trust.normalize import json_value, normalize
 
+NO_READING = {
+    "token_prob": None,
+    "grounded": 0.0,
+    "normalized": 0.0,
+    "checks": 0.0,
+    "ocr": 0.0,
+    "score": 0.0,
+    "corroborated": False,
+    "source": "engine",
+}
 DECISION_STATUS = {"approve": "approved", "reject": "rejected"}
 MAX_CORRECTIONS = 500
 
@@ -56,7 +66,7 @@ def apply_review(
     errors: list[ErrorItem] = []
     changes: list[dict[str, Any]] = []
     for index, correction in enumerate(corrections):
-        problem = _apply(data, compiled, correction, changes)
+        problem = _apply(data, compiled, correction, changes, result["fields"])
         if problem is not None:
             field, detail = problem
             errors.append({"pointer": f"/corrections/{index}/{field}", "detail": detail})
@@ -97,9 +107,18 @@ def apply_review(
 
 
 def _apply(
-    data: Any, compiled: CompiledSchema, correction: Correction, changes: list[dict[str, Any]]
+    data: Any,
+    compiled: CompiledSchema,
+    correction: Correction,
+    changes: list[dict[str, Any]],
+    fields: dict[str, Any],
 ) -> tuple[str, str] | None:
     """Write one correction into ``data``; the problem (which part, why) when it cannot be."""
+
+    def confidence_of(pointer: str) -> float | None:
+        field = fields.get(pointer)
+        return field["confidence"] if field is not None else None
+
     pointer = correction.pointer
     if not pointer.startswith("/"):
         return "pointer", f"{pointer!r} is not a JSON Pointer into `data` (e.g. /total)."
@@ -116,7 +135,7 @@ def _apply(
         old = None
     problem = _write(data, pointer, value)
     if problem is None and old != value:
-        changes.append({"pointer": pointer, "old": old, "new": value})
+        changes.append({"pointer": pointer, "old": old, "new": value, "confidence": confidence_of(pointer)})
     return problem
 
 
@@ -232,19 +251,12 @@ def _reviewer_field(
         ]
         if evidence and value is not None
         else [],
-        "components": {
-            "token_prob": None,
-            "grounded": 1.0 if evidence else 0.0,
-            "normalized": 1.0,
-            "checks": 1.0,
-            "ocr": 1.0,
-            "score": 1.0,
-            "corroborated": False,
-            "source": "engine",
-        },
-        "checks": before["checks"] if before else [],
+        # How the engine's reading scored stays (what calibration learns from); a value the
+        # engine never read scores 0.
+        "components": before["components"] if before else NO_READING,
+        "checks": before.get("checks", []) if before else [],
         "corroborated_by": [],
-        "rivals": before["rivals"] if before else [],
+        "rivals": before.get("rivals", []) if before else [],
         "source": "reviewer",
     }
 
@@ -272,3 +284,24 @@ def _is_leaf(schema: dict[str, Any]) -> bool:
 def _schema_path(pointer: str) -> tuple[str, ...]:
     """The schema path of a data pointer (``*`` for array items), as ``CompiledSchema.leaves`` keys it."""
     return tuple(ITEM if part.isdigit() else unescape(part) for part in pointer.split("/")[1:])
+
+
+def labelled_fields(result: dict[str, Any]) -> list[tuple[float, float, bool]]:
+    """An approved result's fields as calibration data: (engine score, reported confidence,
+    correct). A field the reviewer left is correct; one they changed was wrong (its score and
+    confidence are the engine's, kept by the first change). Values the engine never read, and
+    absent ones, say nothing about confidence."""
+    first_change: dict[str, dict[str, Any]] = {}
+    for revision in result["review"].get("revisions", []):
+        for change in revision["changes"]:
+            first_change.setdefault(change["pointer"], change)
+    samples: list[tuple[float, float, bool]] = []
+    for pointer, field in result["fields"].items():
+        score = field["components"]["score"]
+        change = first_change.get(pointer)
+        if field.get("source", "engine") == "engine" and change is None:
+            if field["confidence"] is not None:
+                samples.append((score, field["confidence"], True))
+        elif change is not None and change["old"] is not None and change.get("confidence") is not None:
+            samples.append((score, change["confidence"], False))
+    return samples

@@ -36,11 +36,14 @@ from app.lib.problems import (
     SCHEMA_NOT_SUPPORTED,
     SCHEMA_RECURSIVE,
 )
+from app.memory.profile import Profile, recall
+from app.memory.service import MemoryLookup
 from app.pages import Page, Region
 from app.registry.service import SchemaVersion
 from app.schema.compiled import CompiledSchema
 from app.trust.assess import ReviewPolicy, assess
-from app.trust.confidence import Calibration
+from app.trust.confidence import Calibrations
+from app.trust.sources import Remembered
 
 logger = structlog.get_logger(__name__)
 ProgressHook = Callable[[int, int], None]
@@ -77,9 +80,7 @@ class Extractor:
         self.analyzer = analyzer
         self.max_tokens = max_tokens
         self.page_concurrency = page_concurrency
-        self.calibration = (
-            Calibration.load(calibration_dir / f"{engine.name}.json") if calibration_dir else None
-        )
+        self.calibrations = Calibrations(calibration_dir, engine.name)
 
     def require_engine(self) -> Engine:
         """503 before any work is done when no engine is configured."""
@@ -99,9 +100,11 @@ class Extractor:
         on_progress: ProgressHook | None = None,
         document_id: str | None = None,
         review: ReviewPolicy | None = None,
+        memory: MemoryLookup | None = None,
     ) -> Extraction:
         """``document_id`` names the document for engines that need it (replay; default: its
-        SHA-256); ``review`` replaces the schema's ``x-review`` (see ``ReviewPolicy.of``)."""
+        SHA-256); ``review`` replaces the schema's ``x-review`` (see ``ReviewPolicy.of``); ``memory``
+        looks the sender up on the first page (sender memory: ``app.memory``)."""
         schema.require_active()
         compiled = schema.compiled
         if (cycle := compiled.ref_cycle) is not None:  # registered before the registry refused these
@@ -124,7 +127,9 @@ class Extractor:
 
         name = document_id or hashlib.sha256(data).hexdigest()
 
-        async def generate(image: Image.Image, number: int, page_map: PageMap) -> EngineResult:
+        async def generate(
+            image: Image.Image, number: int, page_map: PageMap, hints: dict[str, Remembered] | None
+        ) -> EngineResult:
             try:
                 request = EngineRequest(
                     image,
@@ -135,6 +140,7 @@ class Extractor:
                     page=number,
                     schema=schema.schema,
                     page_map=page_map,
+                    memory=hints,
                 )
                 return await engine.generate(request)
             finally:
@@ -143,11 +149,14 @@ class Extractor:
                 if on_progress:
                     on_progress(progress["done"], progress["total"])
 
+        sender = _SenderMemory(memory)
+
         async def send(page: Page, regions: list[Region]) -> None:
-            await slots.acquire()  # holds the pipeline back: at most page_concurrency images in memory
             page_map = PageMap(page.number, page.width, page.height, page.kind, list(page.words), regions)
+            hints = await sender.hints(page_map)
+            await slots.acquire()  # holds the pipeline back: at most page_concurrency images in memory
             image = page.image if engine.needs_image else NO_IMAGE  # converting a page costs ~10 ms
-            tasks[page.number] = asyncio.create_task(generate(image, page.number, page_map))
+            tasks[page.number] = asyncio.create_task(generate(image, page.number, page_map, hints))
 
         try:
             analysis = await self.analyzer.analyze(
@@ -168,7 +177,7 @@ class Extractor:
         # Validation, normalisation and grounding take CPU (and patterns from the schema): in a
         # thread, so one document never stalls the event loop that serves every other request.
         result = await asyncio.to_thread(
-            self._result, schema, compiled, engine, outputs, analysis.map, policy
+            self._result, schema, compiled, engine, outputs, analysis.map, policy, sender.recalled
         )
         trust_ms = (time.perf_counter() - trust_started) * 1000
         result["timings_ms"] = {
@@ -186,6 +195,7 @@ class Extractor:
         outputs: dict[int, EngineResult],
         document: DocumentMap,
         policy: ReviewPolicy,
+        recalled: dict[str, Remembered] | None = None,
     ) -> dict[str, Any]:
         page_outputs: list[PageOutput] = []
         failures: list[PageFailure] = []
@@ -197,7 +207,22 @@ class Extractor:
                 page_outputs.append(parsed)
         data, sources = merge_pages(page_outputs)
         data = drop_absent(compiled, data if page_outputs else None)
-        trust = assess(compiled, data, sources, document, policy=policy, calibration=self.calibration)
+        calibration = self.calibrations.for_schema(schema.name)
+        from_memory = frozenset(
+            pointer
+            for pointer, source in sources.items()
+            if source is not None and source.pointer in outputs[source.page].from_memory
+        )
+        trust = assess(
+            compiled,
+            data,
+            sources,
+            document,
+            policy=policy,
+            calibration=calibration,
+            memory=recalled,
+            from_memory=from_memory,
+        )
         findings = validation_findings(compiled, trust.data)
         reasons = [f"page_{f.reason}:{f.page}" for f in failures]
         # Pages read by the fallback engine (GLM-OCR was down): a person looks before they are used.
@@ -219,6 +244,7 @@ class Extractor:
                 "required": bool(reasons),
                 "reasons": reasons,
                 "min_confidence": policy.min_confidence,
+                "status": "pending" if reasons else "not_required",
             },
             "pages": [
                 {
@@ -231,6 +257,29 @@ class Extractor:
                 for n, o in sorted(outputs.items())
             ],
         }
+
+
+class _SenderMemory:
+    """The sender's profile, looked up on the first page before it is sent to the engine, and what
+    it recalled on each page (the engine's hints, the trust layer's cross-check)."""
+
+    def __init__(self, lookup: MemoryLookup | None) -> None:
+        self.lookup = lookup
+        self.profile: Profile | None = None
+        self.looked_up = False
+        self.recalled: dict[str, Remembered] = {}
+
+    async def hints(self, page: PageMap) -> dict[str, Remembered] | None:
+        if self.lookup is None:
+            return None
+        if not self.looked_up:
+            self.looked_up = True
+            self.profile = await self.lookup(page)
+        if self.profile is None:
+            return None
+        hints = await asyncio.to_thread(recall, self.profile, [page])
+        self.recalled.update(hints)
+        return hints
 
 
 def _parse(page: int, output: EngineResult) -> PageOutput | PageFailure:

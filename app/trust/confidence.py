@@ -81,6 +81,41 @@ class Calibration:
         return cls(str(data["engine"]), [float(v) for v in data["x"]], [float(v) for v in data["y"]])
 
 
+class Calibrations:
+    """An engine's calibrations on disk: one per schema (``<engine>.<schema>.json``, fitted from
+    reviews) before the engine's own (``<engine>.json``, fitted from an eval report). A file
+    written while the service runs (``docextract calibrate``) is read on the next extraction."""
+
+    def __init__(self, directory: Path | None, engine: str) -> None:
+        self.directory = directory
+        self.engine = engine
+        self._loaded: dict[Path, tuple[float, Calibration | None]] = {}
+
+    @staticmethod
+    def file_name(engine: str, schema: str | None = None) -> str:
+        return f"{engine}.{schema}.json" if schema else f"{engine}.json"
+
+    def for_schema(self, schema: str) -> Calibration | None:
+        if self.directory is None:
+            return None
+        for name in (self.file_name(self.engine, schema), self.file_name(self.engine)):
+            calibration = self._load(self.directory / name)
+            if calibration is not None:
+                return calibration
+        return None
+
+    def _load(self, path: Path) -> Calibration | None:
+        try:
+            changed = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        cached = self._loaded.get(path)
+        if cached is None or cached[0] != changed:
+            cached = (changed, Calibration.load(path))
+            self._loaded[path] = cached
+        return cached[1]
+
+
 def fit_isotonic(scores: Sequence[float], correct: Sequence[bool], engine: str) -> Calibration:
     """Pool adjacent violators: the non-decreasing map that best fits (score, correct) pairs.
     Equal scores start as one block: the map gives one value per score (ties are common: a

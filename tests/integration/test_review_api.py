@@ -196,7 +196,12 @@ async def test_a_review_corrects_reads_like_an_extraction_and_records_a_revision
     assert body["review"]["status"] == "pending"  # corrections only: no decision yet
     [revision] = body["review"]["revisions"]
     assert revision["number"] == 1 and revision["reviewer_name"] == "alice" and revision["decision"] is None
-    assert {"pointer": "/total", "old": old_total, "new": 1234.5} in revision["changes"]
+    assert {
+        "pointer": "/total",
+        "old": old_total,
+        "new": 1234.5,
+        "confidence": result["fields"]["/total"]["confidence"],
+    } in revision["changes"]
 
     stale = await client.post(
         f"{url}/review", json={"decision": "approve"}, headers={**keys["erp"], "If-Match": '"r0"'}
