@@ -29,6 +29,7 @@ from app.extraction.models import Decision, ExtractionResult
 from app.extraction.review import MAX_CORRECTIONS, Correction, apply_review
 from app.extraction.store import load_extraction, reasons_column
 from app.jobs.services import Services
+from app.jobs.views import absolute
 from app.lib.problems import (
     BAD_REQUEST,
     DOCUMENT_ENCRYPTED,
@@ -410,18 +411,20 @@ class ExtractionsController(Controller):
 def reviewed_event(
     record: ExtractionRecord, result: dict[str, Any], revision: dict[str, Any], public_url: str | None
 ) -> dict[str, Any]:
-    """``extraction.reviewed``: the decision and the final data, so the ERP needs no second call."""
-    base = (public_url or "").rstrip("/")
+    """``extraction.reviewed``: thin like every event (ids, the decision, which fields changed and
+    where to fetch the approved data), never the data itself."""
     return {
         "extraction_id": record.id,
         "status": result["review"]["status"],
         "decision": revision["decision"],
         "revision": revision["number"],
         "reviewer": revision["reviewer"],
-        "changes": revision["changes"],
-        "schema": result["schema"],
-        "data": result["data"],
-        "result_url": f"{base}/extractions/{record.id}",
+        "changed": sorted(
+            {change["pointer"] for r in result["review"]["revisions"] for change in r["changes"]}
+        ),
+        "schema": {"name": record.schema_name, "version": record.schema_version},
+        "document_name": record.document_name,
+        "result_url": absolute(public_url, f"/extractions/{record.id}"),
     }
 
 

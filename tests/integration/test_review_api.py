@@ -258,7 +258,8 @@ async def test_a_decision_sends_extraction_reviewed_to_subscribed_endpoints(
     payload = __import__("orjson").loads(delivery.payload)
     assert payload["data"]["extraction_id"] == result["id"]
     assert payload["data"]["status"] == "rejected" and payload["data"]["decision"] == "reject"
-    assert payload["data"]["data"] == rejected.json()["data"]
+    assert payload["data"]["result_url"].endswith(f"/extractions/{result['id']}")
+    assert "data" not in payload["data"] and payload["data"]["changed"] == []  # thin: never the data
 
 
 async def test_invalid_corrections_are_refused_with_their_pointer_and_nothing_is_saved(
