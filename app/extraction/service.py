@@ -245,6 +245,8 @@ class Extractor:
                 "reasons": reasons,
                 "min_confidence": policy.min_confidence,
                 "status": "pending" if reasons else "not_required",
+                "revision": 0,
+                "revisions": [],
             },
             "pages": [
                 {

@@ -122,7 +122,7 @@ async def test_request_constraints_match_what_the_server_refuses(
     schemas, paths = spec["components"]["schemas"], spec["paths"]
 
     scopes = schemas["KeyCreate"]["properties"]["scopes"]
-    assert scopes["minItems"] == 1 and scopes["items"]["enum"] == ["admin", "extract"]
+    assert scopes["minItems"] == 1 and scopes["items"]["enum"] == ["admin", "extract", "review"]
     empty = await client.post("/keys", json={"name": "n", "scopes": []}, headers=admin_headers)
     assert_problem(empty, 422, "invalid-request")
 
