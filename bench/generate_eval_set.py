@@ -26,7 +26,7 @@ import datetime
 import io
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pymupdf
 from PIL import Image, ImageFilter
+from stdnum.eu import vat as eu_vat
+from stdnum.gb import vat as gb_vat
 
 from bench.page_layout import Cell, Row, Typeface, draw_page
 
@@ -42,6 +44,15 @@ LANGS = ("en", "de", "fr", "es", "it", "nl")
 CENT = Decimal("0.01")
 A4_WIDTH, A4_HEIGHT, RECEIPT_WIDTH = 595.0, 842.0, 226.0  # points; a receipt is 80 mm wide
 LAYOUTS = ("labels_left", "labels_above", "labels_inline")
+NUMBER_FORMATS = ("RE-{y}-{n:05d}", "F{y}/{n:04d}", "INV-{y}-{n:04d}", "{y}{n:06d}")
+VAT_LABELS = {
+    "en": "VAT No.",
+    "de": "USt-IdNr.",
+    "fr": "N° TVA",
+    "es": "NIF",
+    "it": "P. IVA",
+    "nl": "BTW-nr.",
+}
 INVOICE_CLASSES = ("vat_table", "rounding", "due_date", "glued_datetime", "iban")
 RECEIPT_CLASSES = ("vat_table", "rounding", "payment", "glued_datetime", "unlabelled_seller")
 
@@ -300,6 +311,7 @@ class Document:
     truth: dict[str, Any]
     printed: dict[str, str]  # each truth value as printed on the page
     doc: pymupdf.Document
+    sender: int | None = None
 
 
 def choose_classes(receipt: bool, rng: random.Random) -> tuple[str, list[str]]:
@@ -351,6 +363,12 @@ class Facts:
     currency_style: str  # "code_line" (a Währung: EUR line), "symbol" or "code_suffix" (beside the total)
     truth: dict[str, Any] = field(default_factory=dict)
     printed: dict[str, str] = field(default_factory=dict)
+    sender: Sender | None = None
+
+    def pick(self, what: str, options: Sequence[str]) -> str:
+        """The sender's choice of ``what`` (seller, street, buyer, number, total, terms), or a random
+        one (the same draws as before senders existed, so seeded sets stay the same)."""
+        return self.sender.choices[what] if self.sender is not None else self.rng.choice(options)
 
     @property
     def subtotal(self) -> Decimal:
@@ -407,6 +425,106 @@ def compose(index: int, seed: int) -> Document:
     return Document(f"{index:03d}-{kind}-{code}", kind, code, classes, f.truth, f.printed, doc)
 
 
+@dataclass(frozen=True)
+class Sender:
+    """One issuer (``--senders``): what stays the same on all its documents (language, kind, label
+    placement, failure classes, typeface, margins, its name, address, VAT id and IBAN, the labels
+    and number format it prints); its documents differ in items (so the totals move), dates,
+    numbers, amounts, and which of them are scans."""
+
+    index: int
+    lang: str
+    receipt: bool
+    layout: str
+    classes: tuple[str, ...]
+    face: str
+    size: float
+    margin: float
+    currency_style: str
+    date_format: str
+    choices: dict[str, str]
+    """seller, street, buyer, number (its format), total (its label), terms."""
+    vat_id: str | None
+    iban: str | None
+
+
+def sender_of(index: int, seed: int) -> Sender:
+    """Sender ``index`` of the set ``seed``: languages rotate, invoices and receipts alternate; the
+    name is the language's ``index // 6``-th seller (with a branch number past the third)."""
+    rng = random.Random(f"{seed}:sender:{index}")
+    code = LANGS[index % len(LANGS)]
+    lang = LANGUAGES[code]
+    receipt = (index + index // len(LANGS)) % 2 == 1
+    layout, classes = choose_classes(receipt, rng)
+    rank = index // len(LANGS)
+    seller = lang.sellers[rank % len(lang.sellers)]
+    if rank >= len(lang.sellers):
+        seller = f"{seller} {rank // len(lang.sellers) + 1}"
+    totals = [t for t in lang.totals if "rounding" not in classes or t != lang.to_pay]
+    choices = {
+        "seller": seller,
+        "street": rng.choice(lang.streets),
+        "buyer": rng.choice(lang.buyers),
+        "number": rng.choice(NUMBER_FORMATS),
+        "total": rng.choice(totals),
+        "terms": rng.choice(lang.terms),
+    }
+    return Sender(
+        index=index,
+        lang=code,
+        receipt=receipt,
+        layout=layout,
+        classes=tuple(c for c in classes if c != "image"),
+        face=rng.choice(["cour", "helv"] if receipt else ["helv", "tiro", "cour"]),
+        size=float(rng.choice([8, 8.5, 9]) if receipt else rng.choice([9, 10, 11])),
+        margin=10.0 if receipt else rng.uniform(40, 60),
+        currency_style=rng.choice(["code_line", "symbol", "code_suffix"]),
+        date_format=rng.choice(lang.date_formats),
+        choices=choices,
+        vat_id=vat_id(lang.country, rng) if rng.random() < 0.75 else None,
+        iban=iban(lang.country, rng),
+    )
+
+
+def compose_for_sender(sender: Sender, number: int, seed: int) -> Document:
+    """Document ``number`` of ``sender``: its fixed layout, new values; about a third are scans."""
+    rng = random.Random(f"{seed}:sender:{sender.index}:{number}")
+    lang = LANGUAGES[sender.lang]
+    classes = [sender.layout, *(c for c in sender.classes if c != sender.layout)]
+    if rng.random() < 1 / 3:
+        classes.append("image")
+    face = Typeface(sender.face)
+    width = RECEIPT_WIDTH if sender.receipt else A4_WIDTH
+    sheet = Sheet(face, sender.size, sender.margin, width - sender.margin, sender.layout)
+    f = facts(lang, sender.receipt, classes, rng)
+    f.currency_style, f.date_format, f.sender = sender.currency_style, sender.date_format, sender
+    (receipt_rows if sender.receipt else invoice_rows)(sheet, f)
+    footer_rows(sheet, f, sender.receipt)
+    doc = render(sheet.rows, width, None if sender.receipt else A4_HEIGHT, face)
+    kind = "receipt" if sender.receipt else "invoice"
+    name = f"s{sender.index:02d}-{number:02d}-{kind}-{sender.lang}"
+    return Document(name, kind, sender.lang, classes, f.truth, f.printed, doc, sender.index)
+
+
+def vat_line(sheet: Sheet, f: Facts, centred: bool = False) -> None:
+    """The sender's VAT id, under its address (documents of ``--senders`` only)."""
+    if f.sender is None or f.sender.vat_id is None:
+        return
+    text = f"{VAT_LABELS[f.sender.lang]} {f.sender.vat_id}"
+    (sheet.centred if centred else sheet.line)(text)
+
+
+def vat_id(country: str, rng: random.Random) -> str:
+    """A random VAT id of ``country`` whose check digits hold (drawn until python-stdnum accepts one)."""
+    shapes = {"GB": "#########", "DE": "#########", "FR": "###########", "ES": "B########"}
+    shapes |= {"IT": "###########", "NL": "#########B##"}
+    check = gb_vat.is_valid if country == "GB" else eu_vat.is_valid
+    while True:
+        body = "".join(rng.choice("0123456789") if c == "#" else c for c in shapes[country])
+        if check(f"{country}{body}"):
+            return f"{country}{body}"
+
+
 def issue_date(f: Facts, receipt: bool) -> str:
     """The issue date as printed, with the time on receipts, glued to it ("28.03.201809:51") when chosen."""
     issued = f.keep("issue_date", f.day.isoformat(), f.day.strftime(f.date_format))
@@ -426,7 +544,7 @@ def total_line(sheet: Sheet, f: Facts, **kw: Any) -> None:
         text = f"{text} {symbol}" if lang.decimal_comma else f"{symbol}{text}"
     elif f.currency_style == "code_suffix":
         text = f"{text} {currency}"
-    label = f.rng.choice([t for t in lang.totals if "rounding" not in f.classes or t != lang.to_pay])
+    label = f.pick("total", [t for t in lang.totals if "rounding" not in f.classes or t != lang.to_pay])
     sheet.pair(label, text, amount=True, bold=True, **kw)
 
 
@@ -437,17 +555,19 @@ def currency_line(sheet: Sheet, f: Facts) -> None:
 
 def receipt_rows(sheet: Sheet, f: Facts) -> None:
     """A till receipt: the seller on top (unlabelled) or a title, date, items, total, then the VAT."""
-    lang, seller = f.lang, f.rng.choice(f.lang.sellers)
+    lang, seller = f.lang, f.pick("seller", f.lang.sellers)
     f.keep("seller_name", seller, seller)
     if "unlabelled_seller" in f.classes:
         sheet.centred(seller, bold=True)
-        for part in f.rng.choice(lang.streets).split(", "):
+        for part in f.pick("street", lang.streets).split(", "):
             sheet.centred(part)
+        vat_line(sheet, f, centred=True)
     else:
         sheet.centred(lang.receipt, bold=True)
     sheet.pair(lang.receipt_date, issue_date(f, receipt=True), amount=False, space=1.6)
     if "unlabelled_seller" not in f.classes:
         sheet.pair(lang.seller, seller, amount=False)
+        vat_line(sheet, f)
     currency_line(sheet, f)
     sheet.rows.append(Row((), sheet.size, space=0.6))
     for name, qty, price, _ in f.items:
@@ -460,13 +580,14 @@ def receipt_rows(sheet: Sheet, f: Facts) -> None:
 
 def invoice_rows(sheet: Sheet, f: Facts) -> None:
     """An A4 invoice: the labelled seller and buyer, number, date, an item table, VAT, total."""
-    lang, seller = f.lang, f.rng.choice(f.lang.sellers)
+    lang, seller = f.lang, f.pick("seller", f.lang.sellers)
     sheet.line(lang.invoice, sheet.right, "right", bold=True)
     sheet.pair(lang.seller, f.keep("seller_name", seller, seller), amount=False, space=1.4)
-    for part in f.rng.choice(lang.streets).split(", "):
+    for part in f.pick("street", lang.streets).split(", "):
         sheet.line(part)
-    sheet.pair(lang.buyer, f.rng.choice(lang.buyers), amount=False, space=1.6)
-    number = f.rng.choice(["RE-{y}-{n:05d}", "F{y}/{n:04d}", "INV-{y}-{n:04d}", "{y}{n:06d}"])
+    vat_line(sheet, f)
+    sheet.pair(lang.buyer, f.pick("buyer", lang.buyers), amount=False, space=1.6)
+    number = f.pick("number", NUMBER_FORMATS)
     number = number.format(y=f.day.year, n=f.rng.randint(1, 9999))
     sheet.pair(lang.number, f.keep("invoice_number", number, number), amount=False, space=1.6)
     sheet.pair(lang.date, issue_date(f, receipt=False), amount=False)
@@ -494,9 +615,9 @@ def footer_rows(sheet: Sheet, f: Facts, receipt: bool) -> None:
     if "due_date" in f.classes:
         due = f.day + datetime.timedelta(days=f.rng.choice([10, 14, 30]))
         shown = f.keep("due_date", due.isoformat(), due.strftime(f.date_format))
-        sheet.line(f.rng.choice(lang.terms).format(date=shown), space=2.0)
+        sheet.line(f.pick("terms", lang.terms).format(date=shown), space=2.0)
     if "iban" in f.classes:
-        number = iban(lang.country, f.rng)
+        number = f.sender.iban if f.sender is not None else iban(lang.country, f.rng)
         grouped = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
         sheet.line(f"IBAN {f.keep('iban', number, grouped)}", space=1.5)
     (sheet.centred if receipt else sheet.line)(lang.thanks, space=2.0)
@@ -544,18 +665,31 @@ def schema() -> dict[str, Any]:
     }
 
 
-def generate(out: Path, count: int, seed: int, images: bool = True) -> list[dict[str, Any]]:
-    """Write ``count`` documents, their truth, the schema and the manifest into ``out``."""
+def documents(count: int, seed: int, senders: int) -> Iterator[tuple[Document, str]]:
+    """The set's documents, each with the seed of its scan: ``count`` in all, or, with ``senders``,
+    ``count`` from each sender."""
+    if not senders:
+        for index in range(count):
+            yield compose(index, seed), f"{seed}:{index}:scan"
+        return
+    for index in range(senders):
+        sender = sender_of(index, seed)
+        for number in range(count):
+            yield compose_for_sender(sender, number, seed), f"{seed}:sender:{index}:{number}:scan"
+
+
+def generate(out: Path, count: int, seed: int, images: bool = True, senders: int = 0) -> list[dict[str, Any]]:
+    """Write ``count`` documents (``count`` per sender with ``senders``), their truth, the schema
+    and the manifest into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "schema.json").write_text(json.dumps(schema(), indent=2, ensure_ascii=False) + "\n")
     entries = []
-    for index in range(count):
-        document = compose(index, seed)
+    for document, scan_seed in documents(count, seed, senders):
         classes = document.classes if images else [c for c in document.classes if c != "image"]
         try:
             if "image" in classes:
                 file = f"{document.id}.png"
-                scan(document.doc, random.Random(f"{seed}:{index}:scan")).save(out / file)
+                scan(document.doc, random.Random(scan_seed)).save(out / file)
             else:
                 file = f"{document.id}.pdf"
                 document.doc.set_metadata({"producer": "bench/generate_eval_set.py"})  # no dates: same bytes
@@ -572,9 +706,12 @@ def generate(out: Path, count: int, seed: int, images: bool = True) -> list[dict
                 "lang": document.lang,
                 "classes": classes,
                 "printed": document.printed,
+                **({"sender": document.sender} if document.sender is not None else {}),
             }
         )
     manifest = {"seed": seed, "count": count, "documents": entries}
+    if senders:
+        manifest["senders"] = senders
     (out / "_manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return entries
 
@@ -587,8 +724,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-images", action="store_true", help="PDFs only (no scanned PNGs)")
+    parser.add_argument(
+        "--senders", type=int, default=0, help="this many senders, --count documents from each"
+    )
     args = parser.parse_args()
-    entries = generate(args.out, args.count, args.seed, images=not args.no_images)
+    entries = generate(args.out, args.count, args.seed, images=not args.no_images, senders=args.senders)
     pngs = sum(e["file"].endswith(".png") for e in entries)
     print(f"wrote {len(entries)} documents ({pngs} PNG) to {args.out}")
 

@@ -42,6 +42,7 @@ from app.lib.problems import (
     UNSAFE_CALLBACK_URL,
     Problem,
 )
+from app.memory.service import memory_lookup
 from app.registry.refs import parse_ref
 from app.registry.service import SchemaRegistry
 from app.trust.assess import ReviewPolicy
@@ -182,7 +183,10 @@ class ExtractionController(Controller):
         )
 
         async def run_now() -> Response[ExtractionResult]:
-            extraction = await extractor.extract(data, version, pages=pages, password=password, review=review)
+            memory = memory_lookup(request.user.memory_owner, version.name, session=db_session)
+            extraction = await extractor.extract(
+                data, version, pages=pages, password=password, review=review, memory=memory
+            )
             keep = timedelta(days=settings.app.retention_days)
             sha = await save_document(db_session, extraction.document, extraction.document_type, keep)
             await save_extraction(db_session, extraction.result, sha, owner, keep, document_name)

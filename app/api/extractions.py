@@ -40,6 +40,7 @@ from app.lib.problems import (
     SCHEMA_VERSION_NOT_FOUND,
     Problem,
 )
+from app.memory.service import learn_from_approved
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry
 from app.webhooks.events import emit
@@ -398,6 +399,8 @@ class ExtractionsController(Controller):
         await db_session.commit()
         if deliveries:
             services.deliverer.kick()
+        if data.decision == "approve":
+            services.after_response(_learn(services, record, result))
         logger.info(
             "extraction_reviewed",
             extraction_id=record.id,
@@ -426,6 +429,18 @@ def reviewed_event(
         "document_name": record.document_name,
         "result_url": absolute(public_url, f"/extractions/{record.id}"),
     }
+
+
+async def _learn(services: Services, record: ExtractionRecord, result: dict[str, Any]) -> None:
+    """Sender memory learns from an approved document, after the answer (it analyses the document
+    again): a failure costs the lesson, never the review."""
+    try:
+        async with services.sessions() as session:
+            document = await session.get(DocumentRecord, record.document_sha256)
+            if document is not None:
+                await learn_from_approved(session, services.documents, record, result, document.content)
+    except Exception:
+        logger.warning("sender_memory_not_learnt", extraction_id=record.id, exc_info=True)
 
 
 async def _document(

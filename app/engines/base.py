@@ -16,6 +16,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from app.documents.textmap import PageMap
+from app.trust.sources import Remembered
 
 FinishReason = Literal["stop", "length"]
 
@@ -52,6 +53,10 @@ class EngineRequest:
     for engines that read the text map instead of the image."""
     page_map: PageMap | None = None
     """The page's words and regions (text layer or OCR); model engines read the image instead."""
+    memory: dict[str, Remembered] | None = None
+    """Sender memory: by JSON Pointer, the values this page prints where an approved document of
+    the same sender printed them. The layout engine reads them as its strongest candidates; model
+    engines ignore them (the trust layer cross-checks their answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,8 @@ class EngineResult:
     alternatives: dict[str, list[Alternative]] = field(default_factory=dict)
     """Runner-up readings by JSON Pointer into the page's output, best first (engines that rank
     candidates report them; a model engine may leave this empty)."""
+    from_memory: frozenset[str] = frozenset()
+    """The pointers whose value the engine took from ``EngineRequest.memory``."""
 
 
 class EngineError(Exception):

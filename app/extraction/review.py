@@ -14,7 +14,7 @@ from app.lib.jsonpointer import PointerNotFound, escape, resolve, unescape
 from app.lib.problems import INVALID_CORRECTION, ErrorItem
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import ITEM
-from app.trust.assess import leaves_of
+from app.trust.assess import check_report, leaves_of
 from app.trust.checks.evaluate import evaluate
 from app.trust.normalize import json_value, normalize
 
@@ -210,17 +210,7 @@ def _mark_reviewed(
         value = resolve(data, pointer)
         fields[pointer] = _reviewer_field(pointer, value, fields.get(pointer), evidence_at.get(owner))
     checks = evaluate(compiled.parsed_checks(), data) if isinstance(data, dict) else []
-    result["checks"] = [
-        {
-            "rule": c.rule,
-            "status": c.status,
-            "expected": c.expected,
-            "actual": c.actual,
-            "pointers": c.pointers,
-            "detail": c.detail,
-        }
-        for c in checks
-    ]
+    result["checks"] = [check_report(c) for c in checks]
     review = result["review"]
     review["reasons"] = [
         reason

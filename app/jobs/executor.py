@@ -27,6 +27,7 @@ from app.jobs.views import batch_summary, event_data
 from app.lib import backoff
 from app.lib.errors import DocextractError
 from app.lib.settings import Settings
+from app.memory.service import memory_lookup, memory_owner_of
 from app.registry.refs import SchemaRef
 from app.registry.service import SchemaRegistry, SchemaVersion
 from app.registry.validation import schema_limits
@@ -113,6 +114,7 @@ class JobExecutor:
             document = await session.get(DocumentRecord, job.document_sha256)
             refusal = self._refusal(held, document)
             ref, params = SchemaRef(job.schema_name, job.schema_version), dict(job.params)
+            memory_owner = await memory_owner_of(session, job.created_by)
         if refusal is not None or document is None:
             return await self._fail(held, refusal or UNREACHABLE, log)
         log.info("job_started")
@@ -120,7 +122,9 @@ class JobExecutor:
             password = self._password(params)
             async with self.sessions() as session:
                 version = await SchemaRegistry(session, schema_limits(self.settings)).get(ref)
-            extraction = await self._extract_holding_lease(held, document.content, version, params, password)
+            extraction = await self._extract_holding_lease(
+                held, document.content, version, params, password, memory_owner
+            )
         except _LeaseLost:
             log.info("job_lease_lost")
             return None
@@ -164,7 +168,9 @@ class JobExecutor:
         version: SchemaVersion,
         params: dict[str, Any],
         password: str | None,
+        memory_owner: str,
     ) -> Extraction:
+        """``memory_owner``: whose sender memory reads the document (the job's creator's team)."""
         progress = [0, 0]
 
         def on_progress(done: int, total: int) -> None:
@@ -181,6 +187,7 @@ class JobExecutor:
                 password=password,
                 on_progress=on_progress,
                 review=review,
+                memory=memory_lookup(memory_owner, version.name, sessions=self.sessions),
             )
         )
         try:

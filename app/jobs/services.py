@@ -61,6 +61,8 @@ class Services:
     """Rendered pages of stored documents, for the review page."""
     background: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     """Tasks started with ``run_in_background``, by name (the webhook deliverer, the purge)."""
+    followups: set[asyncio.Task[None]] = field(default_factory=set)
+    """One-off tasks started after an answer (``after_response``)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -84,6 +86,13 @@ class Services:
     def run_in_background(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         self.background[name] = asyncio.create_task(work, name=name)
 
+    def after_response(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` once, after the answer (e.g. learning from an approval); it forgets itself
+        when done, and shutdown cancels it."""
+        task = asyncio.create_task(work)
+        self.followups.add(task)
+        task.add_done_callback(self.followups.discard)
+
     def background_state(self, name: str) -> str | None:
         """``ok`` while the task runs, why it stopped otherwise; None when it was never started."""
         task = self.background.get(name)
@@ -96,9 +105,10 @@ class Services:
         return f"stopped: {task.exception()!r}"
 
     async def stop_background(self) -> None:
-        for task in self.background.values():
+        tasks = [*self.background.values(), *self.followups]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.background.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.background.clear()
 
     async def aclose(self) -> None:

@@ -71,6 +71,14 @@ FORBIDDEN = _define(
     "Missing scope",
     "The API key is valid but lacks the scope this route needs (`admin` or `extract`).",
 )
+CSRF_TOKEN_INVALID = _define(
+    "csrf-token-invalid",
+    403,
+    "CSRF token missing or wrong",
+    "A request that changes something and is authenticated by the review page's session cookie "
+    "must send that session's token in `X-CSRF-Token` (`GET /review/session` gives it); sign-in "
+    "is refused from another site. Requests with an API key need no token.",
+)
 NOT_FOUND = _define("not-found", 404, "Not found", "No route matches this path.")
 SCHEMA_NOT_FOUND = _define(
     "schema-not-found", 404, "Schema not found", "No schema is registered under this name."
@@ -230,6 +238,29 @@ NOT_READY = _define(
     503,
     "Service not ready",
     "A dependency is unreachable or the database is not migrated; see `checks`.",
+)
+PAGE_NOT_FOUND = _define(
+    "page-not-found", 404, "Page not found", "The document has no page with this number."
+)
+INVALID_CORRECTION = _define(
+    "invalid-correction",
+    422,
+    "Invalid correction",
+    "A correction names no field of the schema, or its value cannot be read as the field's kind "
+    "or breaks the schema; `errors` points at each (`/corrections/<i>/...`) and names the field.",
+)
+REVIEW_CONFLICT = _define(
+    "review-conflict",
+    412,
+    "Reviewed meanwhile",
+    "`If-Match` names an older revision: someone reviewed the extraction since you read it. "
+    "Read it again (`GET /extractions/{id}`, its `ETag`) and review that.",
+)
+SENDER_NOT_FOUND = _define(
+    "sender-not-found",
+    404,
+    "Sender memory not found",
+    "No sender memory of yours has this id (`GET /senders`); it may have been forgotten already.",
 )
 JOB_NOT_FOUND = _define("job-not-found", 404, "Job not found", "No job has this id (or it expired).")
 JOB_NOT_FINISHED = _define(

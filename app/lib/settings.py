@@ -107,6 +107,8 @@ class AuthSettings(BaseSettings):
     disabled: bool = False
     bootstrap_admin_key: bool = True
     """On the very first start with no key, create one admin key and print it once."""
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    """How long a review page sign-in lasts (its cookie session); then the reviewer signs in again."""
 
 
 class RegistrySettings(BaseSettings):

@@ -27,9 +27,11 @@ from app.api.batches import batch_router
 from app.api.common import DocumentProblems
 from app.api.documents import documents_router
 from app.api.extract import extraction_router
+from app.api.extractions import ExtractionsController
 from app.api.jobs import JobController
 from app.api.keys import KeyController
 from app.api.schemas import SchemaController
+from app.api.senders import SenderController
 from app.api.system import SystemController
 from app.api.webhooks import WebhookController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
@@ -46,6 +48,7 @@ from app.lib.problems import (
 from app.lib.settings import Settings, get_settings
 from app.registry.service import SchemaRegistry
 from app.registry.validation import schema_limits
+from app.review_page.routes import review_router
 from app.server.middleware import close_if_body_unread, request_id_middleware, unread_body_middleware
 from app.server.retention import purge_all
 from app.server.startup import prepare
@@ -126,8 +129,11 @@ class ApplicationCore(InitPluginProtocol):
                 WebhookController,
                 documents_router(self.settings.ingest.max_bytes),
                 extraction_router(self.settings.ingest.max_bytes),
+                ExtractionsController,
                 JobController,
                 batch_router(self.settings),
+                SenderController,
+                review_router(),
             ]
         )
 

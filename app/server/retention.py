@@ -1,5 +1,5 @@
 """Everything kept for the retention period, purged together: jobs and batches first, so the
-documents they referred to can go with the results."""
+documents they referred to can go with the results; expired review page sessions too."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.idempotency import purge_idempotency_keys
+from app.auth.sessions import purge_sessions
 from app.db.models import BatchRecord, JobRecord, utcnow
 from app.extraction.store import purge_expired
 from app.webhooks.delivery import purge_deliveries
@@ -24,6 +25,7 @@ async def purge_all(session: AsyncSession, now: datetime | None = None) -> dict[
         "batches": int(batches.rowcount or 0),  # type: ignore[attr-defined]
         "webhook_deliveries": await purge_deliveries(session, now),
         "idempotency_keys": await purge_idempotency_keys(session),
+        "browser_sessions": await purge_sessions(session, now),
     }
     counts["results"], counts["documents"] = await purge_expired(session, now)
     return counts

@@ -22,11 +22,11 @@ from app.schema.review import ReviewPolicy
 from app.schema.tree import SchemaTree
 from app.trust.checks import CheckResult, evaluate
 from app.trust.confidence import CHECK_FAILED, UNPARSED, Calibration, Components
-from app.trust.corroboration import corroborate
+from app.trust.corroboration import Verdict, corroborate
 from app.trust.facts import DocumentFacts, read_facts
 from app.trust.grounding import Evidence, Grounder
 from app.trust.normalize import Normalized, json_value, normalize, printed_forms
-from app.trust.sources import FieldSource, Rival
+from app.trust.sources import FieldSource, Remembered, Rival
 
 __all__ = ["Assessment", "ReviewPolicy", "assess"]  # ReviewPolicy: from app.schema.review
 RIVAL_CLOSE = 0.7
@@ -37,6 +37,12 @@ UNFAMILIAR_FACTOR = 0.8
 MIN_WORDS_FOR_LANGUAGE = 30
 MIN_KNOWN_WORDS = 3
 MIN_VALUES_FOR_LABELS = 3
+SURE_MEMORY = 0.8
+"""A value sender memory recalled this surely (its label found again, its format kept) settles a
+field's doubt when it agrees with the engine's, and is a review reason when it does not."""
+SETTLED_BY_MEMORY = frozenset(["unlabelled", "uncorroborated", "rival", "ambiguous_date"])
+"""Doubts that a value found where the sender's approved documents print the field settles; the
+others (glued, inexact, a label read as the value, a lost decimal point) it does not."""
 
 
 @dataclass
@@ -82,7 +88,12 @@ def assess(
     *,
     policy: ReviewPolicy,
     calibration: Calibration | None = None,
+    memory: dict[str, Remembered] | None = None,
+    from_memory: frozenset[str] = frozenset(),
 ) -> Assessment:
+    """``memory``: what sender memory recalled on the document, by pointer (the cross-check);
+    ``from_memory``: the pointers whose value the engine read from it (``components.source``)."""
+    memory = {p: r for p, r in (memory or {}).items() if r.score >= SURE_MEMORY}
     leaves = list(_leaves(data, compiled.schema, compiled.tree))
     kinds = {pointer: compiled.kind_of(path, name, sub) for pointer, name, sub, _, path in leaves}
     raw_dates = [str(v) for p, _, _, v, _ in leaves if kinds[p] == "date" and isinstance(v, str)]
@@ -119,14 +130,22 @@ def assess(
             calibration,
             day_first,
         )
+        if pointer in from_memory and raw is not None:
+            fields[pointer]["components"]["source"] = "sender_memory"
     doubts, understood = _corroborate_all(
         _Reading(compiled, leaves, kinds, normalized, fields, evidence_of, components, by_pointer),
         grounder,
         facts,
         sources,
         calibration,
+        memory,
     )
     reasons = _reasons(fields, normalized, doubts, check_results, policy)
+    reasons += [
+        f"sender_memory:{pointer}"  # the sender prints a value there; the engine read none
+        for pointer in memory
+        if pointer not in fields or normalized[pointer].status == "absent"
+    ]
     reasons += [f"not_found:{pointer}" for pointer in _not_found(compiled, data, policy)]
     unfamiliar = _unfamiliar(facts, understood)
     if unfamiliar is not None:
@@ -142,7 +161,7 @@ def assess(
     return Assessment(
         data=data,
         fields=fields,
-        checks=[_check_dict(c) for c in check_results],
+        checks=[check_report(c) for c in check_results],
         reasons=reasons,
         confidence=round(min(present), 4) if present else None,
         calibrated=calibration is not None,
@@ -205,10 +224,12 @@ def _corroborate_all(
     facts: DocumentFacts,
     sources: dict[str, FieldSource | None],
     calibration: Calibration | None,
+    memory: dict[str, Remembered],
 ) -> tuple[dict[str, str], dict[str, bool]]:
     """Each present value's verdict (:func:`corroborate`) written into its report (a corroborated
     value's score and confidence rise); the doubts by pointer, and for document-level values
-    whether the document explains them: corroborated, or beside a label of their field."""
+    whether the document explains them: corroborated, or beside a label of their field. Sender
+    memory cross-checks the verdict (:func:`_with_memory`)."""
     doubts: dict[str, str] = {}
     understood: dict[str, bool] = {}
     normalized, evidence_of = reading.normalized, reading.evidence_of
@@ -237,6 +258,9 @@ def _corroborate_all(
             rival=_close_rival(entry, sources.get(pointer)),
             money=_money(name, sub),
         )
+        if pointer in memory:
+            grounded = evidence_of[pointer] is not None
+            verdict = _with_memory(verdict, memory[pointer], normalized[pointer], grounded=grounded)
         if verdict.doubt is None:
             entry["corroborated_by"] = list(verdict.support)
             score = replace(reading.components[pointer], corroborated=True).score()
@@ -247,6 +271,25 @@ def _corroborate_all(
         if ITEM not in path:
             understood[pointer] = verdict.doubt is None or "labelled" in verdict.support
     return doubts, understood
+
+
+def _with_memory(verdict: Verdict, remembered: Remembered, value: Normalized, *, grounded: bool) -> Verdict:
+    """The value the sender's approved documents print at this place agrees: it corroborates
+    (``sender_memory``) and settles the doubts a place settles (of a value found on the page); it
+    disagrees: a person looks (``sender_memory:<pointer>``). A date's order counts only when the
+    sender's is known."""
+    recalled = normalize(remembered.text, value.kind, day_first=remembered.day_first)
+    if recalled.status != "ok" or value.status != "ok":
+        return verdict
+    if _same_key(recalled) != _same_key(value):
+        return Verdict(verdict.support, "sender_memory")
+    support = (*verdict.support, "sender_memory")
+    settles = (
+        grounded
+        and verdict.doubt in SETTLED_BY_MEMORY
+        and (verdict.doubt != "ambiguous_date" or remembered.day_first is not None)
+    )
+    return Verdict(support, None if settles or verdict.doubt is None else verdict.doubt)
 
 
 def _money(name: str, schema: dict[str, Any]) -> bool:
@@ -337,10 +380,12 @@ def _field(
                 "ocr": round(components.ocr, 4),
                 "score": round(score, 4),
                 "corroborated": False,
+                "source": "engine",
             },
             "checks": [c.rule for c in checks],
             "corroborated_by": [],
             "rivals": _rivals(source, normalized, day_first) if raw is not None else [],
+            "source": "engine",
         },
         evidence,
         components,
@@ -387,7 +432,8 @@ def _labels(compiled: CompiledSchema, path: tuple[str, ...], name: str) -> froze
     return label_phrases(tuple(name_words(name)), leaf.aliases if leaf else ())
 
 
-def _check_dict(check: CheckResult) -> dict[str, Any]:
+def check_report(check: CheckResult) -> dict[str, Any]:
+    """A check's result as the result JSON carries it (numbers as exact decimal strings)."""
     return {
         "rule": check.rule,
         "status": check.status,

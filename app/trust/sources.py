@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.pages import BBox
+from app.schema.kinds import Kind
+
 
 @dataclass(frozen=True, slots=True)
 class TokenEvidence:
@@ -34,3 +37,22 @@ class FieldSource:
     """Where the value was in its page's output."""
     evidence: TokenEvidence | None
     rivals: tuple[Rival, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A value found where an approved document of the same sender printed this field (sender
+    memory, :mod:`app.memory`): the layout engine reads it as its strongest candidate, the trust
+    layer cross-checks every engine's value with it."""
+
+    text: str
+    """The words at the remembered place, as printed."""
+    page: int
+    bbox: BBox
+    score: float
+    """How sure the recall is: the label found again, the value where it stood, in the format."""
+    kind: Kind
+    day_first: bool | None = None
+    """The sender's day/month order, when its approved document settled it."""
+    anchor: str = "label"
+    """``label`` (found beside or under its label), ``page`` (where it stood on the page)."""

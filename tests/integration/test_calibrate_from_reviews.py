@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.auth.keys import Principal
@@ -124,7 +125,7 @@ def test_calibrate_from_reviews_writes_a_calibration_per_engine_and_schema(tmp_p
             for number in range(20):
                 result = reviewed(number)
                 await connection.execute(
-                    ExtractionRecord.__table__.insert().values(
+                    insert(ExtractionRecord).values(
                         id=result["id"],
                         schema_name="bill",
                         schema_version=1,

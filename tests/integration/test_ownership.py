@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.keys import Scope, split_key
 from app.lib.settings import JobSettings, Settings
+from app.memory.store import remember
 from app.webhooks.events import emit
 from tests.conftest import issue_key, make_settings
 from tests.documents import invoice_pdf
@@ -51,6 +52,7 @@ OWNED: dict[tuple[str, str], Callable[[Ids], str]] = {
         f"/webhooks/{ids['endpoint']}/deliveries/{ids['delivery']}/replay"
     ),
     ("DELETE", "/webhooks/{endpoint_id:str}"): lambda ids: f"/webhooks/{ids['endpoint']}",
+    ("DELETE", "/senders/{sender_id:int}"): lambda ids: f"/senders/{ids['sender']}",
 }
 """Routes that name one object a key created: another key gets 404. POST routes are sent ``{}``."""
 
@@ -58,6 +60,7 @@ FILTERED_LISTS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/extractions"): ("/extractions", "extraction"),
     ("GET", "/jobs"): ("/jobs", "job"),
     ("GET", "/webhooks"): ("/webhooks", "endpoint"),
+    ("GET", "/senders"): ("/senders", "sender"),
 }
 """Lists of such objects: another key's list leaves them out."""
 
@@ -150,6 +153,9 @@ async def objects_of(client: Client, db: Sessions, headers: dict[str, str], key_
             retention=timedelta(days=1),
         )
         await session.commit()
+        # What an approved review of A's teaches (app.memory): A's (team's) sender memory.
+        sender = await remember(session, f"key:{key_id}", "invoice", ["vat:DE136695976"], {"fields": {}})
+        await session.commit()
     assert len(deliveries) == 1
     return {
         "extraction": extraction.json()["id"],
@@ -157,6 +163,7 @@ async def objects_of(client: Client, db: Sessions, headers: dict[str, str], key_
         "batch": batch.json()["batch_id"],
         "endpoint": endpoint.json()["id"],
         "delivery": deliveries[0],
+        "sender": str(sender.id),
     }
 
 
@@ -178,7 +185,7 @@ async def test_another_key_gets_404_on_every_owned_route(client: Client, db: Ses
     # Deletions last, so every other route still finds its object.
     for method, template in sorted(OWNED, key=lambda route: route[0] == "DELETE"):
         path = OWNED[method, template](ids)
-        body = {} if method == "POST" else None
+        body: dict[str, Any] | None = {} if method == "POST" else None
         refused = await client.request(method, path, headers=stranger, json=body)
         assert refused.status_code == 404, f"{method} {path} answered {refused.status_code} to another key"
         assert refused.headers["content-type"].startswith("application/problem+json")
@@ -190,7 +197,7 @@ async def test_another_key_gets_404_on_every_owned_route(client: Client, db: Ses
 
 async def listed(client: Client, path: str, headers: dict[str, str]) -> set[str]:
     body = (await client.get(path, headers=headers)).json()
-    return {item["id"] for item in body["items"]}
+    return {str(item["id"]) for item in body["items"]}
 
 
 async def test_results_of_jobs_follow_their_owner(client: Client, db: Sessions) -> None:

@@ -39,6 +39,8 @@ SCHEMA = {
             },
         },
     },
+    # checks make the review run them again on the corrected data (numbers reported as strings)
+    "x-checks": [{"name": "total_not_negative", "expr": "total >= 0"}],
 }
 
 
@@ -194,6 +196,10 @@ async def test_a_review_corrects_reads_like_an_extraction_and_records_a_revision
     assert body["fields"]["/invoice_number"]["source"] == "engine"
     assert not any(r.endswith(":/total") for r in body["review"]["reasons"])
     assert body["review"]["status"] == "pending"  # corrections only: no decision yet
+    [check] = body["checks"]
+    assert (
+        check["rule"] == "total_not_negative" and check["status"] == "passed" and check["actual"] == "1234.5"
+    )
     [revision] = body["review"]["revisions"]
     assert revision["number"] == 1 and revision["reviewer_name"] == "alice" and revision["decision"] is None
     assert {
@@ -267,7 +273,7 @@ async def test_invalid_corrections_are_refused_with_their_pointer_and_nothing_is
 ) -> None:
     result = await extract(client, keys["erp"], "a.pdf")
     url = f"/extractions/{result['id']}/review"
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"pointer": "/nope", "value": "x"}, "/corrections/0/pointer"),
         ({"pointer": "total", "value": "1"}, "/corrections/0/pointer"),
         ({"pointer": "/total", "value": "twelve"}, "/corrections/0/value"),
@@ -282,7 +288,7 @@ async def test_invalid_corrections_are_refused_with_their_pointer_and_nothing_is
             "invalid-correction",
         )
         assert [e["pointer"] for e in refused["errors"]] == [pointer], correction
-        assert correction["pointer"].lstrip("/").split("/")[0] in refused["errors"][0]["detail"]
+        assert str(correction["pointer"]).lstrip("/").split("/")[0] in refused["errors"][0]["detail"]
     assert_problem(
         await client.post(url, json={"decision": "maybe"}, headers=keys["reviewer"]), 400, "bad-request"
     )

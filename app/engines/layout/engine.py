@@ -13,6 +13,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from app.documents.textmap import PageMap
@@ -31,6 +32,7 @@ from app.engines.layout.page import build_layout
 from app.lib.jsonpointer import escape
 from app.schema.checks import Check, CheckError, parse_checks
 from app.schema.compiled import compile_schema
+from app.trust.sources import Remembered
 
 PLAN_CACHE = 64
 MIN_SCORE = 1e-4
@@ -81,8 +83,14 @@ class LayoutEngine(Engine):
         page = request.page_map
         values = PageValues()
         if page is not None and page.words:
-            values = read_page(page, schema_plan, checks)
-        return render(request.decoding_schema, values, request.max_tokens, self.model, page)
+            values = read_page(page, schema_plan, checks, request.memory)
+        result = render(request.decoding_schema, values, request.max_tokens, self.model, page)
+        remembered = frozenset(_pointer(path) for path, c in values.values.items() if c.memory)
+        return replace(result, from_memory=remembered) if remembered else result
+
+
+def _pointer(path: tuple[str, ...]) -> str:
+    return "".join(f"/{escape(part)}" for part in path)
 
 
 def implicit_checks(schema: dict[str, Any], schema_plan: SchemaPlan) -> list[Check]:
@@ -108,9 +116,15 @@ def implicit_checks(schema: dict[str, Any], schema_plan: SchemaPlan) -> list[Che
         return []
 
 
-def read_page(page: PageMap, schema_plan: SchemaPlan, checks: list[Check]) -> PageValues:
+def read_page(
+    page: PageMap,
+    schema_plan: SchemaPlan,
+    checks: list[Check],
+    memory: dict[str, Remembered] | None = None,
+) -> PageValues:
+    """``memory``: sender memory's values for the page by pointer (``EngineRequest.memory``)."""
     layout = build_layout(page.words, page.width, page.height)
-    return PageReader(layout, schema_plan, checks, page.number).read()
+    return PageReader(layout, schema_plan, checks, page.number, memory).read()
 
 
 def render(

@@ -46,8 +46,10 @@ from app.engines.layout.values import (
     phones,
 )
 from app.lexicon import PAYMENT_WORDS, is_label
+from app.lib.jsonpointer import escape
 from app.trust.checks import Check, evaluate
 from app.trust.normalize import normalize
+from app.trust.sources import Remembered
 
 __all__ = ["Candidate", "PageReader", "PageValues"]
 
@@ -73,6 +75,9 @@ SUM_WORDS = frozenset(
 CHECK_CANDIDATES = 3
 MAX_CHECK_FIELDS = 6
 MAX_RIVALS = 2
+MEMORY_MAX_SCORE = 0.99
+MEMORY_MARGIN = 0.02
+"""How far a remembered value's score is put above the best reading from labels."""
 
 
 @dataclass
@@ -86,11 +91,19 @@ class PageValues:
 class PageReader:
     """Reads one page for one schema plan."""
 
-    def __init__(self, layout: PageLayout, plan: SchemaPlan, checks: list[Check], page: int) -> None:
+    def __init__(
+        self,
+        layout: PageLayout,
+        plan: SchemaPlan,
+        checks: list[Check],
+        page: int,
+        memory: dict[str, Remembered] | None = None,
+    ) -> None:
         self.layout = layout
         self.plan = plan
         self.checks = checks
         self.page = page
+        self.memory = memory or {}
         self.tokens = {s.index: char_tokens(s.text) for s in layout.segments}
         self.labels: dict[int, list[Label]] = {}
         self._find_labels()
@@ -146,6 +159,7 @@ class PageReader:
         self._unlabelled_phones(options)
         self._addresses(options)
         self._currency(options)
+        self._remembered(options)
         self._apply_checks(options)
         for index, spec in enumerate(self.plan.fields):
             found = options[index]
@@ -389,6 +403,38 @@ class PageReader:
             ):
                 code, (raw, count, at) = max(seen.items(), key=lambda kv: kv[1][1])
                 options[index] = [Candidate(raw, code, 0.7 if count > 1 else 0.55, at)]
+
+    # -- sender memory
+
+    def _remembered(self, options: dict[int, list[Candidate]]) -> None:
+        """A value found where an approved document of the same sender printed the field is the
+        field's strongest candidate (only a check may still prefer another); the reading it
+        displaces stays a rival, so a disagreement lowers the score and is reviewed."""
+        for index, spec in enumerate(self.plan.fields):
+            hint = self.memory.get("".join(f"/{escape(part)}" for part in spec.path))
+            if hint is None or hint.page != self.page:
+                continue
+            readings = parse(hint.text, spec)
+            if not readings:
+                continue
+            value, parsed, fit = readings[0]
+            found = [c for c in options[index] if _key(c.parsed) != _key(parsed)]
+            best = max((c.score for c in options[index]), default=0.0)
+            score = min(MEMORY_MAX_SCORE, max(hint.score * fit, best + MEMORY_MARGIN))
+            remembered = Candidate(value, parsed, score, self._segment_at(hint), memory=True)
+            options[index] = [remembered, *found]
+
+    def _segment_at(self, hint: Remembered) -> int:
+        """The segment that holds most of the remembered value's box."""
+        width, height = self.layout.width, self.layout.height
+        box = (hint.bbox[0] * width, hint.bbox[1] * height, hint.bbox[2] * width, hint.bbox[3] * height)
+
+        def shared(segment: Segment) -> float:
+            width = min(box[2], segment.box[2]) - max(box[0], segment.box[0])
+            height = min(box[3], segment.box[3]) - max(box[1], segment.box[1])
+            return max(width, 0.0) * max(height, 0.0)
+
+        return max(self.layout.segments, key=shared).index
 
     # -- checks
 

@@ -26,6 +26,8 @@ class Candidate:
     """The normalised value (for checks and for comparing candidates)."""
     score: float
     segment: int
+    memory: bool = False
+    """Read where an approved document of the same sender printed the field (sender memory)."""
 
 
 TOKEN = re.compile(r"\S+")
