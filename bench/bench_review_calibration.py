@@ -68,7 +68,13 @@ async def reviewed_set(
                 )
             except RequestError:  # the truth names something the schema cannot hold: not a review
                 continue
-            documents.append(labelled_fields(outcome.result))
+            # Fields without a truth value say nothing either way (as in `docextract eval`).
+            known = {pointer for pointer, value in truth_leaves(truth) if value is not None}
+            reviewed = {
+                **outcome.result,
+                "fields": {p: f for p, f in outcome.result["fields"].items() if p in known},
+            }
+            documents.append(labelled_fields(reviewed))
         return extractor.engine.name, documents
     finally:
         await close_extractor(extractor)
