@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--schema", type=Path, action="append", required=True, help="once, or per DOCS_DIR")
     parser.add_argument("--group-field", default="issuer", help="without a manifest's senders")
     parser.add_argument("--errors", action="store_true", help="list each field memory changed or left wrong")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # DOCS_DIR --schema S DOCS_DIR --schema S
     if len(args.schema) not in (1, len(args.docs_dirs)):
         parser.error("give --schema once, or once per DOCS_DIR")
     configure_logging("WARNING", "console")

@@ -4,13 +4,21 @@ only; another owner gets nothing, and a 404 as if it did not exist. On SQLite an
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.keys import ApiKeys, Scope
+from app.lib.settings import EngineSettings, OcrSettings, Settings
 from app.memory import store
 from app.memory.service import memory_owner_of
+from tests.conftest import make_settings
+from tests.unit.test_sender_memory import FIRST, SCHEMA, SECOND
+from tests.webhook_receiver import eventually
 
 Sessions = async_sessionmaker[AsyncSession]
 PROFILE = {
@@ -18,6 +26,13 @@ PROFILE = {
     "fields": {"/total": {"page": 1, "kind": "amount", "relation": "page", "box": [0, 0, 1, 1]}},
 }
 ACME = ["vat:DE136695976", "name:acme gmbh", "layout:abc"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The layout engine (no model), no OCR: the invoices are drawn with a text layer."""
+    layout, ocr = EngineSettings(engine="layout"), OcrSettings(enabled=False)
+    return make_settings(tmp_path / "data", database_url, engine=layout, ocr=ocr)
 
 
 async def test_a_memory_is_found_by_its_owner_only_and_merges_a_second_approval(
@@ -92,3 +107,38 @@ async def test_senders_are_listed_and_forgotten_by_their_owner_only(
     assert (await client.delete(f"/senders/{memory.id}", headers=headers["owner"])).status_code == 404
     async with db() as session:
         assert await store.find(session, "team:ap", "invoice", ACME) is None
+
+
+async def test_an_approved_review_teaches_the_next_extraction_of_the_sender(
+    client: AsyncTestClient[Litestar], db: Sessions
+) -> None:
+    """End to end: extract, correct the total and approve, then the sender's next invoice (other
+    values, the total two rows lower, beside a label no lexicon knows) comes out right, read from
+    memory; another key (no team) does not get it."""
+    async with db() as session:
+        keys = ApiKeys(session)
+        admin = {"Authorization": f"Bearer {(await keys.create('admin', [Scope.ADMIN])).key}"}
+        erp = {"Authorization": f"Bearer {(await keys.create('erp', [Scope.EXTRACT], team='ap')).key}"}
+        other = {"Authorization": f"Bearer {(await keys.create('other', [Scope.EXTRACT])).key}"}
+    created = await client.post("/schemas", json={"name": "memo", "schema": SCHEMA}, headers=admin)
+    assert created.status_code == 201, created.text
+    first = (await client.post("/extract/memo", content=FIRST, headers=erp)).json()
+    assert first["data"]["total"] != 119.0  # the layout engine does not know "Remit this sum"
+    review = {"corrections": [{"pointer": "/total", "value": "119.00"}], "decision": "approve"}
+    approved = await client.post(f"/extractions/{first['id']}/review", json=review, headers=erp)
+    assert approved.status_code == 200, approved.text
+
+    async def learnt() -> Any:
+        return (await client.get("/senders", headers=erp)).json()["items"]
+
+    await eventually(learnt, within_s=30)
+    [sender] = await learnt()
+    assert sender["sender"] == "vat:DE136695976" and sender["schema"] == "memo"
+    assert "/total" in sender["fields"]
+
+    second = (await client.post("/extract/memo", content=SECOND, headers=erp)).json()
+    assert second["data"]["total"] == 207.5
+    assert second["fields"]["/total"]["components"]["source"] == "sender_memory"
+    unknown = (await client.post("/extract/memo", content=SECOND, headers=other)).json()
+    assert unknown["data"]["total"] != 207.5  # never shared across keys or teams
+    assert unknown["fields"]["/total"]["components"]["source"] == "engine"
