@@ -24,6 +24,8 @@ def result(extraction_id: str) -> dict[str, Any]:
         "status": "succeeded",
         "schema": {"name": "invoice", "version": 1},
         "data": {},
+        "confidence": None,
+        "review": {"required": False, "reasons": []},
     }
 
 
