@@ -19,6 +19,7 @@ from litestar.di import NamedDependency
 from litestar.params import Body, HeaderParameter, Parameter
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.api.common import json_body, problem_responses
 from app.auth.keys import Principal, Scope
@@ -209,7 +210,8 @@ class ExtractionsController(Controller):
             tie = table.id < ident if newest else table.id > ident
             filters.append(or_(after, and_(table.created_at == at, tie)))
         sort = (table.created_at.desc(), table.id.desc()) if newest else (table.created_at, table.id)
-        rows = list(await db_session.scalars(select(table).where(*filters).order_by(*sort).limit(limit + 1)))
+        query = select(table).options(defer(table.result)).where(*filters).order_by(*sort).limit(limit + 1)
+        rows = list(await db_session.scalars(query))
         more = len(rows) > limit
         rows = rows[:limit]
         return ExtractionPage(
