@@ -1,8 +1,8 @@
 """Sender memory, measured: how the second and later documents of a sender come out once its
 first one was approved, against the same documents read without memory.
 
-    .venv/bin/python bench/generate_eval_set.py /tmp/senders --senders 12 --count 4 --seed 3
-    .venv/bin/python bench/bench_sender_memory.py /tmp/senders --schema /tmp/senders/schema.json \\
+    .venv/bin/python bench/generate_eval_set.py /tmp/senders79 --senders 24 --count 4 --seed 79
+    .venv/bin/python bench/bench_sender_memory.py /tmp/senders79 --schema /tmp/senders79/schema.json \\
         ../shared/corpus/invoice2data --schema ../shared/corpus/schemas/invoice2data.schema.json
 
 Each DOCS_DIR is a set with ground truth beside each document (as for ``docextract eval``); its

@@ -17,6 +17,12 @@ rounding line before the amount to pay), ``payment`` (cash given and change; rec
 ``unlabelled_seller`` (the seller's name on top; receipts), ``iban`` (valid check digits; invoices)
 and ``image`` (about a third: the page as a mildly damaged PNG scan; ``--no-images`` drops it).
 Arithmetic is exact (Decimal, cents): subtotal + tax_total == total holds in every truth.
+
+With ``--senders N``, ``--count`` documents from each of N senders (``s<sender>-<n>-<kind>-<lang>``;
+the manifest says each one's ``sender``): a sender keeps its language, kind, label placement,
+classes, typeface, name, address, VAT id (three in four print one), IBAN, number format and total
+label; its documents differ in items (so the totals move), dates, numbers and amounts, and about a
+third are scans. ``bench/bench_sender_memory.py`` measures sender memory on them.
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ class Review(Reported):
         ),
     ] = "not_required"
     revision: Annotated[
-        int, msgspec.Meta(description="How many reviews were saved; the ETag is `\"r<revision>\"`.")
+        int, msgspec.Meta(description='How many reviews were saved; the ETag is `"r<revision>"`.')
     ] = 0
     revisions: list[Revision] = msgspec.field(default_factory=list)
 

@@ -272,14 +272,20 @@ class _SenderMemory:
         self.recalled: dict[str, Remembered] = {}
 
     async def hints(self, page: PageMap) -> dict[str, Remembered] | None:
+        """What the sender's memory finds on ``page``; a failure costs the memory, not the extraction."""
         if self.lookup is None:
             return None
-        if not self.looked_up:
-            self.looked_up = True
-            self.profile = await self.lookup(page)
-        if self.profile is None:
+        try:
+            if not self.looked_up:
+                self.looked_up = True
+                self.profile = await self.lookup(page)
+            if self.profile is None:
+                return None
+            hints = await asyncio.to_thread(recall, self.profile, [page])
+        except Exception:
+            logger.exception("sender_memory_failed", page=page.number)
+            self.lookup = None
             return None
-        hints = await asyncio.to_thread(recall, self.profile, [page])
         self.recalled.update(hints)
         return hints
 

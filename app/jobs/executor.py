@@ -232,7 +232,7 @@ class JobExecutor:
                     document_sha256=job.document_sha256,
                     document_name=job.filename,
                     confidence=result["confidence"],
-            review_reasons=reasons_column(result["review"]["reasons"]),
+                    review_reasons=reasons_column(result["review"]["reasons"]),
                     result=orjson.dumps(result).decode(),
                     created_by=job.created_by,
                     expires_at=job.expires_at,

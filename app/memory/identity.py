@@ -12,11 +12,11 @@
 
 A memory matches a document when a strong identity matches, unless both the name and the layout
 say another sender (a customer's own VAT id printed on every supplier's invoice, a payment
-provider's IBAN); or when the name and the layout both match, unless each prints a VAT id or
-IBAN and none is shared (two senders of one template); or, for a sender whose approved document
-confirmed its header name as the seller's (``seller:<folded name>``, learnt from the reviewed data:
-a receipt's shop name, with no VAT id and too few labels for a layout), when that name matches
-and the layouts do not differ.
+provider's IBAN), and unless each prints its own VAT id (a sender has one; an IBAN may be
+shared). Without one, it matches when the document's header name is the one an approval
+confirmed as the seller's (``seller:<folded name>``: the reviewed data's seller name printed at the
+top; a receipt's title such as "Ticket de caisse" never is) and the layouts do not differ; never
+when each prints its own, different VAT id or IBAN.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def matches(remembered: Sequence[str], document: Sequence[str]) -> int:
     layouts = similar_layouts(of_kind(remembered, "layout"), of_kind(document, "layout"))
     if not codes and strong(remembered) and strong(document):
         return 0  # each prints its VAT id or IBAN, and they differ: two senders with one template
+    vat_ids = of_kind(remembered, "vat"), of_kind(document, "vat")
+    if all(vat_ids) and not vat_ids[0] & vat_ids[1]:
+        return 0  # a sender has one VAT id (an IBAN may be a payment provider's, shared)
     if codes:
         contradicted = (
             of_kind(remembered, "name")
@@ -91,12 +94,12 @@ def matches(remembered: Sequence[str], document: Sequence[str]) -> int:
             and not layouts
         )
         return 0 if contradicted else 2 * len(codes) + names + layouts
-    if names and layouts:
-        return 2
+    # Without a code, the name at the top must be the one an approval confirmed as the seller's: a
+    # receipt's title ("Ticket de caisse", "Kassabon") is printed by every shop of a template.
     confirmed = {i.split(":", 1)[1] for i in of_kind(remembered, "seller")}
     named = {i.split(":", 1)[1] for i in of_kind(document, "name")}
     differ = of_kind(remembered, "layout") and of_kind(document, "layout") and not layouts
-    return 1 if confirmed & named and not differ else 0
+    return 1 + layouts if confirmed & named and not differ else 0
 
 
 def similar_layouts(remembered: Iterable[str], document: Iterable[str]) -> bool:
@@ -132,8 +135,10 @@ def header_name(page: PageMap) -> str | None:
     ]
     if not names:
         return None
-    folded = fold_phrase(str(max(names, key=lambda c: c.score).value))
-    return folded[:150] or None
+    words = fold_phrase(str(max(names, key=lambda c: c.score).value)).split()
+    while words and is_label(words[0]):
+        words.pop(0)  # "Supplier: Crème & Co. Ltd" on one line
+    return " ".join(words)[:150] or None
 
 
 def _after_buyer_label(layout: PageLayout, segment: Segment) -> bool:

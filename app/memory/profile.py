@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from app.documents.textmap import DocumentMap, PageMap
@@ -53,9 +54,20 @@ FORMAT_MISFIT = 0.6
 OTHER_ROW = 0.8
 """The label's row has another number of cells than on the approved document."""
 AMBIGUOUS = 0.8
-"""The label found at several places that give different values."""
-MIN_SCORE = 0.5
+"""The label found at several places, as like the remembered one, that give different values."""
+MIN_SCORE = 0.8
+"""Only values recalled this surely are used: a guess (a label not found again, a value among
+other values read by its place alone, a format that changed) would be the layout engine's
+strongest candidate, wrong where the document differs; it is left out instead."""
 MIN_OVERLAP = 0.3
+MAX_PLACES = 4
+RELATION_RANK = {"inline": 0, "right": 0, "below": 0, "row": 1, "page": 2, "cell": 3}
+"""A value's own label beside it first, then its table row's, then its place."""
+SCANNED_ROW = 0.8
+"""A label far left of its value on a scan (a table row's first cell): a skew of a degree puts it
+beside the values of the row above or below; only a label near its value reads surely there."""
+WIDE_GAP = 0.25
+"""Page widths between a label and its value beyond which a scan's skew may pair the wrong rows."""
 _PERCENT = re.compile(r"\d+(?:[.,]\d+)?\s?%")
 _WINDOW = {"date": 4, "amount": 3, "percent": 2, "iban": 9, "vat_id": 5, "phone": 5, "currency": 2}
 
@@ -81,12 +93,16 @@ def learn(pages: Sequence[PageMap], result: dict[str, Any]) -> Profile:
         place = _place(grounder, by_number, pointer, value, kind, entry)
         if place is None:
             continue
-        page, indices = place
-        if page.number not in layouts:
-            layouts[page.number] = build_layout(page.words, page.width, page.height)
-        remembered = _field(page, layouts[page.number], indices, value, kind)
-        if remembered is not None:
-            fields[pointer] = remembered
+        places = [place, *_elsewhere(by_number, place)]
+        learnt = []
+        for page, indices in places:
+            if page.number not in layouts:
+                layouts[page.number] = build_layout(page.words, page.width, page.height)
+            remembered = _field(page, layouts[page.number], indices, value, kind)
+            if remembered is not None:
+                learnt.append(remembered)
+        if learnt:  # a value printed twice: where its own label stands beside it
+            fields[pointer] = min(learnt, key=lambda f: RELATION_RANK[f["relation"]])
     return {"version": VERSION, "fields": fields}
 
 
@@ -110,7 +126,7 @@ def merge(old: Profile, new: Profile) -> Profile:
 
 def recall(profile: Profile, pages: Sequence[PageMap]) -> dict[str, Remembered]:
     """The values ``pages`` print where the sender's approved documents printed them, by pointer;
-    only those recalled surely enough (``MIN_SCORE``)."""
+    only those recalled surely (``MIN_SCORE``)."""
     found: dict[str, Remembered] = {}
     for page in pages:
         fields = {
@@ -165,6 +181,22 @@ def _place(
     page = pages[found.page]
     indices = _inside(page, found.bbox)
     return (page, indices) if indices else None
+
+
+def _elsewhere(
+    pages: dict[int, PageMap], place: tuple[PageMap, list[int]]
+) -> list[tuple[PageMap, list[int]]]:
+    """The other places the same words are printed (the total in a VAT table's sum row and beside
+    "Amount due"), as whole words."""
+    page, indices = place
+    text = _text(page.words, indices)
+    found = []
+    for other in pages.values():
+        for match in other.find(text, fuzzy=False, limit=MAX_PLACES):
+            span = list(range(*match.words))
+            if match.score >= 1.0 and (other is not page or span != indices):
+                found.append((other, span))
+    return found
 
 
 def _inside(page: PageMap, bbox: BBox) -> list[int]:
@@ -312,24 +344,24 @@ def _recall_field(page: PageMap, layout: PageLayout, field: dict[str, Any]) -> R
         base = PAGE_SCORE if field.get("relation") == "page" else FALLBACK_SCORE
         words = _at_place(page, layout, field)
         readings = [(base, words)] if words else []
-    best: Remembered | None = None
-    values: set[str] = set()
+    found: list[Remembered] = []
     for base, words in readings:
         read = _read(words, kind, field)
         if read is None:
             continue
         text, used = read
-        values.add(_fold(text))
         score = base * (1.0 if signature(text, kind) == field.get("format") else FORMAT_MISFIT)
         if field.get("constant") is not False and _fold(text) == _fold(field.get("value")):
             score = max(score, CONSTANT_SCORE)
-        if best is None or score > best.score:
-            bbox = union_box([w.bbox for w in used])
-            best = Remembered(text, page.number, bbox, round(score, 4), kind, field.get("day_first"), anchor)
-    if best is not None and len(values) > 1:
-        best = Remembered(
-            best.text, best.page, best.bbox, round(best.score * AMBIGUOUS, 4), kind, best.day_first, anchor
+        bbox = union_box([w.bbox for w in used])
+        found.append(
+            Remembered(text, page.number, bbox, round(score, 4), kind, field.get("day_first"), anchor)
         )
+    if not found:
+        return None
+    best = max(found, key=lambda r: r.score)
+    if any(_fold(r.text) != _fold(best.text) and r.score >= best.score for r in found if r is not best):
+        return replace(best, score=round(best.score * AMBIGUOUS, 4))  # as likely another value
     return best
 
 
@@ -358,10 +390,13 @@ def _beside_label(page: PageMap, layout: PageLayout, field: dict[str, Any]) -> l
                     under = _under(layout.rows[target], segment)
                     words = under.words if under is not None else []
             if words:
+                gap = min(w.bbox[0] for w in words) - max(w.bbox[2] for w in label)
+                sideways = relation == "row" or (relation == "right" and gap > WIDE_GAP)
+                skew = SCANNED_ROW if sideways and page.kind != "born_digital" else 1.0
                 box = _units(page, union_box([w.bbox for w in label]))
                 drift = sum(abs(a - b) for a, b in zip(box[:2], remembered[:2], strict=True))
                 cells = len(layout.rows[segment.row]) == field.get("cells", len(layout.rows[segment.row]))
-                found.append((drift, LABEL_SCORE * (1.0 if cells else OTHER_ROW), list(words)))
+                found.append((drift, LABEL_SCORE * skew * (1.0 if cells else OTHER_ROW), list(words)))
     found.sort(key=lambda f: f[0])
     return [(score, words) for _, score, words in found[:3]]
 

@@ -60,6 +60,8 @@ def memory_lookup(
                     record = await store.find(own, owner, schema_name, identities)
         except SQLAlchemyError:
             logger.warning("sender_memory_unavailable", exc_info=True)
+            if session is not None:
+                await session.rollback()  # the request's session goes on to store the result
             return None
         if record is None:
             return None

@@ -39,7 +39,9 @@ OWNED: dict[tuple[str, str], Callable[[Ids], str]] = {
     ("GET", "/extractions/{extraction_id:str}/pages/{number:int}/words"): lambda ids: (
         f"/extractions/{ids['extraction']}/pages/1/words"
     ),
-    ("POST", "/extractions/{extraction_id:str}/review"): lambda ids: f"/extractions/{ids['extraction']}/review",
+    ("POST", "/extractions/{extraction_id:str}/review"): lambda ids: (
+        f"/extractions/{ids['extraction']}/review"
+    ),
     ("GET", "/jobs/{job_id:str}"): lambda ids: f"/jobs/{ids['job']}",
     ("GET", "/jobs/{job_id:str}/result"): lambda ids: f"/jobs/{ids['job']}/result",
     ("DELETE", "/jobs/{job_id:str}"): lambda ids: f"/jobs/{ids['job']}",

@@ -107,3 +107,22 @@ def test_the_same_seed_gives_the_same_files_and_another_seed_other_ones(tmp_path
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
     truths = [json.loads((tmp_path / d / "000-invoice-en.json").read_text()) for d in ("a", "c")]
     assert truths[0] != truths[1]
+
+
+VAT_LINE = re.compile(r"(?:VAT No\.|USt-IdNr\.|N° TVA|NIF|P\. IVA|BTW-nr\.) (\S+)")
+
+
+def test_senders_print_their_documents_alike_with_other_values(tmp_path: Path) -> None:
+    """``--senders``: each sender's documents share its name, VAT id and labels; their values (and
+    so where the totals stand) differ."""
+    entries = generate(tmp_path, 3, seed=5, images=False, senders=2)
+    assert [e["sender"] for e in entries] == [0, 0, 0, 1, 1, 1]
+    for sender in (0, 1):
+        mine = [e for e in entries if e["sender"] == sender]
+        truths = [_truth(tmp_path, e) for e in mine]
+        assert len({t["seller_name"] for t in truths}) == 1
+        assert len({t["total"] for t in truths}) == 3
+        texts = [_page_text(tmp_path / e["file"]) for e in mine]
+        vat_ids = {m[1] if (m := VAT_LINE.search(text)) else None for text in texts}
+        assert len(vat_ids) == 1  # the same on every document, or none on any
+    assert _truth(tmp_path, entries[0])["seller_name"] != _truth(tmp_path, entries[3])["seller_name"]
