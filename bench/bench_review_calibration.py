@@ -23,7 +23,7 @@ import orjson
 
 from app.auth.keys import Principal
 from app.cli.common import cli_settings
-from app.cli.evaluation import _schema_for_eval
+from app.cli.evaluation import schema_from_file
 from app.db.models import utcnow
 from app.documents.service import DocumentAnalyzer
 from app.extraction.calibration import Sample, fit_from_reviews
@@ -31,7 +31,7 @@ from app.extraction.review import Correction, apply_review, labelled_fields
 from app.jobs.services import build_extractor, close_extractor
 from app.lib.errors import RequestError
 from app.trust.confidence import expected_calibration_error, fit_isotonic
-from app.trust.evaluate import documents_in, leaf_schema, same, truth_leaves
+from app.trust.evaluate import documents_in, truth_corrections, truth_leaves
 
 REVIEWER = Principal(key_id="bench", name="bench", scopes=frozenset({"review"}))
 
@@ -40,21 +40,17 @@ async def reviewed_set(
     docs_dir: Path, schema_file: Path, limit: int | None
 ) -> tuple[str, list[list[Sample]]]:
     settings = cli_settings()
-    version = _schema_for_eval(settings, str(schema_file))
+    version = schema_from_file(settings, schema_file)
     extractor = build_extractor(settings, DocumentAnalyzer(settings))
     documents: list[list[Sample]] = []
     try:
         for path in documents_in(docs_dir)[:limit]:
             result = (await extractor.extract(path.read_bytes(), version, document_id=path.stem)).result
             truth = orjson.loads(path.with_suffix(".json").read_bytes())
-            data = result.get("data") or {}
-            corrections = []
-            for pointer, value in truth_leaves(truth):
-                name = next((p for p in reversed(pointer.split("/")) if p and not p.isdigit()), "")
-                if value is not None and not same(
-                    value, _get(data, pointer), name, leaf_schema(version.schema, pointer)
-                ):
-                    corrections.append(Correction(pointer, value))
+            corrections = [
+                Correction(pointer, value)
+                for pointer, value in truth_corrections(result.get("data") or {}, truth, version.schema)
+            ]
             try:
                 outcome = apply_review(
                     result,
@@ -78,17 +74,6 @@ async def reviewed_set(
         return extractor.engine.name, documents
     finally:
         await close_extractor(extractor)
-
-
-def _get(data: object, pointer: str) -> object:
-    for part in pointer.split("/")[1:]:
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
 
 
 def main() -> None:

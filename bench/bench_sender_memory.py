@@ -34,24 +34,25 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from app.auth.keys import Principal
+from app.cli.evaluation import schema_from_file
 from app.db.models import ApiKeyRecord, Base, ExtractionRecord, utcnow
 from app.documents.analyze import AnalyzeOptions
 from app.documents.service import DocumentAnalyzer
+from app.extraction.review import Correction, apply_review
 from app.extraction.service import Extractor
 from app.jobs.services import build_extractor, close_extractor
-from app.lib.canonical import canonical_sha256
-from app.lib.jsonpointer import PointerNotFound, assign, resolve
+from app.lib.errors import RequestError
 from app.lib.logging import configure_logging
 from app.lib.settings import AppSettings, DatabaseSettings, EngineSettings, load_settings
 from app.memory import store
 from app.memory.identity import identify
 from app.memory.service import learn_from_approved, memory_lookup
 from app.registry.service import SchemaVersion
-from app.registry.validation import schema_limits, validate_schema
-from app.schema.kinds import kind_for
 from app.trust.assess import ReviewPolicy
-from app.trust.evaluate import Report, documents_in, leaf_schema, record, truth_leaves
+from app.trust.evaluate import Report, documents_in, record, truth_corrections
 
+REVIEWER = Principal(key_id="bench", name="bench", scopes=frozenset({"review"}))
 KEY = ApiKeyRecord(id="bench", name="bench", secret_sha256="0" * 64, scopes=["extract"], team="bench")
 OWNER = "team:bench"
 """Every sender's memory has one owner: each document must find its own sender's among them."""
@@ -93,27 +94,21 @@ def groups(folder: Path, group_field: str) -> dict[str, list[Path]]:
     return dict(sorted(found.items()))
 
 
-def approved(result: dict[str, Any], truth: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """The result as a reviewer leaves it: the ground truth as the data, every value that differs
-    a correction (``source: reviewer``, no evidence: learning locates it on the page)."""
-    reviewed: dict[str, Any] = orjson.loads(orjson.dumps(result))
-    data = reviewed.get("data") or {}
-    for key in list(data):
-        if key not in truth and not isinstance(data[key], dict | list):
-            data[key] = None  # not on the page (the truth leaves it out)
-    for pointer, value in truth_leaves(truth):
-        try:
-            before = resolve(data, pointer)
-        except PointerNotFound:
-            before = object()
-        entry = reviewed["fields"].setdefault(pointer, {"evidence": []})
-        if before != value:
-            assign(data, pointer, value)
-            name = pointer.rsplit("/", 1)[-1]
-            kind = kind_for(name, leaf_schema(schema, pointer))
-            entry.update(source="reviewer", evidence=[], normalized={"kind": kind, "status": "ok"})
-    reviewed["data"] = data
-    return reviewed
+def approved(result: dict[str, Any], truth: dict[str, Any], version: SchemaVersion) -> dict[str, Any] | None:
+    """The result as a reviewer leaves it: every value that differs from the truth corrected
+    (``source: reviewer``, no evidence: learning locates it on the page), then approved, by the
+    review route's own code. None when the truth does not fit the schema."""
+    corrections = [
+        Correction(pointer, value)
+        for pointer, value in truth_corrections(result.get("data") or {}, truth, version.schema)
+    ]
+    try:
+        outcome = apply_review(
+            result, version.compiled, corrections, "approve", None, REVIEWER, result["status"], utcnow()
+        )
+    except RequestError:
+        return None
+    return outcome.result
 
 
 async def run_set(
@@ -133,7 +128,9 @@ async def run_set(
         data = first.read_bytes()
         extraction = await extractor.extract(data, version, document_id=first.stem)
         truth = orjson.loads(first.with_suffix(".json").read_bytes())
-        reviewed = approved(extraction.result, truth, version.schema)
+        reviewed = approved(extraction.result, truth, version)
+        if reviewed is None:
+            continue
         row = ExtractionRecord(schema_name=version.name, created_by=KEY.id)
         async with sessions() as session:
             sender = await learn_from_approved(session, extractor.analyzer, row, reviewed, data)
@@ -190,22 +187,6 @@ def _errors(outcome: Outcome) -> None:
             )
 
 
-def schema_version(path: Path) -> SchemaVersion:
-    schema = orjson.loads(path.read_bytes())
-    validate_schema(schema, schema_limits(load_settings()))
-    return SchemaVersion(
-        name=path.stem.split(".")[0],
-        version=1,
-        description=None,
-        schema=schema,
-        sha256=canonical_sha256(schema),
-        source="file",
-        created_at=utcnow(),
-        deprecated_at=None,
-        latest_version=1,
-    )
-
-
 def row(name: str, report: Report, threshold: float) -> str:
     s = report.summary(threshold)
     return (
@@ -235,7 +216,7 @@ async def main_async(args: argparse.Namespace) -> None:
             print("| set | fields | accuracy | auto-accepted | wrong among auto-accepted |")
             print("|---|---:|---:|---:|---:|")
             for folder, schema_path in zip(folders, schemas, strict=True):
-                version = schema_version(schema_path)
+                version = schema_from_file(settings, schema_path)
                 started = time.perf_counter()
                 outcome = await run_set(extractor, sessions, folder, version, args.group_field)
                 threshold = ReviewPolicy.of(version.schema).min_confidence

@@ -253,23 +253,29 @@ def _calibrate_from_reviews(settings: Settings, schema_name: str | None, target_
         raise click.ClickException("Nothing was fitted: too few reviewed fields.")
 
 
+def schema_from_file(settings: Settings, path: Path) -> SchemaVersion:
+    """A JSON Schema file as an unregistered version (validated as registration would), named
+    after the file (``sroie.schema.json`` -> ``sroie``)."""
+    schema = orjson.loads(path.read_bytes())
+    validate_schema(schema, schema_limits(settings))
+    return SchemaVersion(
+        name=path.stem.split(".")[0],
+        version=0,
+        description=None,
+        schema=schema,
+        sha256=canonical_sha256(schema),
+        source="file",
+        created_at=utcnow(),
+        deprecated_at=None,
+        latest_version=0,
+    )
+
+
 def _schema_for_eval(settings: Settings, ref: str) -> SchemaVersion:
     """A registered schema by ref, or, when ``ref`` names a file, that JSON Schema unregistered."""
     path = Path(ref)
     if path.is_file():
-        schema = orjson.loads(path.read_bytes())
-        validate_schema(schema, schema_limits(settings))
-        return SchemaVersion(
-            name=path.stem.split(".")[0],
-            version=0,
-            description=None,
-            schema=schema,
-            sha256=canonical_sha256(schema),
-            source="file",
-            created_at=utcnow(),
-            deprecated_at=None,
-            latest_version=0,
-        )
+        return schema_from_file(settings, path)
     return run_with_database(
         settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref))
     )

@@ -111,6 +111,38 @@ def truth_leaves(truth: Any, pointer: str = "") -> list[tuple[str, Any]]:
     return [(pointer, truth)]
 
 
+def field_name(pointer: str) -> str:
+    """The property a pointer ends at (``/line_items/0/amount`` -> ``amount``)."""
+    return next((p for p in reversed(pointer.split("/")) if p and not p.isdigit()), "")
+
+
+def truth_corrections(
+    data: Any, truth: Any, schema: dict[str, Any], pointer: str = ""
+) -> list[tuple[str, Any]]:
+    """What a reviewer holding the truth would change, as (pointer, value): each value that is not
+    the truth's (by :func:`same`); a list (line items) as a whole when any of it differs; an object
+    the data lacks as a whole. Values the truth leaves null or out are left alone."""
+    if isinstance(truth, dict):
+        if not isinstance(data, dict):
+            return [(pointer, truth)] if pointer else truth_corrections({}, truth, schema)
+        return [
+            correction
+            for key, value in truth.items()
+            if not key.startswith("$")
+            for correction in truth_corrections(data.get(key), value, schema, f"{pointer}/{escape(key)}")
+        ]
+    if isinstance(truth, list):
+        differs = not isinstance(data, list) or len(data) != len(truth)
+        differs = differs or any(
+            truth_corrections(item, expected, schema, f"{pointer}/{i}")
+            for i, (item, expected) in enumerate(zip(data, truth, strict=True))
+        )
+        return [(pointer, truth)] if differs else []
+    if truth is None or same(truth, data, field_name(pointer), leaf_schema(schema, pointer)):
+        return []
+    return [(pointer, truth)]
+
+
 def same(truth: Any, value: Any, name: str, schema: dict[str, Any]) -> bool:
     """Equal after normalising both by the field's kind."""
     if value is None:
@@ -154,7 +186,7 @@ def record(
             continue
         value = _get(data, pointer)
         entry = result["fields"].get(pointer, {})
-        name = next((p for p in reversed(pointer.split("/")) if p and not p.isdigit()), "")
+        name = field_name(pointer)
         outcomes.append(
             FieldOutcome(
                 document=document,
