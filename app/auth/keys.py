@@ -84,7 +84,8 @@ class IssuedKey:
     record: ApiKeyRecord
 
 
-def _hash(secret: str) -> str:
+def secret_hash(secret: str) -> str:
+    """What is stored of a secret (a key's, a session cookie's): its SHA-256, hex."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -135,7 +136,7 @@ class ApiKeys:
         record = ApiKeyRecord(
             id=key_id,
             name=name.strip(),
-            secret_sha256=_hash(secret),
+            secret_sha256=secret_hash(secret),
             scopes=parse_scopes(scopes),
             team=team.strip() if team else None,
         )
@@ -163,7 +164,7 @@ class ApiKeys:
         parts = split_key(key)
         record = await self.session.get(ApiKeyRecord, parts[0]) if parts else None
         expected = record.secret_sha256 if record else _DUMMY_HASH
-        matches = hmac.compare_digest(expected, _hash(parts[1] if parts else key))
+        matches = hmac.compare_digest(expected, secret_hash(parts[1] if parts else key))
         if record is None or not matches or record.revoked_at is not None:
             return None
         now = utcnow()

@@ -11,7 +11,6 @@ is revoked (checked on every request).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.keys import ApiKeys, Principal, Scope
+from app.auth.keys import ApiKeys, Principal, Scope, secret_hash
 from app.db.models import ApiKeyRecord, BrowserSessionRecord, utcnow
 
 COOKIE = "docextract_session"
@@ -49,10 +48,6 @@ class NewSession:
     signed_in: SignedIn
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def csrf_matches(sent: str | None, expected: str) -> bool:
     """Constant-time comparison, so the token cannot be guessed a character at a time."""
     return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
@@ -71,7 +66,7 @@ class BrowserSessions:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         record = BrowserSessionRecord(
-            token_sha256=_hash(token),
+            token_sha256=secret_hash(token),
             key_id=principal.key_id,
             csrf_token=secrets.token_urlsafe(32),
             created_at=now,
@@ -86,7 +81,7 @@ class BrowserSessions:
         expired or orphaned row is deleted on the way)."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
-        record = await self.session.get(BrowserSessionRecord, _hash(token))
+        record = await self.session.get(BrowserSessionRecord, secret_hash(token))
         if record is None:
             return None
         key = await self.session.get(ApiKeyRecord, record.key_id)
@@ -101,7 +96,7 @@ class BrowserSessions:
         """Deletes the session (nothing happens for an unknown token)."""
         if token and len(token) <= MAX_TOKEN_LENGTH:
             await self.session.execute(
-                delete(BrowserSessionRecord).where(BrowserSessionRecord.token_sha256 == _hash(token))
+                delete(BrowserSessionRecord).where(BrowserSessionRecord.token_sha256 == secret_hash(token))
             )
             await self.session.commit()
 

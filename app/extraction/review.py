@@ -11,6 +11,7 @@ from typing import Any
 from app.auth.keys import Principal
 from app.lib.errors import RequestError
 from app.lib.jsonpointer import PointerNotFound, escape, resolve, unescape
+from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import INVALID_CORRECTION, ErrorItem
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import ITEM
@@ -72,11 +73,11 @@ def apply_review(
             errors.append({"pointer": f"/corrections/{index}/{field}", "detail": detail})
     corrected = [change["pointer"] for change in changes]
     for finding in compiled.validator.iter_errors(data):
-        pointer = "".join(f"/{part}" for part in finding.absolute_path)
+        at = to_pointer(finding.absolute_path)
         errors.extend(
-            {"pointer": f"/corrections/{index}/value", "detail": f"{pointer}: {finding.message}"}
+            {"pointer": f"/corrections/{index}/value", "detail": f"{at}: {finding.message}"}
             for index, c in enumerate(corrections)
-            if _related(c.pointer, pointer)
+            if _related(c.pointer, at)
         )
     if errors:
         raise RequestError(
