@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Router, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
@@ -12,8 +13,11 @@ from app.api.common import pages_parameter, problem_responses
 from app.api.upload import FileTooLarge, TooManyFiles, Upload, UploadTooLarge, read_uploads
 from app.auth.keys import Scope
 from app.auth.middleware import requires
-from app.documents.analyze import AnalyzeOptions
+from app.documents.analyze import Analysis, AnalyzeOptions
+from app.documents.textmap import DocumentMap
 from app.documents.views import AnalysisView
+from app.extraction import einvoice
+from app.extraction.models import EInvoiceReport
 from app.jobs.services import Services
 from app.lib.problems import (
     BAD_REQUEST,
@@ -22,6 +26,7 @@ from app.lib.problems import (
     DOCUMENT_ENCRYPTED,
     DOCUMENT_PASSWORD_INCORRECT,
     DOCUMENT_TOO_LARGE,
+    EINVOICE_INVALID,
     IMAGE_TOO_LARGE,
     INVALID_PAGE_SELECTION,
     TOO_MANY_PAGES,
@@ -36,6 +41,7 @@ DOCUMENT_PROBLEMS = (
     TOO_MANY_PAGES,
     IMAGE_TOO_LARGE,
     UNSUPPORTED_DOCUMENT_TYPE,
+    EINVOICE_INVALID,
     DOCUMENT_ENCRYPTED,
     DOCUMENT_PASSWORD_INCORRECT,
     DOCUMENT_CORRUPT,
@@ -78,6 +84,16 @@ async def read_document(request: Request[Any, Any, Any], max_bytes: int) -> Uplo
     return uploads[0]
 
 
+class DocumentAnalysis(AnalysisView):
+    einvoice: Annotated[
+        EInvoiceReport | None,
+        msgspec.Meta(
+            description="The structured invoice found: the standard XML attachment of a Factur-X / "
+            "ZUGFeRD / XRechnung PDF (its profile, XSD findings), or an XML upload; null when none."
+        ),
+    ] = None
+
+
 class DocumentController(Controller):
     path = "/documents"
     tags = ["documents"]
@@ -101,16 +117,26 @@ class DocumentController(Controller):
         password: Annotated[
             str | None, HeaderParameter(name="X-Document-Password", description="For encrypted PDFs.")
         ] = None,
-    ) -> AnalysisView:
+    ) -> DocumentAnalysis:
         """The document's text map: for each page its words (text, box, confidence, source) in
-        reading order and its layout regions. Send the file as the raw body (any Content-Type) or
-        as the `file` part of a multipart form; its type is recognised from its content."""
+        reading order and its layout regions, and the e-invoice it carries (`einvoice`). Send the
+        file as the raw body (any Content-Type) or as the `file` part of a multipart form; its type
+        is recognised from its content. An XML upload (UBL, CII) has no pages, only `einvoice`."""
         analyzer = services.documents
         data = (await read_document(request, analyzer.limits.max_bytes)).data
-        analysis = await analyzer.analyze(
-            data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
+        found = await einvoice.find(data, analyzer.limits, password)
+        analysis = (
+            Analysis(DocumentMap(page_count=0), "xml")
+            if found is not None and not found.pages
+            else await analyzer.analyze(
+                data, AnalyzeOptions(pages=pages, password=password, ocr=ocr, layout=layout)
+            )
         )
-        return AnalysisView.of(analysis, ocr_requested=ocr)
+        view = AnalysisView.of(analysis, ocr_requested=ocr)
+        return DocumentAnalysis(
+            **msgspec.structs.asdict(view),
+            einvoice=msgspec.convert(found.report, EInvoiceReport) if found is not None else None,
+        )
 
 
 def documents_router(max_bytes: int) -> Router:

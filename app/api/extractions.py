@@ -6,6 +6,7 @@ review what their key or team created; every review is a revision, guarded by ``
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from datetime import datetime
@@ -26,6 +27,7 @@ from app.auth.keys import Principal, Scope
 from app.auth.middleware import requires
 from app.db.models import DocumentRecord, ExtractionRecord, ExtractionRevisionRecord, utcnow
 from app.documents.page_images import MEDIA_TYPES, ImageFormat
+from app.einvoice.export import ExportError, NotAnInvoice, export_xml
 from app.extraction.models import Decision, ExtractionResult
 from app.extraction.review import MAX_CORRECTIONS, Correction, apply_review
 from app.extraction.store import load_extraction, reasons_column
@@ -34,6 +36,9 @@ from app.jobs.views import absolute
 from app.lib.problems import (
     BAD_REQUEST,
     DOCUMENT_ENCRYPTED,
+    EXPORT_INCOMPLETE,
+    EXPORT_INVALID,
+    EXPORT_NOT_SUPPORTED,
     EXTRACTION_NOT_FOUND,
     INVALID_CORRECTION,
     PAGE_NOT_FOUND,
@@ -50,6 +55,8 @@ logger = structlog.get_logger(__name__)
 
 DbSession = NamedDependency[AsyncSession]
 ExtractionId = Annotated[str, Parameter(description="`ext_...`")]
+ExportFormat = Literal["ubl", "cii", "json"]
+EXPORT_MEDIA_TYPES = {"ubl": "application/xml", "cii": "application/xml", "json": "application/json"}
 ListStatus = Literal["succeeded", "needs_review", "approved", "rejected"]
 STATUSES: tuple[str, ...] = ("succeeded", "needs_review", "approved", "rejected")
 
@@ -246,6 +253,60 @@ class ExtractionsController(Controller):
         it as `If-Match` with a review). Another key (not of the team) gets 404, as if it did not exist."""
         record = await load_extraction(db_session, extraction_id, request.user)
         return Response(ExtractionResult.decode(record.result), headers={"ETag": etag(record.revision)})
+
+    @get(
+        "/{extraction_id:str}/export",
+        summary="The extraction as a UBL or CII e-invoice, or as JSON",
+        media_type="application/xml",
+        responses=problem_responses(
+            EXTRACTION_NOT_FOUND,
+            EXPORT_INCOMPLETE,
+            EXPORT_INVALID,
+            EXPORT_NOT_SUPPORTED,
+            SCHEMA_VERSION_NOT_FOUND,
+        ),
+    )
+    async def export(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        registry: NamedDependency[SchemaRegistry],
+        extraction_id: ExtractionId,
+        format: Annotated[
+            ExportFormat | None,
+            Parameter(
+                description="`ubl` (UBL 2.1 Invoice, Peppol BIS Billing 3.0), `cii` (Factur-X EN 16931 "
+                "CII) or `json` (`data`). Default: by `Accept` (`application/json` gives json, XML ubl)."
+            ),
+        ] = None,
+    ) -> Response[bytes]:
+        """What an ERP imports. UBL and CII need an invoice schema (the built-in `invoice`, or one
+        whose properties name EN 16931 business terms with `x-en16931`); terms an invoice must have
+        and the extraction does not hold are derived where the data settles them (country from the
+        VAT id, VAT breakdown from the lines' rates, sums), else listed in a 422 `missing`. The
+        document is checked against its XSD before it is returned. Reviews are included."""
+        record = await load_extraction(db_session, extraction_id, request.user)
+        chosen = format or ("json" if "json" in request.headers.get("accept", "") else "ubl")
+        result = ExtractionResult.decode(record.result)
+        name = f"{extraction_id}.{'json' if chosen == 'json' else 'xml'}"
+        disposition = {"Content-Disposition": f'attachment; filename="{chosen}-{name}"'}
+        if chosen == "json":
+            return Response(orjson.dumps(result.data), media_type="application/json", headers=disposition)
+        version = await registry.get(SchemaRef(record.schema_name, record.schema_version))
+        syntax = "UBL" if chosen == "ubl" else "CII"
+        try:
+            document = await asyncio.to_thread(export_xml, result.data, version.compiled, syntax)
+        except NotAnInvoice as exc:
+            raise Problem(EXPORT_NOT_SUPPORTED, f"{version.ref}: {exc}") from exc
+        except ExportError as exc:
+            if exc.missing:
+                raise Problem(
+                    EXPORT_INCOMPLETE,
+                    f"{syntax} needs business terms the extraction does not hold: {', '.join(exc.missing)}.",
+                    missing=exc.missing,
+                ) from exc
+            raise Problem(EXPORT_INVALID, str(exc), violations=exc.violations) from exc
+        return Response(document, media_type=EXPORT_MEDIA_TYPES[chosen], headers=disposition)
 
     @get(
         "/{extraction_id:str}/pages/{number:int}",

@@ -15,13 +15,14 @@ from app.cli.common import cli_settings, problem_text, run_with_database
 from app.documents.analyze import AnalyzeOptions
 from app.documents.overlay import draw_overlay, page_text
 from app.documents.service import DocumentAnalyzer
+from app.einvoice.export import ExportError, NotAnInvoice, export_xml
 from app.jobs.services import build_extractor, close_extractor
 from app.lib.errors import DocextractError
 from app.lib.problems import Problem
 from app.lib.settings import ConfigurationError
 from app.pages import Page, Region
 from app.registry.refs import parse_ref
-from app.registry.service import SchemaRegistry
+from app.registry.service import SchemaRegistry, SchemaVersion
 from app.registry.validation import schema_limits
 
 
@@ -98,11 +99,25 @@ def analyze(
     type=click.Choice(["auto", "sglang", "transformers", "layout"]),
     help="Override DOCEXTRACT_ENGINE for this run.",
 )
+@click.option(
+    "--export",
+    "export_format",
+    type=click.Choice(["json", "ubl", "cii"]),
+    help="Print (or write) the data as JSON, a UBL 2.1 invoice or a Factur-X CII invoice instead of "
+    "the whole result; the result's status goes to stderr.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
 def extract(
-    file: Path, schema_ref: str, pages: str | None, password: str | None, engine: str | None, out: Path | None
+    file: Path,
+    schema_ref: str,
+    pages: str | None,
+    password: str | None,
+    engine: str | None,
+    export_format: str | None,
+    out: Path | None,
 ) -> None:
-    """Extract FILE against a registered schema and print the result JSON."""
+    """Extract FILE (PDF, image, or UBL / CII XML) against a registered schema and print the result
+    JSON; with --export, the data as JSON, UBL or CII (what an ERP imports)."""
     settings = cli_settings()
     if engine is not None:
         settings = replace(settings, engine=settings.engine.model_copy(update={"engine": engine}))
@@ -139,9 +154,30 @@ def extract(
             result = asyncio.run(run())
         except (Problem, DocextractError) as exc:
             raise click.ClickException(problem_text(exc)) from exc
-    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+    text = (
+        exported(result, version, export_format)
+        if export_format is not None
+        else orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+    )
+    if export_format is not None:
+        reasons = ", ".join(result["review"]["reasons"])
+        click.echo(f"{result['status']}" + (f" ({reasons})" if reasons else ""), err=True)
     if out is not None:
         out.write_text(text + "\n")
         click.echo(f"{result['status']}: wrote {out}", err=True)
     else:
         click.echo(text)
+
+
+def exported(result: dict[str, Any], version: SchemaVersion, export_format: str) -> str:
+    """The result's data as ``json``, ``ubl`` or ``cii`` (as ``GET /extractions/{id}/export``)."""
+    if export_format == "json":
+        return orjson.dumps(result["data"], option=orjson.OPT_INDENT_2).decode()
+    try:
+        document = export_xml(result["data"], version.compiled, "UBL" if export_format == "ubl" else "CII")
+    except NotAnInvoice as exc:
+        raise click.ClickException(f"{version.ref} cannot be exported as {export_format}: {exc}") from exc
+    except ExportError as exc:
+        found = exc.missing or exc.violations
+        raise click.ClickException(f"{exc} {'; '.join(found)}") from exc
+    return document.decode()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-DocumentType = Literal["pdf", "png", "jpeg", "tiff", "webp"]
+DocumentType = Literal["pdf", "png", "jpeg", "tiff", "webp", "xml"]
+XML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<(?:\?xml\b|!--|!DOCTYPE\b|[A-Za-z_])")
+"""An XML declaration, a comment, a document type (refused later) or an element first: an e-invoice
+upload (UBL, CII); what it is exactly is for ``app.einvoice`` to say."""
 
 
 def detect_type(head: bytes) -> DocumentType | None:
@@ -19,4 +23,4 @@ def detect_type(head: bytes) -> DocumentType | None:
     # PDF readers accept the header anywhere in the first KiB (some generators prepend junk).
     if b"%PDF-" in head[:1024]:
         return "pdf"
-    return None
+    return "xml" if XML_START.match(head) else None

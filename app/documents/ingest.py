@@ -53,6 +53,9 @@ class IngestLimits:
     max_pixels: int = 60_000_000
     dpi: int = 200
     max_long_side: int = 3500
+    einvoice: bool = True
+    """Read e-invoice XML (``app.einvoice``): a PDF's standard invoice attachment, an XML upload."""
+    max_xml_bytes: int = 5 * 1024 * 1024
 
 
 def parse_page_selection(text: str | None, page_count: int) -> list[int]:
@@ -113,8 +116,10 @@ def open_document(data: bytes, limits: IngestLimits, password: str | None = None
     kind = detect_type(data[:1024])
     if kind is None:
         raise DocumentError(
-            UNSUPPORTED_DOCUMENT_TYPE, "The file is not a PDF, PNG, JPEG, TIFF or WebP document."
+            UNSUPPORTED_DOCUMENT_TYPE, "The file is not a PDF, PNG, JPEG, TIFF, WebP or XML document."
         )
+    if kind == "xml":  # e-invoices are read by app.einvoice; an XML file has no pages to render
+        raise DocumentError(UNSUPPORTED_DOCUMENT_TYPE, "An XML document has no pages.")
     document: Document = (
         PdfDocument(data, limits, password) if kind == "pdf" else ImageDocument(data, kind, limits)
     )

@@ -18,6 +18,7 @@ from typing import Literal
 from PIL import Image
 
 from app.documents.analyze import AnalyzeOptions
+from app.documents.detect import detect_type
 from app.documents.service import DocumentAnalyzer
 from app.lib.errors import DocumentError, RequestError
 from app.lib.problems import INVALID_PAGE_SELECTION, PAGE_NOT_FOUND
@@ -100,6 +101,8 @@ class PageImages:
 
 async def _render(analyzer: DocumentAnalyzer, data: bytes, number: int) -> RenderedPage:
     seen: list[Page] = []
+    if detect_type(data[:1024]) == "xml":  # an e-invoice upload: the XML is all there is
+        raise RequestError(PAGE_NOT_FOUND, "The document is an XML e-invoice; it has no pages.")
 
     def keep(page: Page, _: object) -> None:
         page.image.load()  # converted now, while the page is ours

@@ -30,6 +30,8 @@ def ingest_limits(settings: Settings) -> IngestLimits:
         max_pixels=i.max_pixels,
         dpi=i.dpi,
         max_long_side=i.max_long_side,
+        einvoice=i.einvoice,
+        max_xml_bytes=i.max_xml_bytes,
     )
 
 

@@ -14,7 +14,7 @@ import msgspec
 ResultStatus = Literal["succeeded", "needs_review"]
 ReviewStatus = Literal["not_required", "pending", "approved", "rejected"]
 Decision = Literal["approve", "reject"]
-FieldSource = Literal["engine", "reviewer"]
+FieldSource = Literal["engine", "reviewer", "e-invoice"]
 ComponentSource = Literal["engine", "sender_memory"]
 CheckStatus = Literal["passed", "failed", "skipped"]
 NormalizedStatus = Literal["ok", "unparsed", "absent"]
@@ -100,6 +100,23 @@ class RivalReading(Reported):
     page: int
 
 
+class EInvoiceEvidence(Reported):
+    """Where an e-invoice's XML holds the value (`source: "e-invoice"`)."""
+
+    business_term: Annotated[
+        str, msgspec.Meta(description="EN 16931 business term, e.g. `BT-112`; `BG-5` for an address.")
+    ]
+    path: Annotated[str, msgspec.Meta(description="XPath of the element in the XML.")]
+    text: Annotated[str, msgspec.Meta(description="The value as the XML writes it.")]
+    page_value: Annotated[
+        Any,
+        msgspec.Meta(
+            description="What the visible page prints for the field when it differs from the XML "
+            "(review reason `einvoice_mismatch:<pointer>`); null when the page agrees or says nothing."
+        ),
+    ] = None
+
+
 class FieldReport(Reported):
     """Everything about one leaf value of `data` that is not the value itself."""
 
@@ -129,8 +146,14 @@ class FieldReport(Reported):
     ] = msgspec.field(default_factory=list)
     source: Annotated[
         FieldSource,
-        msgspec.Meta(description="`reviewer` when a person set the value (`review.revisions`)."),
+        msgspec.Meta(
+            description="`e-invoice` when read from the invoice's structured XML (`einvoice`), "
+            "`reviewer` when a person set the value (`review.revisions`)."
+        ),
     ] = "engine"
+    einvoice: Annotated[
+        EInvoiceEvidence | None, msgspec.Meta(description="The XML the value was read from.")
+    ] = None
 
 
 class CheckReport(Reported):
@@ -196,6 +219,37 @@ class Review(Reported):
     revisions: list[Revision] = msgspec.field(default_factory=list)
 
 
+class XsdViolation(Reported):
+    line: int
+    message: str
+
+
+class EInvoiceReport(Reported):
+    """The structured invoice found in the document (a Factur-X / ZUGFeRD / XRechnung PDF's XML, or
+    an XML upload)."""
+
+    syntax: Annotated[str | None, msgspec.Meta(description="`CII` or `UBL`; null when unreadable.")]
+    profile: Annotated[
+        str | None, msgspec.Meta(description="BT-24, e.g. `urn:cen.eu:en16931:2017` or an XRechnung URN.")
+    ]
+    attachment: Annotated[
+        str | None, msgspec.Meta(description="The PDF attachment's name; null for an XML upload.")
+    ]
+    relationship: Annotated[
+        str | None, msgspec.Meta(description="The attachment's declared `/AFRelationship`.")
+    ]
+    xsd: Annotated[str | None, msgspec.Meta(description="The XSD the XML was checked against.")]
+    valid: Annotated[bool, msgspec.Meta(description="Readable and valid against that XSD.")]
+    violations: Annotated[list[XsdViolation], msgspec.Meta(description="XSD errors (at most 50).")]
+    error: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the XML could not be read (`malformed`, `too_large`, `dtd_forbidden`, ...); "
+            "the document was then read from its pages."
+        ),
+    ]
+
+
 class PageReport(Reported):
     page: int
     model: str
@@ -228,6 +282,10 @@ class ExtractionResult(Reported):
     review: Review
     pages: list[PageReport]
     timings_ms: Annotated[dict[str, float], msgspec.Meta(description="Milliseconds per phase, and `total`.")]
+    einvoice: Annotated[
+        EInvoiceReport | None,
+        msgspec.Meta(description="The e-invoice XML the values were read from; null for other documents."),
+    ] = None
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> ExtractionResult:

@@ -249,6 +249,7 @@ def _reviewer_field(
         "corroborated_by": [],
         "rivals": before.get("rivals", []) if before else [],
         "source": "reviewer",
+        "einvoice": before.get("einvoice") if before else None,
     }
 
 

@@ -21,11 +21,12 @@ import orjson
 import structlog
 from PIL import Image
 
-from app.documents.analyze import AnalyzeOptions
+from app.documents.analyze import Analysis, AnalyzeOptions
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import DocumentMap, PageMap
 from app.engines.base import Engine, EngineError, EngineRequest, EngineResult
 from app.engines.unavailable import UnavailableEngine
+from app.extraction import einvoice
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
@@ -48,6 +49,8 @@ from app.trust.sources import Remembered
 logger = structlog.get_logger(__name__)
 ProgressHook = Callable[[int, int], None]
 RETRY_AFTER_S = 30
+EINVOICE_MODEL = {"engine": "e-invoice", "name": "EN 16931 XML"}
+"""What read an e-invoice when no engine read its pages (none configured, or an XML upload)."""
 NO_IMAGE = Image.new("RGB", (1, 1), "white")
 """Sent to engines that read the text map only (``Engine.needs_image`` false)."""
 
@@ -90,6 +93,13 @@ class Extractor:
             )
         return self.engine
 
+    def _engine_for(self, found: einvoice.Found | None) -> Engine | None:
+        """The engine that reads the pages. For an e-invoice the XML is the invoice: an engine only
+        reads the pages to compare, when one is configured (and there are pages)."""
+        if found is None or found.invoice is None:
+            return self.require_engine()
+        return None if isinstance(self.engine, UnavailableEngine) or not found.pages else self.engine
+
     async def extract(
         self,
         data: bytes,
@@ -105,16 +115,11 @@ class Extractor:
         """``document_id`` names the document for engines that need it (replay; default: its
         SHA-256); ``review`` replaces the schema's ``x-review`` (see ``ReviewPolicy.of``); ``memory``
         looks the sender up on the first page (sender memory: ``app.memory``)."""
-        schema.require_active()
-        compiled = schema.compiled
-        if (cycle := compiled.ref_cycle) is not None:  # registered before the registry refused these
-            raise SchemaError(
-                SCHEMA_RECURSIVE,
-                f"The schema {schema.ref} is recursive; register a version without the cycle.",
-                errors=[{"pointer": "/schema" + to_pointer(cycle), "detail": "closes a reference cycle"}],
-            )
-        engine = self.require_engine()
+        compiled = _usable(schema)
         started = time.perf_counter()
+        found = await einvoice.find(data, self.analyzer.limits, password)
+        einvoice_ms = (time.perf_counter() - started) * 1000
+        engine = self._engine_for(found)
         prompt, grammar_schema = prompt_for(compiled.skeleton), compiled.decoding_schema
         slots = asyncio.Semaphore(self.page_concurrency)
         tasks: dict[int, asyncio.Task[EngineResult]] = {}
@@ -128,7 +133,11 @@ class Extractor:
         name = document_id or hashlib.sha256(data).hexdigest()
 
         async def generate(
-            image: Image.Image, number: int, page_map: PageMap, hints: dict[str, Remembered] | None
+            engine: Engine,
+            image: Image.Image,
+            number: int,
+            page_map: PageMap,
+            hints: dict[str, Remembered] | None,
         ) -> EngineResult:
             try:
                 request = EngineRequest(
@@ -152,18 +161,24 @@ class Extractor:
         sender = _SenderMemory(memory)
 
         async def send(page: Page, regions: list[Region]) -> None:
+            if engine is None:
+                return
             page_map = PageMap(page.number, page.width, page.height, page.kind, list(page.words), regions)
             hints = await sender.hints(page_map)
             await slots.acquire()  # holds the pipeline back: at most page_concurrency images in memory
             image = page.image if engine.needs_image else NO_IMAGE  # converting a page costs ~10 ms
-            tasks[page.number] = asyncio.create_task(generate(image, page.number, page_map, hints))
+            tasks[page.number] = asyncio.create_task(generate(engine, image, page.number, page_map, hints))
 
         try:
-            analysis = await self.analyzer.analyze(
-                data,
-                AnalyzeOptions(pages=pages, password=password, ocr=True, layout=False),  # words ground values
-                on_page=send,
-                on_open=opened,
+            analysis = (
+                await self.analyzer.analyze(
+                    data,
+                    AnalyzeOptions(pages=pages, password=password, ocr=True, layout=False),  # words ground
+                    on_page=send,
+                    on_open=opened,
+                )
+                if found is None or found.pages
+                else Analysis(DocumentMap(page_count=0), "xml")  # an XML upload: no pages
             )
             outputs = dict(zip(tasks, await asyncio.gather(*tasks.values()), strict=True))
         except EngineError as exc:
@@ -177,10 +192,11 @@ class Extractor:
         # Validation, normalisation and grounding take CPU (and patterns from the schema): in a
         # thread, so one document never stalls the event loop that serves every other request.
         result = await asyncio.to_thread(
-            self._result, schema, compiled, engine, outputs, analysis.map, policy, sender.recalled
+            self._result, schema, compiled, engine, outputs, analysis.map, policy, sender.recalled, found
         )
         trust_ms = (time.perf_counter() - trust_started) * 1000
         result["timings_ms"] = {
+            **({"einvoice": round(einvoice_ms, 1)} if found is not None else {}),
             **analysis.timings_ms,
             "trust": round(trust_ms, 1),
             "total": round(total_ms, 1),
@@ -191,11 +207,12 @@ class Extractor:
         self,
         schema: SchemaVersion,
         compiled: CompiledSchema,
-        engine: Engine,
+        engine: Engine | None,
         outputs: dict[int, EngineResult],
         document: DocumentMap,
         policy: ReviewPolicy,
         recalled: dict[str, Remembered] | None = None,
+        found: einvoice.Found | None = None,
     ) -> dict[str, Any]:
         page_outputs: list[PageOutput] = []
         failures: list[PageFailure] = []
@@ -207,6 +224,9 @@ class Extractor:
                 page_outputs.append(parsed)
         data, sources = merge_pages(page_outputs)
         data = drop_absent(compiled, data if page_outputs else None)
+        page_data: Any = None
+        if found is not None and found.invoice is not None:
+            data, sources, page_data = einvoice.overlay(found, compiled, data, sources)
         calibration = self.calibrations.for_schema(schema.name)
         from_memory = frozenset(
             pointer
@@ -223,17 +243,22 @@ class Extractor:
             memory=recalled,
             from_memory=from_memory,
         )
+        trust_reasons = trust.reasons
+        if found is not None and found.invoice is not None:
+            trust_reasons = einvoice.settle(trust, found, page_data, has_pages=found.pages)
+        elif found is not None:
+            trust_reasons = [*trust.reasons, f"einvoice_unreadable:{found.report['error']}"]
         findings = validation_findings(compiled, trust.data)
         reasons = [f"page_{f.reason}:{f.page}" for f in failures]
         # Pages read by the fallback engine (GLM-OCR was down): a person looks before they are used.
         reasons += [f"engine_fallback:{n}" for n, o in sorted(outputs.items()) if o.fallback_from is not None]
         reasons += [f"invalid:{f['pointer']}:{f['keyword']}" for f in findings]
-        reasons += trust.reasons
+        reasons += trust_reasons
         return {
             "id": f"ext_{uuid.uuid4().hex}",
             "status": "needs_review" if reasons else "succeeded",
             "schema": {"name": schema.name, "version": schema.version, "sha256": schema.sha256},
-            "model": {"engine": engine.name, "name": engine.model},
+            "model": {"engine": engine.name, "name": engine.model} if engine else EINVOICE_MODEL,
             "data": trust.data,
             "confidence": trust.confidence,
             "confidence_calibrated": trust.calibrated,
@@ -258,6 +283,7 @@ class Extractor:
                 }
                 for n, o in sorted(outputs.items())
             ],
+            "einvoice": found.report if found is not None else None,
         }
 
 
@@ -288,6 +314,19 @@ class _SenderMemory:
             return None
         self.recalled.update(hints)
         return hints
+
+
+def _usable(schema: SchemaVersion) -> CompiledSchema:
+    """The compiled schema of an active, non-recursive version."""
+    schema.require_active()
+    compiled = schema.compiled
+    if (cycle := compiled.ref_cycle) is not None:  # registered before the registry refused these
+        raise SchemaError(
+            SCHEMA_RECURSIVE,
+            f"The schema {schema.ref} is recursive; register a version without the cycle.",
+            errors=[{"pointer": "/schema" + to_pointer(cycle), "detail": "closes a reference cycle"}],
+        )
+    return compiled
 
 
 def _parse(page: int, output: EngineResult) -> PageOutput | PageFailure:

@@ -89,7 +89,7 @@ def require_media_type(data: bytes, name: str | None = None) -> str:
         what = f"{name!r} is" if name else "The document is"
         raise RequestError(
             UNSUPPORTED_DOCUMENT_TYPE,
-            f"{what} not a PDF, PNG, JPEG, TIFF or WebP file (recognised by its content).",
+            f"{what} not a PDF, PNG, JPEG, TIFF, WebP or XML file (recognised by its content).",
         )
     return kind
 

@@ -180,7 +180,37 @@ UNSUPPORTED_DOCUMENT_TYPE = _define(
     "unsupported-document-type",
     415,
     "Unsupported document type",
-    "Documents are PDF, PNG, JPEG, TIFF or WebP, recognised by their content (not name or Content-Type).",
+    "Documents are PDF, PNG, JPEG, TIFF, WebP or e-invoice XML (UBL 2.1, UN/CEFACT CII), recognised by "
+    "their content (not name or Content-Type).",
+)
+EINVOICE_INVALID = _define(
+    "einvoice-invalid",
+    422,
+    "Unreadable e-invoice XML",
+    "The XML upload is not a UBL 2.1 Invoice/CreditNote or a CII CrossIndustryInvoice, is malformed, "
+    "declares a DTD (refused: no entities, nothing fetched) or exceeds the size or depth limits; "
+    "`reason` says which. Nothing was stored.",
+)
+EXPORT_INCOMPLETE = _define(
+    "export-incomplete",
+    422,
+    "Business terms missing for the export",
+    "The extraction lacks business terms that EN 16931 makes mandatory for a UBL or CII invoice; "
+    "`missing` lists them (e.g. `BT-40` seller country code). Correct the extraction (review) and retry.",
+)
+EXPORT_INVALID = _define(
+    "export-invalid",
+    422,
+    "The extraction does not make a valid e-invoice",
+    "The document built from the extraction breaks the UBL or CII XSD (e.g. a currency that is not an "
+    "ISO 4217 code); `violations` lists the findings. Correct the extraction (review) and retry.",
+)
+EXPORT_NOT_SUPPORTED = _define(
+    "export-not-supported",
+    422,
+    "The schema cannot be exported as an e-invoice",
+    "UBL and CII exports need an invoice: the built-in `invoice` schema or a schema whose properties "
+    "hold EN 16931 business terms (`x-en16931`). JSON export works for every schema.",
 )
 DOCUMENT_ENCRYPTED = _define(
     "document-encrypted",
@@ -308,6 +338,23 @@ BATCH_TOO_LARGE = _define(
     "Batch too large",
     "The batch has more documents or bytes than allowed (DOCEXTRACT_JOBS_MAX_BATCH_DOCUMENTS, "
     "DOCEXTRACT_JOBS_MAX_BATCH_BYTES), or a zip entry unpacks far beyond its compressed size.",
+)
+INVALID_EXPORT_OPTION = _define(
+    "invalid-export-option",
+    400,
+    "Invalid export option",
+    "`GET /batches/{id}/export` takes `format` `csv` or `jsonl` (without it, `Accept: text/csv`, "
+    "`application/x-ndjson` or `application/jsonl`; else CSV), `rows` `documents`, `line_items` or an "
+    "array of objects by its dotted name, `decimal` `.` or `,`, `delimiter` `,`, `;` or `tab`, "
+    "`date_format` `iso`, `dmy` or `mdy`, and `bom` `true` or `false`; `errors` names each wrong one.",
+)
+NO_LINE_ITEMS = _define(
+    "no-line-items",
+    400,
+    "No line items to export",
+    "`rows=line_items` needs an array of objects in the batch's schema (`line_items`, else the first "
+    "one); `rows=<name>` names one by its dotted name. The schema has none, or not that one: "
+    "`available` lists the names it has.",
 )
 UNSAFE_ARCHIVE = _define(
     "unsafe-archive",

@@ -137,6 +137,10 @@ class IngestSettings(BaseSettings):
     dpi: int = Field(default=200, ge=50, le=600)
     max_long_side: int = Field(default=3500, ge=256, le=20_000)
     """Rendered pages are scaled down so their long side is at most this many pixels."""
+    einvoice: bool = True
+    """Read the invoice XML of Factur-X / ZUGFeRD / XRechnung PDFs (and accept XML uploads)."""
+    max_xml_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    """Largest e-invoice XML read; a larger one is refused (an upload) or left unread (in a PDF)."""
 
 
 class LayoutSettings(BaseSettings):

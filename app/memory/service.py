@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import ApiKeyRecord, ExtractionRecord
 from app.documents.analyze import AnalyzeOptions
+from app.documents.detect import detect_type
 from app.documents.service import DocumentAnalyzer
 from app.documents.textmap import PageMap
 from app.lexicon import concepts_named, fold_phrase, name_words
@@ -83,6 +84,8 @@ async def learn_from_approved(
     document analysed again, its OCR answered from the cache), merged into what earlier approvals
     of that sender taught. Commits. The sender learnt, or None when the document names no sender
     or none of its values could be placed."""
+    if detect_type(document[:1024]) == "xml":  # an e-invoice upload: no page to learn positions on
+        return None
     numbers = [int(p["page"]) for p in result.get("pages") or [] if "page" in p]
     options = AnalyzeOptions(pages=",".join(map(str, numbers)) if numbers else None, ocr=True, layout=False)
     analysis = await analyzer.analyze(document, options)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
+from app.einvoice.mapping import ANNOTATION, TABLE_GROUPS, annotation_error
 from app.lib.errors import SchemaError
 from app.lib.jsonpointer import pointer
 from app.lib.problems import (
@@ -235,8 +236,9 @@ def _check_patterns(schema: dict[str, Any], at: str) -> None:
 def _check_extensions(schema: dict[str, Any], at: str) -> None:
     """``x-checks`` must parse (safely: limits on size, depth, numbers; known functions and fields),
     ``x-review`` must name a threshold in 0..1, pointers and declared checks, and ``x-aliases``
-    must be label synonyms (see ``_check_aliases``)."""
+    must be label synonyms (see ``_check_aliases``), ``x-en16931`` business terms where they can be."""
     _check_aliases(schema, at)
+    _check_en16931(schema, at)
     try:
         checks = parse_checks(schema)
     except CheckError as exc:
@@ -274,6 +276,27 @@ def _check_extensions(schema: dict[str, Any], at: str) -> None:
             )
     if errors:
         raise SchemaError(INVALID_SCHEMA, "x-review is not valid.", errors=errors)
+
+
+def _check_en16931(schema: dict[str, Any], at: str) -> None:
+    """``x-en16931`` names an EN 16931 business term a property holds (``app.einvoice.mapping``);
+    line and VAT breakdown terms only inside the items of a ``BG-25`` / ``BG-23`` array (an array
+    without an annotation holds lines)."""
+    errors: list[ErrorItem] = []
+    groups: dict[tuple[Any, ...], str] = {}  # path of a table's items -> its group
+    for path, sub in iter_subschemas(schema):
+        value = sub.get(ANNOTATION)
+        if isinstance(value, str) and value in TABLE_GROUPS:
+            groups[(*path, "items")] = value
+        elif "items" in sub and ANNOTATION not in sub:  # an array not annotated is read as the lines
+            groups[(*path, "items")] = "BG-25"
+        if ANNOTATION not in sub:
+            continue
+        group = next((g for p, g in groups.items() if path[: len(p)] == p and path != p), None)
+        if (detail := annotation_error(value, in_group=group)) is not None:
+            errors.append({"pointer": f"{at}{pointer([*path, ANNOTATION])}", "detail": detail})
+    if errors:
+        raise SchemaError(INVALID_SCHEMA, "x-en16931 is not valid.", errors=errors[:MAX_REPORTED_ERRORS])
 
 
 MAX_ALIASES = 200

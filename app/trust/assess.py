@@ -386,6 +386,7 @@ def _field(
             "corroborated_by": [],
             "rivals": _rivals(source, normalized, day_first) if raw is not None else [],
             "source": "engine",
+            "einvoice": None,
         },
         evidence,
         components,

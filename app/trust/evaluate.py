@@ -25,7 +25,7 @@ from app.schema.kinds import kind_for
 from app.trust.confidence import expected_calibration_error, fit_isotonic
 from app.trust.normalize import normalize
 
-DOCUMENT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+DOCUMENT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".xml")
 
 
 @dataclass

@@ -33,6 +33,9 @@ Ids = dict[str, str]
 
 OWNED: dict[tuple[str, str], Callable[[Ids], str]] = {
     ("GET", "/extractions/{extraction_id:str}"): lambda ids: f"/extractions/{ids['extraction']}",
+    ("GET", "/extractions/{extraction_id:str}/export"): lambda ids: (
+        f"/extractions/{ids['extraction']}/export?format=json"
+    ),
     ("GET", "/extractions/{extraction_id:str}/pages/{number:int}"): lambda ids: (
         f"/extractions/{ids['extraction']}/pages/1"
     ),
@@ -46,6 +49,7 @@ OWNED: dict[tuple[str, str], Callable[[Ids], str]] = {
     ("GET", "/jobs/{job_id:str}/result"): lambda ids: f"/jobs/{ids['job']}/result",
     ("DELETE", "/jobs/{job_id:str}"): lambda ids: f"/jobs/{ids['job']}",
     ("GET", "/batches/{batch_id:str}"): lambda ids: f"/batches/{ids['batch']}",
+    ("GET", "/batches/{batch_id:str}/export"): lambda ids: f"/batches/{ids['batch']}/export",
     ("GET", "/webhooks/{endpoint_id:str}"): lambda ids: f"/webhooks/{ids['endpoint']}",
     ("POST", "/webhooks/{endpoint_id:str}/enable"): lambda ids: f"/webhooks/{ids['endpoint']}/enable",
     ("POST", "/webhooks/{endpoint_id:str}/rotate"): lambda ids: f"/webhooks/{ids['endpoint']}/rotate",
