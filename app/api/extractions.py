@@ -28,6 +28,7 @@ from app.auth.middleware import requires
 from app.db.models import DocumentRecord, ExtractionRecord, ExtractionRevisionRecord, utcnow
 from app.documents.page_images import MEDIA_TYPES, ImageFormat
 from app.einvoice.export import ExportError, NotAnInvoice, export_xml
+from app.einvoice.model import Syntax
 from app.extraction.models import Decision, ExtractionResult
 from app.extraction.review import MAX_CORRECTIONS, Correction, apply_review
 from app.extraction.store import load_extraction, reasons_column
@@ -293,7 +294,7 @@ class ExtractionsController(Controller):
         if chosen == "json":
             return Response(orjson.dumps(result.data), media_type="application/json", headers=disposition)
         version = await registry.get(SchemaRef(record.schema_name, record.schema_version))
-        syntax = "UBL" if chosen == "ubl" else "CII"
+        syntax: Syntax = "UBL" if chosen == "ubl" else "CII"
         try:
             document = await asyncio.to_thread(export_xml, result.data, version.compiled, syntax)
         except NotAnInvoice as exc:

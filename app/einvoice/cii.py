@@ -92,6 +92,7 @@ _BUYER = {
     },
 }
 _ACCOUNT = "ram:PayeePartyCreditorFinancialAccount"
+_MEANS = "ram:SpecifiedTradeSettlementPaymentMeans"
 _PAYMENT_MEANS = {
     "BT-81": "ram:TypeCode",
     "BT-84": f"({_ACCOUNT}/ram:IBANID | {_ACCOUNT}/ram:ProprietaryID)",
@@ -135,14 +136,10 @@ def read(root: etree._Element) -> EInvoice:
         element = reader.first(root, f"{_AGREEMENT}/{party}")
         for code, xpath in mapping.items():
             reader.put(terms, code, element, xpath)
-    means = reader.first(
-        root,
-        f"({_SETTLEMENT}/ram:SpecifiedTradeSettlementPaymentMeans[ram:PayeePartyCreditorFinancialAccount]"
-        f" | {_SETTLEMENT}/ram:SpecifiedTradeSettlementPaymentMeans)",
-    )
+    means = reader.first(root, f"{_SETTLEMENT}/{_MEANS}[{_ACCOUNT}]", f"{_SETTLEMENT}/{_MEANS}")
     for code, xpath in _PAYMENT_MEANS.items():
         reader.put(terms, code, means, xpath)
-    _put_tax_total(reader, terms, reader.all(root, f"{_SUMMATION}/ram:TaxTotalAmount"))
+    reader.put_in_invoice_currency(terms, "BT-110", reader.all(root, f"{_SUMMATION}/ram:TaxTotalAmount"))
 
     invoice = EInvoice(syntax="CII", terms=in_catalogue_order(terms))
     if "BT-3" in terms and terms["BT-3"].value in CREDIT_NOTE_TYPE_CODES:
@@ -159,16 +156,6 @@ def read(root: etree._Element) -> EInvoice:
         reader.put(line, "BT-130", item, _LINE["BT-129"], attribute="unitCode")
         invoice.lines.append(in_catalogue_order(line))
     return invoice
-
-
-def _put_tax_total(reader: TermReader, terms: Terms, amounts: list[etree._Element]) -> None:
-    """BT-110: the total VAT in the invoice currency (a second one may be in the VAT accounting
-    currency, BT-111), else the first."""
-    currency = terms["BT-5"].value if "BT-5" in terms else None
-    chosen = [amount for amount in amounts if (amount.get("currencyID") or "").strip() == currency]
-    for amount in chosen + amounts:
-        if reader.put_node(terms, "BT-110", amount):
-            return
 
 
 def write(invoice: EInvoice) -> bytes:

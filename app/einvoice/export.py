@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from app.einvoice import cii, ubl, xsd
+from app.einvoice.identifiers import identifier_problem
 from app.einvoice.mapping import ADDRESS_GROUPS, SchemaMap, schema_map
 from app.einvoice.model import ADDRESS_PARTS, EInvoice, Syntax, Terms, Value
 from app.einvoice.xml import parse_xml
@@ -142,9 +143,9 @@ def _complete(invoice: EInvoice) -> None:
         invoice.vat_breakdown = _vat_breakdown(invoice)
     net, tax = _decimal(terms.get("BT-109")), _decimal(terms.get("BT-110"))
     if "BT-110" not in terms and invoice.vat_breakdown:
-        taxes = [_decimal(row.get("BT-117")) for row in invoice.vat_breakdown]
-        if all(t is not None for t in taxes):
-            tax = sum(taxes, Decimal(0))  # type: ignore[arg-type]
+        taxes = [t for row in invoice.vat_breakdown if (t := _decimal(row.get("BT-117"))) is not None]
+        if len(taxes) == len(invoice.vat_breakdown):
+            tax = sum(taxes, Decimal(0))
             terms["BT-110"] = _amount(tax)
     if "BT-112" not in terms and net is not None and tax is not None:
         terms["BT-112"] = _amount(net + tax)
@@ -262,6 +263,9 @@ def export_xml(data: Any, compiled: CompiledSchema, syntax: Syntax) -> bytes:
     missing = invoice.missing()
     if missing:
         raise ExportError("Mandatory business terms are missing.", missing=missing)
+    wrong = [p for code, value in invoice.terms.items() if (p := identifier_problem(code, value.value))]
+    if wrong:
+        raise ExportError("Identifiers are not valid.", violations=wrong)
     document = ubl.write(invoice) if syntax == "UBL" else cii.write(invoice)
     violations = xsd.validate(parse_xml(document))
     if violations:

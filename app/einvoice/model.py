@@ -139,17 +139,16 @@ built-in schemas hold an address."""
 
 @dataclass(frozen=True)
 class PartyTerms:
-    """The codes of one party's terms, so that the writers build seller and buyer alike; ``""``
-    where the party has no such term (a buyer has no trading name, tax number or contact here)."""
+    """The codes of one party's terms, so that readers and writers treat seller and buyer alike;
+    ``""`` where the party has no such term (here a buyer has no trading name, tax number or contact).
+    ``address`` is in ``ADDRESS_PARTS`` order: line 1, line 2, post code, city, subdivision, country."""
 
     name: str
     identifier: str
     legal_id: str
     vat_id: str
     electronic_address: str
-    address: tuple[
-        str, str, str, str, str, str
-    ]  # as ADDRESS_PARTS: line 1, line 2, post code, city, subdivision, country
+    address: tuple[str, str, str, str, str, str]
     trading_name: str = ""
     tax_id: str = ""
     contact: str = ""
@@ -158,12 +157,12 @@ class PartyTerms:
 
 
 SELLER = PartyTerms(
-    "BT-27",
-    "BT-29",
-    "BT-30",
-    "BT-31",
-    "BT-34",
-    ("BT-35", "BT-36", "BT-38", "BT-37", "BT-39", "BT-40"),
+    name="BT-27",
+    identifier="BT-29",
+    legal_id="BT-30",
+    vat_id="BT-31",
+    electronic_address="BT-34",
+    address=ADDRESS_PARTS["BG-5"],
     trading_name="BT-28",
     tax_id="BT-32",
     contact="BT-41",
@@ -171,7 +170,12 @@ SELLER = PartyTerms(
     email="BT-43",
 )
 BUYER = PartyTerms(
-    "BT-44", "BT-46", "BT-47", "BT-48", "BT-49", ("BT-50", "BT-51", "BT-53", "BT-52", "BT-54", "BT-55")
+    name="BT-44",
+    identifier="BT-46",
+    legal_id="BT-47",
+    vat_id="BT-48",
+    electronic_address="BT-49",
+    address=ADDRESS_PARTS["BG-8"],
 )
 
 

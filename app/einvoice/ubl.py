@@ -7,9 +7,12 @@ The paths follow the EN 16931-3-2 syntax binding for UBL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+
 from lxml import etree
 
-from app.einvoice.model import BUYER, SELLER, EInvoice, PartyTerms, Terms, in_catalogue_order
+from app.einvoice.model import BUYER, SELLER, EInvoice, PartyTerms, Terms, Value, in_catalogue_order
 from app.einvoice.xml import UBL_CREDIT_NOTE_NS, UBL_CREDIT_NOTE_ROOT, UBL_INVOICE_NS, TermReader, sub
 
 CAC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -91,14 +94,10 @@ def read(root: etree._Element) -> EInvoice:
     reader.put_joined(terms, "BT-22", root, "cbc:Note")
     _read_party(reader, terms, reader.first(root, "cac:AccountingSupplierParty/cac:Party"), SELLER)
     _read_party(reader, terms, reader.first(root, "cac:AccountingCustomerParty/cac:Party"), BUYER)
-    means = reader.first(root, "(cac:PaymentMeans[cac:PayeeFinancialAccount] | cac:PaymentMeans)")
+    means = reader.first(root, "cac:PaymentMeans[cac:PayeeFinancialAccount]", "cac:PaymentMeans")
     for code, xpath in _PAYMENT_MEANS.items():
         reader.put(terms, code, means, xpath)
-    currency = terms["BT-5"].value if "BT-5" in terms else None
-    amounts = reader.all(root, "cac:TaxTotal/cbc:TaxAmount")
-    for amount in [a for a in amounts if (a.get("currencyID") or "").strip() == currency] + amounts:
-        if reader.put_node(terms, "BT-110", amount):  # the total in the invoice currency, not BT-111's
-            break
+    reader.put_in_invoice_currency(terms, "BT-110", reader.all(root, "cac:TaxTotal/cbc:TaxAmount"))
 
     invoice = EInvoice(syntax="UBL", terms=in_catalogue_order(terms))
     if root.tag == UBL_CREDIT_NOTE_ROOT:
@@ -176,7 +175,13 @@ def write(invoice: EInvoice) -> bytes:
     _write_payment(root, terms, credit_note=credit_note)
 
     tax_total = sub(root, _cac("TaxTotal"))
-    _text(tax_total, "TaxAmount", terms, "BT-110", **currency)
+    total_vat = (
+        terms["BT-110"].value
+        if "BT-110" in terms
+        else _sum(row.get("BT-117") for row in invoice.vat_breakdown)
+    )
+    if total_vat is not None:
+        sub(tax_total, _cbc("TaxAmount"), total_vat, **currency)
     for row in invoice.vat_breakdown:
         subtotal = sub(tax_total, _cac("TaxSubtotal"))
         _text(subtotal, "TaxableAmount", row, "BT-116", **currency)
@@ -247,12 +252,12 @@ def _write_party(party: etree._Element, terms: Terms, codes: PartyTerms) -> None
 
 
 def _write_payment(root: etree._Element, terms: Terms, *, credit_note: bool) -> None:
+    """Payment means and terms. The XSD requires a means code: without BT-81 it is 1 ("instrument
+    not defined"), also where a credit note's due date alone needs the means to sit in."""
     due_in_means = credit_note and "BT-9" in terms
     if due_in_means or any(code in terms for code in _PAYMENT_MEANS):
         means = sub(root, _cac("PaymentMeans"))
-        sub(
-            means, _cbc("PaymentMeansCode"), terms["BT-81"].value if "BT-81" in terms else "1"
-        )  # 1: not defined
+        sub(means, _cbc("PaymentMeansCode"), terms["BT-81"].value if "BT-81" in terms else "1")
         if credit_note:
             _text(means, "PaymentDueDate", terms, "BT-9")
         _text(means, "PaymentID", terms, "BT-83")
@@ -286,6 +291,20 @@ def _write_line(element: etree._Element, line: Terms, currency: dict[str, str], 
     price = sub(element, _cac("Price"))
     _text(price, "PriceAmount", line, "BT-146", **currency)
     _text(price, "BaseQuantity", line, "BT-149", **unit)
+
+
+def _sum(amounts: Iterable[Value | None]) -> str | None:
+    """BT-110 where the invoice leaves it out: UBL requires a total VAT amount and EN 16931 defines
+    it as the sum of the VAT breakdown's amounts (BR-CO-14). None without rows or numbers to add."""
+    total: Decimal | None = None
+    for amount in amounts:
+        if amount is None:
+            return None
+        try:
+            total = Decimal(amount.value) + (total or 0)
+        except InvalidOperation:
+            return None
+    return None if total is None else str(total)
 
 
 def _vat_scheme(parent: etree._Element) -> None:

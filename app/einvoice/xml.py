@@ -9,7 +9,6 @@ laughs") ever gets a chance.
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 from collections import Counter
@@ -18,6 +17,7 @@ from typing import Literal
 
 from lxml import etree
 
+from app.documents.detect import prolog_text
 from app.einvoice.model import ALL_TERMS, Syntax, Terms, Value, normalise
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -76,7 +76,7 @@ def parse_xml(
             if elements > max_elements:
                 raise EInvoiceXmlError("too_many_elements", f"The XML has more than {max_elements} elements.")
     except etree.XMLSyntaxError as error:
-        if "depth" in str(error).lower():  # libxml2's own nesting limit, should it come first
+        if "excessive depth" in str(error).lower():  # libxml2's own nesting limit, should it come first
             raise EInvoiceXmlError("too_deep", f"The XML nests elements too deep: {error.msg}") from None
         raise EInvoiceXmlError("malformed", _malformed(error)) from None
     root = events.root
@@ -100,7 +100,7 @@ def _malformed(error: etree.XMLSyntaxError) -> str:
 def _declares_dtd(data: bytes) -> bool:
     """Whether the prolog (after a BOM, the XML declaration, comments and processing instructions)
     has a DOCTYPE. Reads the text in the encoding its BOM or first bytes say, so UTF-16 cannot hide one."""
-    text = _prolog_text(data)
+    text = prolog_text(data)
     position = 0
     while True:
         while position < len(text) and text[position] in " \t\r\n":
@@ -116,27 +116,6 @@ def _declares_dtd(data: bytes) -> bool:
             return text[position : position + 9].upper() == "<!DOCTYPE"
 
 
-def _prolog_text(data: bytes) -> str:
-    for bom, encoding in (
-        (codecs.BOM_UTF32_LE, "utf-32-le"),
-        (codecs.BOM_UTF32_BE, "utf-32-be"),
-        (codecs.BOM_UTF8, "utf-8"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if data.startswith(bom):
-            return data[len(bom) :].decode(encoding, errors="replace")
-    if data.startswith(b"<\x00\x00\x00"):
-        return data.decode("utf-32-le", errors="replace")
-    if data.startswith(b"\x00\x00\x00<"):
-        return data.decode("utf-32-be", errors="replace")
-    if data.startswith(b"<\x00"):
-        return data.decode("utf-16-le", errors="replace")
-    if data.startswith(b"\x00<"):
-        return data.decode("utf-16-be", errors="replace")
-    return data.decode("latin-1")  # markup is ASCII in every ASCII-compatible encoding
-
-
 def syntax_of(root: etree._Element) -> Syntax | None:
     """``CII`` for a (Factur-X, ZUGFeRD 2, XRechnung) Cross Industry Invoice, ``UBL`` for a UBL 2.1
     Invoice or CreditNote, else None (ZUGFeRD 1.0 included: its own, older vocabulary)."""
@@ -145,15 +124,6 @@ def syntax_of(root: etree._Element) -> Syntax | None:
     if root.tag in (UBL_INVOICE_ROOT, UBL_CREDIT_NOTE_ROOT):
         return "UBL"
     return None
-
-
-def looks_like_xml(head: bytes) -> bool:
-    """Whether an upload's first bytes start an XML document: after a BOM and white space, ``<?xml``
-    or ``<`` and a name. For detecting the type by content, not a check that it parses."""
-    text = _prolog_text(head[:1024]).lstrip(" \t\r\n")
-    if text.startswith("<?xml"):
-        return True
-    return len(text) > 1 and text[0] == "<" and (text[1].isalpha() or text[1] in "_:")
 
 
 class Paths:
@@ -212,11 +182,15 @@ class TermReader:
         assert isinstance(found, list)
         return [node for node in found if isinstance(node, etree._Element)]
 
-    def first(self, context: etree._Element | None, xpath: str) -> etree._Element | None:
+    def first(self, context: etree._Element | None, *xpaths: str) -> etree._Element | None:
+        """The first element the first of ``xpaths`` that finds any finds (an order of preference)."""
         if context is None:
             return None
-        found = self.all(context, xpath)
-        return found[0] if found else None
+        for xpath in xpaths:
+            found = self.all(context, xpath)
+            if found:
+                return found[0]
+        return None
 
     def put(
         self,
@@ -239,6 +213,15 @@ class TermReader:
             return False
         terms[code] = Value(normalise(ALL_TERMS[code].kind, text), text, self.paths.of(node, attribute))
         return True
+
+    def put_in_invoice_currency(self, terms: Terms, code: str, nodes: list[etree._Element]) -> None:
+        """``terms[code]`` from the first of ``nodes`` whose ``currencyID`` is the invoice's (BT-5),
+        else the first: the total VAT may come twice, once in the VAT accounting currency (BT-111)."""
+        currency = terms["BT-5"].value if "BT-5" in terms else None
+        preferred = [node for node in nodes if (node.get("currencyID") or "").strip() == currency]
+        for node in preferred + nodes:
+            if self.put_node(terms, code, node):
+                return
 
     def put_joined(self, terms: Terms, code: str, context: etree._Element, xpath: str) -> None:
         """``terms[code]`` from every node ``xpath`` finds, one per line (an invoice's several notes);

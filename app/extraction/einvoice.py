@@ -20,9 +20,11 @@ from app.documents.ingest import IngestLimits
 from app.documents.pdf_thread import run_in_pdf_thread
 from app.einvoice import cii, ubl, xsd
 from app.einvoice.attachments import invoice_attachment
+from app.einvoice.identifiers import identifier_problem
 from app.einvoice.mapping import Mapped, schema_map, to_data
 from app.einvoice.model import EInvoice
 from app.einvoice.xml import EInvoiceXmlError, parse_xml, syntax_of
+from app.extraction.models import EInvoiceReport
 from app.lib.errors import DocumentError
 from app.lib.jsonpointer import PointerNotFound, escape, resolve
 from app.lib.problems import EINVOICE_INVALID
@@ -57,8 +59,9 @@ COMPARED = frozenset(
 """The business terms compared with the page: what a changed copy would change (number, dates,
 currency, VAT ids, where the money goes, the amounts). Names, addresses and lines are printed in too
 many ways (a page may shorten an address) for a difference to mean anything."""
-KEPT_REASONS = frozenset({"invalid", "missing", "check_failed", "not_found"})
-"""Reasons that still hold for XML values: they are about the invoice, not about reading it."""
+KEPT_REASONS = frozenset({"invalid", "missing", "check_failed", "not_found", "unparsed"})
+"""Reasons that still hold for XML values: they are about the invoice (a failed check, a value that
+is not what its kind says, e.g. a VAT id whose checksum fails), not about reading it."""
 MAX_VIOLATIONS = 50
 
 
@@ -94,6 +97,12 @@ def _unreadable(reason: str) -> dict[str, Any]:
     return {"syntax": None, "profile": None, "xsd": None, "valid": False, "violations": [], "error": reason}
 
 
+def _report(found: dict[str, Any], attachment: str | None, relationship: str | None) -> dict[str, Any]:
+    """``EInvoiceReport``'s fields in its order (the stored JSON is the typed result's)."""
+    where = {"attachment": attachment, "relationship": relationship}
+    return {key: {**found, **where}[key] for key in EInvoiceReport.__struct_fields__}
+
+
 async def find(data: bytes, limits: IngestLimits, password: str | None = None) -> Found | None:
     """The document's e-invoice; None when it has none (or reading them is off). An XML upload that
     cannot be read is a 422 (nothing else to read); a PDF's broken XML is reported, and the
@@ -106,7 +115,7 @@ async def find(data: bytes, limits: IngestLimits, password: str | None = None) -
             invoice, report = await asyncio.to_thread(_read, data, limits.max_xml_bytes)
         except EInvoiceXmlError as exc:
             raise DocumentError(EINVOICE_INVALID, str(exc), reason=exc.reason) from exc
-        return Found(invoice, {**report, "attachment": None, "relationship": None}, pages=False)
+        return Found(invoice, _report(report, None, None), pages=False)
     return await _in_pdf(data, limits, password) if kind == "pdf" else None
 
 
@@ -114,14 +123,14 @@ async def _in_pdf(data: bytes, limits: IngestLimits, password: str | None) -> Fo
     attachment = await run_in_pdf_thread(invoice_attachment, data, password, max_bytes=limits.max_xml_bytes)
     if attachment is None:
         return None
-    where = {"attachment": attachment.name, "relationship": attachment.relationship}
+    name, relationship = attachment.name, attachment.relationship
     if attachment.data is None:
-        return Found(None, {**_unreadable("too_large"), **where})
+        return Found(None, _report(_unreadable("too_large"), name, relationship))
     try:
         invoice, report = await asyncio.to_thread(_read, attachment.data, limits.max_xml_bytes)
     except EInvoiceXmlError as exc:
-        return Found(None, {**_unreadable(exc.reason), **where})
-    return Found(invoice, {**report, **where})
+        return Found(None, _report(_unreadable(exc.reason), name, relationship))
+    return Found(invoice, _report(report, name, relationship))
 
 
 def overlay(
@@ -196,6 +205,12 @@ def settle(trust: Assessment, found: Found, page_data: Any, *, has_pages: bool) 
     if not _any_page_values(trust, from_xml):
         reasons = [r for r in reasons if not r.startswith("unfamiliar_document:")]
     reasons += [f"einvoice_mismatch:{pointer}" for pointer in mismatched]
+    reasons += [
+        f"invalid_identifier:{pointer}"
+        for pointer, mapped in found.provenance.items()
+        if identifier_problem(mapped.code, mapped.value.value) is not None
+        and f"unparsed:{pointer}" not in reasons
+    ]
     if not found.report["valid"]:
         reasons.append(f"einvoice_invalid:{len(found.report['violations'])}")
     present = [f["confidence"] for f in trust.fields.values() if f["confidence"] is not None]

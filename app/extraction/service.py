@@ -201,6 +201,7 @@ class Extractor:
             "trust": round(trust_ms, 1),
             "total": round(total_ms, 1),
         }
+        result["einvoice"] = found.report if found is not None else None
         return Extraction(result, data, analysis.document_type)
 
     def _result(
@@ -283,7 +284,6 @@ class Extractor:
                 }
                 for n, o in sorted(outputs.items())
             ],
-            "einvoice": found.report if found is not None else None,
         }
 
 

@@ -13,21 +13,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.models import ExtractionRecord
 from app.einvoice import cii, ubl, xsd
 from app.einvoice.xml import parse_xml
 from app.lib.settings import EngineSettings, OcrSettings, Settings
 from tests.conftest import fresh_database, make_settings
 from tests.einvoice_factory import (
-    Party,
-    SampleInvoice,
     cii_xml,
     facturx_pdf,
     french_sample,
     german_sample,
+    invoice_data,
     invoice_page_pdf,
     pdf_with_attachment,
     ubl_xml,
@@ -48,60 +51,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path / "data", database_url, engine=layout, ocr=ocr)
 
 
-def address(party: Party) -> str:
-    """How the built-in schema holds BG-5 / BG-8: one line."""
-    parts = [party.street, party.additional_street, f"{party.postcode} {party.city}", party.subdivision]
-    return ", ".join(p for p in [*parts, party.country] if p)
-
-
-def invoice_data(sample: SampleInvoice) -> Json:
-    """The built-in invoice schema's data for ``sample``, written from the sample (not the reader)."""
-    seller, buyer = sample.seller, sample.buyer
-    data: Json = {
-        "invoice_number": sample.number,
-        "purchase_order_number": sample.po_ref,
-        "issue_date": sample.issue_date.isoformat(),
-        "due_date": sample.due_date.isoformat() if sample.due_date else None,
-        "delivery_date": sample.delivery_date.isoformat() if sample.delivery_date else None,
-        "seller": {
-            "name": seller.name,
-            "address": address(seller),
-            "vat_id": seller.vat_id,
-            "tax_id": seller.tax_id,
-            "email": seller.email,
-            "phone": seller.phone.replace(" ", "") if seller.phone else None,  # normalised as a phone
-        },
-        "buyer": {"name": buyer.name, "address": address(buyer), "vat_id": buyer.vat_id},
-        "currency": sample.currency,
-        "line_items": [
-            {
-                "description": line.name,
-                "quantity": float(line.quantity),
-                "unit": line.unit_code,
-                "unit_price": float(line.unit_price),
-                "amount": float(line.net),
-                "tax_rate": float(line.vat_rate),
-            }
-            for line in sample.lines
-        ],
-        "subtotal": float(sample.line_total),
-        "tax_total": float(sample.tax_total),
-        "total": float(sample.grand_total),
-        "payment_terms": sample.payment_terms,
-        "iban": sample.iban,
-        "bic": sample.bic,
-    }
-    return _without_none(data)
-
-
-def _without_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
-
-
 async def extract(
     client: AsyncTestClient[Litestar], headers: Json, body: bytes, schema: str = "invoice"
 ) -> Json:
@@ -112,12 +61,17 @@ async def extract(
 
 
 async def test_a_facturx_pdf_is_read_from_its_xml_and_grounded_on_its_page(
-    client: AsyncTestClient[Litestar], admin_headers: Json
+    client: AsyncTestClient[Litestar], admin_headers: Json, db: async_sessionmaker[AsyncSession]
 ) -> None:
     sample = german_sample()
-    result = await extract(client, admin_headers, facturx_pdf(sample))
+    response = await client.post("/extract/invoice", content=facturx_pdf(sample), headers=admin_headers)
+    result = response.json()
 
     assert result["data"] == invoice_data(sample)
+    async with db() as session:
+        stored = await session.scalar(select(ExtractionRecord.result))
+    assert stored is not None  # the typed answer is the stored JSON: no field lost or reordered
+    assert response.content == msgspec.json.encode(msgspec.json.decode(stored))
     report = result["einvoice"]
     assert report["syntax"] == "CII" and report["attachment"] == "factur-x.xml"
     assert report["relationship"] == "Data" and report["profile"] == "urn:cen.eu:en16931:2017"
