@@ -933,8 +933,8 @@ def samples(seed: int, count: int = 20) -> list[SampleInvoice]:
                 buyer=buyer,
                 lines=tuple(lines),
                 credit_note=rng.random() < 0.1,
-                iban=rng.choice(["DE89370400440532013000", "FR7630006000011234567890189", None]),
-                bic=maybe("COBADEFFXXX"),
+                iban=(iban := rng.choice(["DE89370400440532013000", "FR7630006000011234567890189", None])),
+                bic=maybe("COBADEFFXXX") if iban else None,  # BT-86 belongs to an account (BG-17)
                 payment_terms=maybe("Zahlbar innerhalb von 14 Tagen"),
                 po_ref=maybe(f"PO-{rng.randint(100, 999)}"),
                 note=maybe("Vielen Dank für Ihren Auftrag."),

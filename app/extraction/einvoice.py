@@ -138,9 +138,13 @@ def overlay(
 ) -> tuple[Any, dict[str, Any], Any]:
     """The XML's values over what the pages gave: ``(data, sources, page_data)``; the pages'
     readings of the fields the XML holds are dropped from ``sources`` (kept in ``page_data`` for
-    ``settle`` to compare). Lists the XML holds (lines) replace the pages' lists whole."""
+    ``settle`` to compare). Lists the XML holds (lines) replace the pages' lists whole. A complete
+    invoice (one with lines: not a MINIMUM or BASIC WL summary) that leaves a term empty says it has
+    none, so the page's reading of a field holding that term is dropped too: the page may print a
+    phone number the XML lacks, but a page reader's guess there is no reason to hold the invoice."""
     assert found.invoice is not None
-    xml_data, provenance = to_data(found.invoice, compiled, schema_map(compiled))
+    mapping = schema_map(compiled)
+    xml_data, provenance = to_data(found.invoice, compiled, mapping)
     found.provenance = provenance
     page_data = copy.deepcopy(data) if isinstance(data, dict) else {}
     merged = copy.deepcopy(page_data)
@@ -156,8 +160,23 @@ def overlay(
                 replaced.append(pointer)
 
     put(merged, xml_data, "")
+    if found.invoice.lines:
+        for path in mapping.fields:
+            pointer = "".join(f"/{escape(p)}" for p in path)
+            if pointer not in provenance and _drop(merged, path):
+                replaced.append(pointer)
     kept = {p: s for p, s in sources.items() if not any(p == r or p.startswith(r + "/") for r in replaced)}
     return merged, kept, page_data
+
+
+def _drop(data: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Remove the value at ``path``; whether there was one."""
+    for name in path[:-1]:
+        inner = data.get(name)
+        if not isinstance(inner, dict):
+            return False
+        data = inner
+    return data.pop(path[-1], None) is not None
 
 
 def settle(trust: Assessment, found: Found, page_data: Any, *, has_pages: bool) -> list[str]:

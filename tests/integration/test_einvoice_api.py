@@ -35,6 +35,7 @@ from tests.einvoice_factory import (
     pdf_with_attachment,
     ubl_xml,
 )
+from tests.helpers import wait_for
 
 Json = dict[str, Any]
 
@@ -407,6 +408,31 @@ async def test_an_export_derives_what_the_data_settles_and_lists_what_is_missing
     receipt = await extract(client, admin_headers, ubl_xml(sample), schema="receipt")
     not_invoice = await client.get(f"/extractions/{receipt['id']}/export?format=ubl", headers=admin_headers)
     assert not_invoice.status_code == 422
+
+
+async def test_a_batch_reads_xml_uploads_and_facturx_pdfs_alike_and_exports_them(
+    client: AsyncTestClient[Litestar], admin_headers: Json
+) -> None:
+    german, french = german_sample(), french_sample()
+    files = [
+        ("file", ("rechnung.pdf", facturx_pdf(german), "application/pdf")),
+        ("file", ("facture.xml", ubl_xml(french), "application/xml")),
+    ]
+    submitted = await client.post("/batches?schema=invoice", files=files, headers=admin_headers)
+    assert submitted.status_code == 202, submitted.text
+    results = []
+    for job in submitted.json()["jobs"]:
+        done = await wait_for(client, admin_headers, job["id"])
+        results.append(
+            (await client.get(f"/extractions/{done['extraction_id']}", headers=admin_headers)).json()
+        )
+    assert [r["data"] for r in results] == [invoice_data(german), invoice_data(french)]
+    assert [r["einvoice"]["syntax"] for r in results] == ["CII", "UBL"]
+    exported = await client.get(f"/batches/{submitted.json()['batch_id']}/export", headers=admin_headers)
+    assert exported.status_code == 200
+    rows = exported.text.splitlines()
+    assert rows[1].startswith("rechnung.pdf,") and german.number in rows[1]
+    assert rows[2].startswith("facture.xml,") and french.number in rows[2]
 
 
 async def test_analyze_reports_the_einvoice_profile(
