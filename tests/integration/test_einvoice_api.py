@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models import ExtractionRecord
 from app.einvoice import cii, ubl, xsd
 from app.einvoice.xml import parse_xml
-from app.lib.settings import EngineSettings, OcrSettings, Settings
+from app.lib.settings import EngineSettings, IngestSettings, OcrSettings, Settings
 from tests.conftest import fresh_database, make_settings
 from tests.einvoice_factory import (
     cii_xml,
@@ -47,9 +47,10 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    layout, ocr = EngineSettings(engine="layout"), OcrSettings(enabled=False)
-    return make_settings(tmp_path / "data", database_url, engine=layout, ocr=ocr)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """The layout engine reads the pages; a test changes groups with ``indirect`` parameters."""
+    groups = {"engine": EngineSettings(engine="layout"), "ocr": OcrSettings(enabled=False)}
+    return make_settings(tmp_path / "data", database_url, **{**groups, **getattr(request, "param", {})})
 
 
 async def extract(
@@ -433,6 +434,47 @@ async def test_a_batch_reads_xml_uploads_and_facturx_pdfs_alike_and_exports_them
     rows = exported.text.splitlines()
     assert rows[1].startswith("rechnung.pdf,") and german.number in rows[1]
     assert rows[2].startswith("facture.xml,") and french.number in rows[2]
+
+
+@pytest.mark.parametrize("settings", [{"engine": EngineSettings(engine="sglang")}], indirect=True)
+async def test_without_an_engine_e_invoices_are_still_read_and_other_documents_are_503(
+    client: AsyncTestClient[Litestar], admin_headers: Json
+) -> None:
+    """No GLM-OCR configured (``sglang`` without a URL): the XML needs no model."""
+    sample = german_sample()
+    result = await extract(client, admin_headers, facturx_pdf(sample))
+    assert result["data"] == invoice_data(sample) and result["status"] == "succeeded"
+    assert result["model"]["engine"] == "e-invoice" and result["pages"] == []
+    assert result["fields"]["/total"]["evidence"]  # still grounded on the page's words
+    plain = await client.post("/extract/invoice", content=invoice_page_pdf(sample), headers=admin_headers)
+    assert plain.status_code == 503 and plain.json()["type"].endswith("/engine-unavailable")
+
+
+@pytest.mark.parametrize("settings", [{"ingest": IngestSettings(einvoice=False)}], indirect=True)
+async def test_reading_e_invoices_can_be_turned_off(
+    client: AsyncTestClient[Litestar], admin_headers: Json
+) -> None:
+    sample = german_sample()
+    result = await extract(client, admin_headers, facturx_pdf(sample))
+    assert result["einvoice"] is None and {f["source"] for f in result["fields"].values()} == {"engine"}
+    refused = await client.post("/extract/invoice", content=ubl_xml(sample), headers=admin_headers)
+    assert refused.status_code == 415 and refused.json()["type"].endswith("/unsupported-document-type")
+
+
+async def test_wrong_identifiers_in_the_xml_go_to_review_and_block_export(
+    client: AsyncTestClient[Litestar], admin_headers: Json
+) -> None:
+    """python-stdnum's checks: an IBAN with wrong check digits, a BIC that is not one."""
+    sample = replace(french_sample(), iban="FR7630006000011234567890188", bic="CO8ADEFF")
+    result = await extract(client, admin_headers, ubl_xml(sample))
+    assert result["data"]["iban"] == "FR7630006000011234567890188"  # as the XML says, not "fixed"
+    reasons = result["review"]["reasons"]
+    assert "unparsed:/iban" in reasons and "invalid_identifier:/bic" in reasons
+    assert result["status"] == "needs_review"
+    refused = await client.get(f"/extractions/{result['id']}/export?format=ubl", headers=admin_headers)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/export-invalid")
+    assert any("BT-84" in v for v in refused.json()["violations"])
+    assert any("BT-86" in v for v in refused.json()["violations"])
 
 
 async def test_analyze_reports_the_einvoice_profile(
