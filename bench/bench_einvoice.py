@@ -83,7 +83,7 @@ async def main() -> None:
             timings = []
             for data in datas:
                 started = time.perf_counter()
-                export_xml(data, version.compiled, syntax)  # type: ignore[arg-type]
+                export_xml(data, version.compiled, syntax)
                 timings.append(time.perf_counter() - started)
             rows.append((f"export {syntax.lower()}", len(datas), per_document(timings)))
     finally:

@@ -17,8 +17,8 @@ from typing import Any
 
 from app.einvoice import cii, ubl, xsd
 from app.einvoice.identifiers import identifier_problem
-from app.einvoice.mapping import ADDRESS_GROUPS, SchemaMap, schema_map
-from app.einvoice.model import ADDRESS_PARTS, EInvoice, Syntax, Terms, Value
+from app.einvoice.mapping import SchemaMap, schema_map
+from app.einvoice.model import ADDRESS_GROUPS, ADDRESS_PARTS, EInvoice, Syntax, Terms, Value
 from app.einvoice.xml import parse_xml
 from app.schema.compiled import CompiledSchema
 

@@ -16,11 +16,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.einvoice.model import (
+    ADDRESS_GROUPS,
     ADDRESS_PARTS,
-    ALL_TERMS,
-    GROUPS,
-    LINE_TERMS,
-    VAT_TERMS,
+    ANNOTATION,
+    TABLE_GROUPS,
     EInvoice,
     Terms,
     Value,
@@ -31,9 +30,6 @@ from app.schema.compiled import CompiledSchema
 from app.schema.kinds import declared_types
 from app.schema.tree import SchemaTree
 
-ANNOTATION = "x-en16931"
-ADDRESS_GROUPS = frozenset(ADDRESS_PARTS)
-TABLE_GROUPS = {"BG-25": LINE_TERMS, "BG-23": VAT_TERMS}
 Codes = tuple[str, ...]
 
 CONCEPT_TERMS: dict[str, Codes] = {
@@ -70,32 +66,6 @@ PARTY_TERMS: dict[str, dict[str, Codes]] = {
 }
 """Concepts whose term depends on the party the property sits in (seller unless the path says buyer)."""
 BUYER_WORDS = frozenset({"buyer", "customer", "client", "recipient", "bill", "billing", "ship", "to"})
-
-
-def annotation_error(value: Any, *, in_group: str | None) -> str | None:
-    """Why ``value`` is not a valid ``x-en16931`` annotation here (``in_group``: the table group
-    the property's object is an item of), or None."""
-    if value is False:
-        return None
-    codes = [value] if isinstance(value, str) else value if isinstance(value, list) else None
-    if not codes or not all(isinstance(c, str) for c in codes):
-        return "a business term like BT-1, a list of them, a group (BG-5, BG-8, BG-23, BG-25) or false"
-    unknown = [c for c in codes if c not in ALL_TERMS and c not in ADDRESS_GROUPS and c not in TABLE_GROUPS]
-    if unknown:
-        return f"unknown business term {unknown[0]} (known: BT-1 ... BT-157, BG-5, BG-8, BG-23, BG-25)"
-    groups = [c for c in codes if c in ADDRESS_GROUPS or c in TABLE_GROUPS]
-    if groups and len(codes) > 1:
-        return f"{groups[0]} names a whole group; it cannot be listed with other terms"
-    expected = TABLE_GROUPS.get(in_group or "", {})
-    for code in codes:
-        misplaced = (
-            code not in expected if in_group else code in ALL_TERMS and ALL_TERMS[code].group != "invoice"
-        )
-        if misplaced:
-            where = f"in the items of a {in_group} array" if in_group else "outside a BG-25 or BG-23 array"
-            name = ALL_TERMS[code].name if code in ALL_TERMS else GROUPS[code]
-            return f"{code} ({name}) cannot be used {where}"
-    return None
 
 
 @dataclass

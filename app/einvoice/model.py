@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 Syntax = Literal["CII", "UBL"]
 TermKind = Literal["text", "date", "amount", "quantity", "percent", "code"]
@@ -254,3 +254,35 @@ class EInvoice:
                 if term.mandatory and any(code not in row for row in rows):
                     missing.append(f"{group}/{code}")
         return missing
+
+
+ANNOTATION = "x-en16931"
+"""The schema keyword that names the business term a property holds (``app.einvoice.mapping``)."""
+ADDRESS_GROUPS = frozenset(ADDRESS_PARTS)
+TABLE_GROUPS = {"BG-25": LINE_TERMS, "BG-23": VAT_TERMS}
+
+
+def annotation_error(value: Any, *, in_group: str | None) -> str | None:
+    """Why ``value`` is not a valid ``x-en16931`` annotation here (``in_group``: the table group
+    the property's object is an item of), or None."""
+    if value is False:
+        return None
+    codes = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if not codes or not all(isinstance(c, str) for c in codes):
+        return "a business term like BT-1, a list of them, a group (BG-5, BG-8, BG-23, BG-25) or false"
+    unknown = [c for c in codes if c not in ALL_TERMS and c not in ADDRESS_GROUPS and c not in TABLE_GROUPS]
+    if unknown:
+        return f"unknown business term {unknown[0]} (known: BT-1 ... BT-157, BG-5, BG-8, BG-23, BG-25)"
+    groups = [c for c in codes if c in ADDRESS_GROUPS or c in TABLE_GROUPS]
+    if groups and len(codes) > 1:
+        return f"{groups[0]} names a whole group; it cannot be listed with other terms"
+    expected = TABLE_GROUPS.get(in_group or "", {})
+    for code in codes:
+        misplaced = (
+            code not in expected if in_group else code in ALL_TERMS and ALL_TERMS[code].group != "invoice"
+        )
+        if misplaced:
+            where = f"in the items of a {in_group} array" if in_group else "outside a BG-25 or BG-23 array"
+            name = ALL_TERMS[code].name if code in ALL_TERMS else GROUPS[code]
+            return f"{code} ({name}) cannot be used {where}"
+    return None

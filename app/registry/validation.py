@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
-from app.einvoice.mapping import ANNOTATION, TABLE_GROUPS, annotation_error
+from app.einvoice.model import ANNOTATION, TABLE_GROUPS, annotation_error
 from app.lib.errors import SchemaError
 from app.lib.jsonpointer import pointer
 from app.lib.problems import (
