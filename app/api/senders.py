@@ -77,7 +77,9 @@ class SenderController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
-        sender_id: Annotated[int, Parameter(description="The memory's `id` in `GET /senders`.")],
+        sender_id: Annotated[
+            int, Parameter(ge=1, le=2**63 - 1, description="The memory's `id` in `GET /senders`.")
+        ],
     ) -> None:
         """Delete what was learnt about the sender: its next documents are read without memory
         until a review is approved again."""

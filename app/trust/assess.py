@@ -40,6 +40,8 @@ MIN_VALUES_FOR_LABELS = 3
 SURE_MEMORY = 0.8
 """A value sender memory recalled this surely (its label found again, its format kept) settles a
 field's doubt when it agrees with the engine's, and is a review reason when it does not."""
+PARTY_IDENTIFIERS = frozenset({"vat_id", "iban"})
+"""Kinds whose value names one party: the same value in two fields is one field read twice."""
 SETTLED_BY_MEMORY = frozenset(["unlabelled", "uncorroborated", "rival", "ambiguous_date"])
 """Doubts that a value found where the sender's approved documents print the field settles; the
 others (glued, inexact, a label read as the value, a lost decimal point) it does not."""
@@ -238,6 +240,11 @@ def _corroborate_all(
         for p, _, _, _, path in reading.leaves
         if reading.kinds[p] == "amount" and normalized[p].status == "ok" and ITEM not in path
     )
+    identifiers = Counter(
+        (reading.kinds[p], normalized[p].value)
+        for p, _, _, _, path in reading.leaves
+        if reading.kinds[p] in PARTY_IDENTIFIERS and normalized[p].status == "ok" and ITEM not in path
+    )
     for pointer, name, sub, raw, path in reading.leaves:
         entry = reading.fields[pointer]
         entry["corroborated_by"] = []
@@ -258,6 +265,9 @@ def _corroborate_all(
             rival=_close_rival(entry, sources.get(pointer)),
             money=_money(name, sub),
         )
+        if identifiers[(reading.kinds[pointer], normalized[pointer].value)] > 1:
+            # One VAT id or IBAN in two fields (the seller's and the buyer's): it names one party.
+            verdict = Verdict(verdict.support, "shared_identifier")
         if pointer in memory:
             grounded = evidence_of[pointer] is not None
             verdict = _with_memory(verdict, memory[pointer], normalized[pointer], grounded=grounded)

@@ -54,7 +54,7 @@ def test_problems_are_messages(tmp_path: Path) -> None:
     file = tmp_path / "notes.txt"
     file.write_text("not a document")
     code, _, err = run(tmp_path, str(file))
-    assert code == 1 and "not a PDF, PNG, JPEG, TIFF or WebP" in err
+    assert code == 1 and "not a PDF, PNG, JPEG, TIFF, WebP or XML" in err
     pdf, _ = invoice_pdf()
     file.write_bytes(pdf)
     code, _, err = run(tmp_path, str(file), "--pages", "5")

@@ -105,6 +105,8 @@ async def test_senders_are_listed_and_forgotten_by_their_owner_only(
     assert forgotten.status_code == 204
     assert (await client.get("/senders", headers=headers["owner"])).json()["items"] == []
     assert (await client.delete(f"/senders/{memory.id}", headers=headers["owner"])).status_code == 404
+    huge = await client.delete(f"/senders/{2**70}", headers=headers["owner"])  # beyond a database integer
+    assert huge.status_code == 400 and huge.json()["type"].endswith("/bad-request")
     async with db() as session:
         assert await store.find(session, "team:ap", "invoice", ACME) is None
 

@@ -211,6 +211,21 @@ def test_a_number_printed_twice_is_no_evidence_for_two_fields_sharing_it() -> No
     assert "printed_twice" in alone.fields["/total"]["corroborated_by"]
 
 
+def test_one_iban_in_two_fields_names_one_party_and_both_go_to_review() -> None:
+    """The seller's IBAN, printed once, read for the buyer's as well: one of them is wrong."""
+    schema = {"type": "object", "properties": {"seller": IBAN_OF, "buyer": IBAN_OF}}
+    data = {"seller": {"iban": "DE89 3704 0044 0532 0130 00"}, "buyer": {"iban": "DE89370400440532013000"}}
+    doc = document(page("Bankverbindung IBAN DE89 3704 0044 0532 0130 00"))
+    result = assess(compile_schema(schema), data, sources(data), doc, policy=ReviewPolicy.of(schema))
+    assert "shared_identifier:/seller/iban" in result.reasons
+    assert "shared_identifier:/buyer/iban" in result.reasons
+    alone = run(["Bankverbindung IBAN DE89 3704 0044 0532 0130 00"], {"iban": "DE89 3704 0044 0532 0130 00"})
+    assert alone.reasons == []
+
+
+IBAN_OF = {"type": "object", "properties": {"iban": {"type": ["string", "null"]}}}
+
+
 def test_a_currency_guessed_from_a_letter_prefix_goes_to_review() -> None:
     """ "R" (rand) read from the invoice number "R2024-0017" while "Währung: EUR" is printed."""
     lines = ["Rechnung R2024-0017", "Währung: EUR"]
