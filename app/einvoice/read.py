@@ -12,7 +12,11 @@ from app.einvoice.xml import ZUGFERD_1_NS, EInvoiceXmlError, parse_xml, syntax_o
 def read_einvoice(data: bytes) -> EInvoice:
     """The business terms of a CII (Factur-X, ZUGFeRD 2.x, XRechnung) or UBL 2.1 document, parsed
     safely (``parse_xml``); ``EInvoiceXmlError`` for anything else."""
-    root = parse_xml(data)
+    return read_root(parse_xml(data))
+
+
+def read_root(root: etree._Element) -> EInvoice:
+    """``read_einvoice`` of a parsed document."""
     syntax = syntax_of(root)
     if syntax == "CII":
         return cii.read(root)

@@ -18,12 +18,13 @@ from typing import Any
 from app.documents.detect import detect_type
 from app.documents.ingest import IngestLimits
 from app.documents.pdf_thread import run_in_pdf_thread
-from app.einvoice import cii, ubl, xsd
+from app.einvoice import xsd
 from app.einvoice.attachments import invoice_attachment
 from app.einvoice.identifiers import identifier_problem
 from app.einvoice.mapping import Mapped, schema_map, to_data
 from app.einvoice.model import EInvoice
-from app.einvoice.xml import EInvoiceXmlError, parse_xml, syntax_of
+from app.einvoice.read import read_root
+from app.einvoice.xml import EInvoiceXmlError, parse_xml
 from app.extraction.models import EInvoiceReport
 from app.lib.errors import DocumentError
 from app.lib.jsonpointer import PointerNotFound, escape, resolve
@@ -62,7 +63,6 @@ many ways (a page may shorten an address) for a difference to mean anything."""
 KEPT_REASONS = frozenset({"invalid", "missing", "check_failed", "not_found", "unparsed"})
 """Reasons that still hold for XML values: they are about the invoice (a failed check, a value that
 is not what its kind says, e.g. a VAT id whose checksum fails), not about reading it."""
-MAX_VIOLATIONS = 50
 
 
 @dataclass
@@ -78,17 +78,14 @@ class Found:
 
 def _read(data: bytes, max_bytes: int) -> tuple[EInvoice, dict[str, Any]]:
     root = parse_xml(data, max_bytes=max_bytes)
-    syntax = syntax_of(root)
-    if syntax is None:
-        raise EInvoiceXmlError("not_an_invoice", "The XML is not a UBL Invoice/CreditNote or a CII invoice.")
-    invoice = cii.read(root) if syntax == "CII" else ubl.read(root)
+    invoice = read_root(root)
     violations = xsd.validate(root)
     return invoice, {
-        "syntax": syntax,
+        "syntax": invoice.syntax,
         "profile": invoice.profile,
         "xsd": xsd.schema_profile(root),
         "valid": not violations,
-        "violations": [{"line": v.line, "message": v.message} for v in violations[:MAX_VIOLATIONS]],
+        "violations": [{"line": v.line, "message": v.message} for v in violations],
         "error": None,
     }
 
