@@ -25,7 +25,7 @@ from app.einvoice.model import (
     Value,
 )
 from app.engines.layout.fields import FieldSpec, default_matcher, plan
-from app.lib.jsonpointer import escape
+from app.lib.jsonpointer import pointer
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import declared_types
 from app.schema.tree import SchemaTree
@@ -173,7 +173,7 @@ def to_data(
         found = _first(invoice.terms, codes)
         if found is not None and (value := _typed(found[1].value, _leaf(tree, path))) is not None:
             _put(data, path, value)
-            provenance["".join(f"/{escape(p)}" for p in path)] = Mapped(found[0], found[1])
+            provenance[pointer(path)] = Mapped(found[0], found[1])
     for path, table in mapping.tables.items():
         rows = invoice.lines if table.group == "BG-25" else invoice.vat_breakdown
         if not rows or not table.columns:
@@ -189,8 +189,7 @@ def to_data(
                 value = _typed(found[1].value, _leaf(tree, column, item_schema))
                 if value is not None:
                     _put(item, column, value)
-                    pointer = "".join(f"/{escape(p)}" for p in (*path, str(index), *column))
-                    provenance[pointer] = Mapped(found[0], found[1])
+                    provenance[pointer((*path, index, *column))] = Mapped(found[0], found[1])
             items.append(item)
         _put(data, path, items)
     return data, provenance

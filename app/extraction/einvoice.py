@@ -28,6 +28,7 @@ from app.einvoice.xml import EInvoiceXmlError, parse_xml
 from app.extraction.models import EInvoiceReport
 from app.lib.errors import DocumentError
 from app.lib.jsonpointer import PointerNotFound, escape, resolve
+from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import EINVOICE_INVALID
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import Kind
@@ -159,9 +160,9 @@ def overlay(
     put(merged, xml_data, "")
     if found.invoice.lines:
         for path in mapping.fields:
-            pointer = "".join(f"/{escape(p)}" for p in path)
-            if pointer not in provenance and _drop(merged, path):
-                replaced.append(pointer)
+            at = to_pointer(path)
+            if at not in provenance and _drop(merged, path):
+                replaced.append(at)
     kept = {p: s for p, s in sources.items() if not any(p == r or p.startswith(r + "/") for r in replaced)}
     return merged, kept, page_data
 
