@@ -174,7 +174,8 @@ def _complete_line(line: Terms, index: int) -> None:
 
 
 def _vat_breakdown(invoice: EInvoice) -> list[Terms]:
-    """BG-23 from the lines' rates; from the totals when no line states a rate but the totals do."""
+    """BG-23 from the lines' rates; from the totals when no line states a rate and the totals show
+    one rate (a rate like 19 %, 5.5 % or 8.1 %, not the 18.11 % of 19 % and 7 % mixed)."""
     terms = invoice.terms
     by_rate: dict[Decimal, Decimal] = defaultdict(Decimal)
     for line in invoice.lines:
@@ -185,7 +186,9 @@ def _vat_breakdown(invoice: EInvoice) -> list[Terms]:
         by_rate[rate] += amount
     net, tax = _decimal(terms.get("BT-109")), _decimal(terms.get("BT-110"))
     if not by_rate and net and tax is not None:
-        rate = (tax * 100 / net).quantize(CENT, ROUND_HALF_UP)
+        rate = (tax * 100 / net).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        if abs((net * rate / 100).quantize(CENT, ROUND_HALF_UP) - tax) > CENT:
+            return []  # 18.11 %: several rates mixed; which line has which is not in the data
         for line in invoice.lines:  # every line then has the one rate the totals show
             line.setdefault("BT-152", _amount(rate))
             line.setdefault("BT-151", _value("S" if rate > 0 else "Z"))

@@ -388,6 +388,10 @@ async def test_an_export_derives_what_the_data_settles_and_lists_what_is_missing
         ("19.00", str(sample.tax_total))
     ]
     assert invoice.terms["BT-115"].value == str(sample.grand_total)
+    mixed = await extract(client, admin_headers, ubl_xml(german_sample()), schema="lean")  # 19 % and 7 %
+    refused = await client.get(f"/extractions/{mixed['id']}/export?format=ubl", headers=admin_headers)
+    assert refused.status_code == 422  # no rate is guessed for lines without one
+    assert refused.json()["missing"] == ["BG-23", "BG-25/BT-151"]
 
     thin = {
         "type": "object",
