@@ -16,7 +16,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
@@ -50,6 +49,7 @@ from app.registry.service import SchemaRegistry
 from app.registry.validation import schema_limits
 from app.review_page.routes import review_router
 from app.server.middleware import close_if_body_unread, request_id_middleware, unread_body_middleware
+from app.server.openapi_ui import openapi_assets_router, swagger_render_plugin
 from app.server.retention import purge_all
 from app.server.startup import prepare
 
@@ -176,7 +176,7 @@ class ApplicationCore(InitPluginProtocol):
             description="Schema-valid JSON from invoices, receipts and forms, with a confidence "
             "and evidence for every field. Errors are RFC 9457 problem+json; see `/problems`.",
             path="/openapi",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[swagger_render_plugin()],  # its scripts from this app, never a CDN
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(type="http", scheme="bearer", description="`dxk_...` API key"),
@@ -187,6 +187,7 @@ class ApplicationCore(InitPluginProtocol):
             ),
             security=[{"ApiKey": []}, {"ApiKeyHeader": []}],
         )
+        app_config.route_handlers.append(openapi_assets_router())
 
     def _configure_lifespan(self, app_config: AppConfig) -> None:
         settings = self.settings

@@ -15,9 +15,6 @@ Screenshots go to ``$DOCEXTRACT_TEST_ARTIFACTS`` (default ``test-artifacts/``).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +26,6 @@ import httpx
 import orjson
 import pymupdf
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -37,15 +33,14 @@ from app.auth.keys import ApiKeys, Scope
 from app.lib.settings import EngineSettings, JobSettings, WebhookSettings
 from app.server.core import create_app
 from app.webhooks.signing import verify
-from tests.conftest import IN_CI, make_settings
+from tests.browser.conftest import screenshot, served, unavailable
+from tests.conftest import make_settings
 from tests.documents import invoice_pdf
 from tests.webhook_receiver import Receiver
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-CHROMIUM = Path(os.environ.get("DOCEXTRACT_TEST_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(os.environ.get("DOCEXTRACT_TEST_ARTIFACTS", "test-artifacts"))
 RECEIPT_LINES: list[tuple[float, float, str]] = [
     (20, 20, "WELCOME"),
     (20, 34, "BAKEHOUSE"),
@@ -64,13 +59,6 @@ RECEIPT_LINES: list[tuple[float, float, str]] = [
 ]
 ADDRESS = "12 Market Street Springfield IL 62701"
 pytestmark = pytest.mark.slow  # a browser and a server per test: about 10 s each; runs in `pytest`
-
-
-def unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail in CI, where the browser test must run."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser test may not be skipped)")
-    pytest.skip(reason)
 
 
 def receipt_pdf() -> bytes:
@@ -114,32 +102,9 @@ def live(tmp_path: Path) -> Iterator[Live]:
         jobs=JobSettings(poll_s=0.2),
         webhooks=WebhookSettings(allow_networks=["127.0.0.0/8"], retry_base_s=0.2),
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    with served(create_app(settings)) as base:
         erp, reviewer, reviewer_id = asyncio.run(team_keys(url))
-        yield Live(f"http://127.0.0.1:{port}", erp, reviewer, reviewer_id)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """The browser, checked before any server starts: skip (fail in CI) when the test cannot run."""
-    if importlib.util.find_spec("playwright") is None:
-        unavailable("playwright is not installed (pip install -r requirements-dev.lock)")
-    if not CHROMIUM.exists():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set DOCEXTRACT_TEST_CHROMIUM)")
-    return CHROMIUM
+        yield Live(base, erp, reviewer, reviewer_id)
 
 
 @pytest.fixture
@@ -161,11 +126,6 @@ def page(chromium: Path, live: Live) -> Iterator[Page]:
         finally:
             context.close()
             browser.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
 
 
 def drag_over(page: Page, first: str, last: str) -> None:
