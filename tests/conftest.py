@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -33,7 +34,14 @@ from app.server.core import create_app
 
 PG_ENV = "DOCEXTRACT_TEST_DATABASE_URL"
 REDIS_ENV = "DOCEXTRACT_TEST_REDIS_URL"
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
+"""Where PostgreSQL and Redis usually run (and where ``.ci/run`` starts them): used when the
+variables are unset, so a machine that runs both needs no setup."""
+CONNECT_TIMEOUT_S = 2.0
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+_DOWN: dict[str, str] = {}
+"""Why a server failed to answer, by URL: the tests after the first skip at once instead of waiting."""
 
 
 def _unavailable(reason: str) -> None:
@@ -43,12 +51,35 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def server_url(env: str, default: str) -> str:
+    return os.environ.get(env) or default
+
+
+def unreachable_reason(service: str, url: str, env: str, exc: BaseException) -> str:
+    """Why the tests cannot use ``service``: the real cause (refused, silent, refused the login, ...)
+    and what to set, e.g. "PostgreSQL at 127.0.0.1:5432 refused the connection; set ..."."""
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or {'PostgreSQL': 5432, 'Redis': 6379}.get(service)}"
+    cause = exc.__context__ if isinstance(exc, redis.ConnectionError) and exc.__context__ else exc
+    if isinstance(cause, ConnectionRefusedError):
+        what = "refused the connection"
+    elif isinstance(cause, (TimeoutError, redis.TimeoutError)):
+        what = f"did not answer within {CONNECT_TIMEOUT_S:g} s"
+    else:
+        what = f"could not be used ({type(exc).__name__}: {exc})"
+    hint = f"set {env}" if not os.environ.get(env) else f"check {env}"
+    return f"{service} at {where} {what}; {hint}"
+
+
 async def _pg_admin(url: str) -> asyncpg.Connection:
-    plain = make_url(url).set(drivername="postgresql")
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    if url in _DOWN:
+        _unavailable(_DOWN[url])
     try:
-        return await asyncpg.connect(plain.render_as_string(hide_password=False), timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        _unavailable(f"PostgreSQL at {plain.render_as_string()} is unreachable: {exc}")
+        return await asyncpg.connect(plain, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, asyncpg.PostgresError) as exc:  # TimeoutError is an OSError
+        _DOWN[url] = unreachable_reason("PostgreSQL", plain, PG_ENV, exc)
+        _unavailable(_DOWN[url])
         raise
 
 
@@ -58,10 +89,7 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        _unavailable(f"{PG_ENV} is not set")
-    assert base is not None
+    base = server_url(PG_ENV, PG_DEFAULT)
     name = f"docextract_test_{uuid.uuid4().hex[:12]}"
     admin = await _pg_admin(base)
     try:
@@ -85,12 +113,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 async def redis_available() -> str:
     """The test Redis URL, after checking it answers (skip, or fail in CI, when it does not)."""
-    url = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/0")
-    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
+    url = server_url(REDIS_ENV, REDIS_DEFAULT)
+    if url in _DOWN:
+        _unavailable(_DOWN[url])
+    client = redis.asyncio.Redis.from_url(
+        url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=CONNECT_TIMEOUT_S
+    )
     try:
         await client.ping()  # type: ignore[misc]  # redis-py types ping as sync-or-async
     except (OSError, redis.RedisError) as exc:
-        _unavailable(f"Redis at {url} is unreachable: {exc}")
+        _DOWN[url] = unreachable_reason("Redis", url, REDIS_ENV, exc)
+        _unavailable(_DOWN[url])
     finally:
         await client.aclose()
     return url
