@@ -22,6 +22,7 @@ install: $(VENV)/bin/python ## Install the service (core only, no torch)
 dev: $(VENV)/bin/python ## Install what lint, types and tests need, pinned (extras dev, ocr, ocr-engines, local)
 	$(VENV)/bin/pip install -r $(DEV_LOCK)
 	$(VENV)/bin/pip install --no-deps -e .
+	$(VENV)/bin/pip check  # a dependency added to pyproject.toml but not yet locked: run `make lock`
 
 lock: $(VENV)/bin/python ## Re-pin the locks from pyproject.toml (Python 3.11): the image's, and dev's
 	$(VENV)/bin/pip install --quiet pip-tools
@@ -36,7 +37,7 @@ serve: install ## Start the API on the embedded SQLite database (./data)
 migrate: ## Apply database migrations
 	$(VENV)/bin/docextract db upgrade
 
-test: dev ## Run every test, as CI does (PostgreSQL and Redis ones need DOCEXTRACT_TEST_*_URL)
+test: dev ## Run every test, as CI does (PostgreSQL, Redis: 127.0.0.1 or DOCEXTRACT_TEST_*_URL)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-fast: ## The quick local loop: every test but those marked slow (real OCR, worker processes)
