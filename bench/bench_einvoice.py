@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app.cli.evaluation import schema_from_file
+from app.cli.common import schema_from_file
 from app.documents.service import DocumentAnalyzer
 from app.einvoice.export import export_xml
 from app.jobs.services import build_extractor, close_extractor

@@ -22,8 +22,7 @@ from pathlib import Path
 import orjson
 
 from app.auth.keys import Principal
-from app.cli.common import cli_settings
-from app.cli.evaluation import schema_from_file
+from app.cli.common import cli_settings, schema_from_file
 from app.db.models import utcnow
 from app.documents.service import DocumentAnalyzer
 from app.extraction.calibration import Sample, fit_from_reviews

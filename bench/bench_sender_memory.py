@@ -35,7 +35,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.auth.keys import Principal
-from app.cli.evaluation import schema_from_file
+from app.cli.common import schema_from_file
 from app.db.models import ApiKeyRecord, Base, ExtractionRecord, utcnow
 from app.documents.analyze import AnalyzeOptions
 from app.documents.service import DocumentAnalyzer

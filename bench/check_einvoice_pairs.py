@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from app.cli.evaluation import schema_from_file
+from app.cli.common import schema_from_file
 from app.documents.service import DocumentAnalyzer
 from app.einvoice import export
 from app.einvoice.export import ExportError, export_xml

@@ -1,5 +1,7 @@
 """``docextract db``: apply and inspect database migrations."""
 
+# ruff: noqa: PLC0415 - commands import what they need when run: `--help` stays fast (app.cli)
+
 from __future__ import annotations
 
 import sys
@@ -7,7 +9,6 @@ import sys
 import click
 
 from app.cli.common import cli_settings, run_with_database
-from app.db.migrate import migration_state, upgrade
 
 
 @click.group()
@@ -19,6 +20,8 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations."""
+    from app.db.migrate import upgrade
+
     state = run_with_database(cli_settings(), lambda engine: upgrade(engine, revision), migrate=False)
     click.echo(f"database at migration {state.current} (newest: {state.head})")
 
@@ -26,6 +29,8 @@ def db_upgrade(revision: str) -> None:
 @db.command("current")
 def db_current() -> None:
     """Show the database's migration and whether it is current."""
+    from app.db.migrate import migration_state
+
     state = run_with_database(cli_settings(), migration_state, migrate=False)
     click.echo(
         f"database at migration {state.current} (newest: {state.head})"

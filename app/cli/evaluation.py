@@ -1,41 +1,26 @@
 """``docextract eval`` and ``docextract calibrate``: measure an engine on labelled documents, then
 fit its confidence calibration from that report."""
 
+# ruff: noqa: PLC0415 - commands import what they need when run: `--help` stays fast (app.cli)
+
 from __future__ import annotations
 
 import asyncio
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-from app.cli.common import cli_settings, problem_text, run_with_database
-from app.db.models import utcnow
-from app.documents.service import DocumentAnalyzer
-from app.engines.unavailable import UnavailableEngine
-from app.extraction.calibration import MIN_CALIBRATION_FIELDS, fit_from_reviews, reviewed_samples
-from app.extraction.service import Extractor
-from app.jobs.services import build_extractor, close_extractor
-from app.lib.canonical import canonical_sha256
-from app.lib.errors import DocextractError
-from app.lib.problems import Problem
-from app.lib.settings import ConfigurationError, Settings
-from app.registry.refs import parse_ref
-from app.registry.service import SchemaRegistry, SchemaVersion
-from app.registry.validation import schema_limits, validate_schema
-from app.trust.assess import ReviewPolicy
-from app.trust.confidence import Calibrations, expected_calibration_error, fit_isotonic
-from app.trust.evaluate import (
-    FieldOutcome,
-    Report,
-    documents_in,
-    leave_one_set_out,
-    record,
-    reliability_diagram,
-)
+from app.cli.common import cli_settings, problem_text, resolve_schema, run_with_database
+
+if TYPE_CHECKING:
+    from app.extraction.service import Extractor
+    from app.lib.settings import Settings
+    from app.registry.service import SchemaVersion
+    from app.trust.evaluate import Report
 
 
 @click.command("eval")
@@ -97,6 +82,8 @@ def evaluate_command(
     """Extract every document in each DOCS_DIR that has <id>.json ground truth beside it, and report
     accuracy, evidence recall, calibration (ECE) and the error rate of auto-accepted fields. With
     several sets (document families), also leave one set out: each calibrated on all the others."""
+    from app.trust.evaluate import leave_one_set_out
+
     if len(schema_refs) not in (1, len(docs_dirs)):
         raise click.UsageError(f"give --schema once, or once per DOCS_DIR ({len(docs_dirs)}).")
     names = [d.resolve().name for d in docs_dirs]
@@ -105,7 +92,7 @@ def evaluate_command(
     settings = cli_settings()
     if engine is not None:
         settings = replace(settings, engine=settings.engine.model_copy(update={"engine": engine}))
-    versions = [_schema_for_eval(settings, ref) for ref in schema_refs] * (len(docs_dirs) // len(schema_refs))
+    versions = [resolve_schema(settings, ref) for ref in schema_refs] * (len(docs_dirs) // len(schema_refs))
     sets = list(zip(docs_dirs, versions, strict=True))
     reports, engine_name = _evaluate_sets(settings, sets, replay_dir, limit)
     if len(sets) == 1:
@@ -126,6 +113,14 @@ def _evaluate_sets(
     settings: Settings, sets: list[tuple[Path, SchemaVersion]], replay_dir: Path | None, limit: int | None
 ) -> tuple[list[Report], str | None]:
     """Each set's documents extracted and compared with their truth; and the engine that read them."""
+    from app.documents.service import DocumentAnalyzer
+    from app.engines.unavailable import UnavailableEngine
+    from app.jobs.services import build_extractor, close_extractor
+    from app.lib.errors import DocextractError
+    from app.lib.problems import Problem
+    from app.lib.settings import ConfigurationError
+    from app.trust.evaluate import Report, documents_in, record
+
     replaying = settings.engine.engine == "replay"
     reports = [Report() for _ in sets]
     engine_names: set[str | None] = set()
@@ -171,6 +166,9 @@ def _evaluate_sets(
 def _write_report(
     report: Report, version: SchemaVersion, engine: str | None, out: Path, diagram: Path
 ) -> dict[str, Any]:
+    from app.trust.assess import ReviewPolicy
+    from app.trust.evaluate import reliability_diagram
+
     summary = report.summary(ReviewPolicy.of(version.schema).min_confidence)
     out.write_bytes(
         orjson.dumps(
@@ -210,6 +208,9 @@ def calibrate(report_file: Path | None, from_reviews: bool, schema_name: str | N
 
 
 def _calibrate_from_report(report_file: Path, target_dir: Path) -> None:
+    from app.extraction.calibration import MIN_CALIBRATION_FIELDS
+    from app.trust.confidence import Calibrations, expected_calibration_error, fit_isotonic
+
     report = orjson.loads(report_file.read_bytes())
     engine = report.get("engine") or "unknown"
     pairs = [(f["score"], f["correct"]) for f in report["fields"] if f.get("score") is not None]
@@ -229,6 +230,9 @@ def _calibrate_from_report(report_file: Path, target_dir: Path) -> None:
 
 
 def _calibrate_from_reviews(settings: Settings, schema_name: str | None, target_dir: Path) -> None:
+    from app.extraction.calibration import MIN_CALIBRATION_FIELDS, fit_from_reviews, reviewed_samples
+    from app.trust.confidence import Calibrations
+
     groups = run_with_database(settings, lambda session: reviewed_samples(session, schema_name))
     if not groups:
         raise click.ClickException(
@@ -253,34 +257,6 @@ def _calibrate_from_reviews(settings: Settings, schema_name: str | None, target_
         raise click.ClickException("Nothing was fitted: too few reviewed fields.")
 
 
-def schema_from_file(settings: Settings, path: Path) -> SchemaVersion:
-    """A JSON Schema file as an unregistered version (validated as registration would), named
-    after the file (``sroie.schema.json`` -> ``sroie``)."""
-    schema = orjson.loads(path.read_bytes())
-    validate_schema(schema, schema_limits(settings))
-    return SchemaVersion(
-        name=path.stem.split(".")[0],
-        version=0,
-        description=None,
-        schema=schema,
-        sha256=canonical_sha256(schema),
-        source="file",
-        created_at=utcnow(),
-        deprecated_at=None,
-        latest_version=0,
-    )
-
-
-def _schema_for_eval(settings: Settings, ref: str) -> SchemaVersion:
-    """A registered schema by ref, or, when ``ref`` names a file, that JSON Schema unregistered."""
-    path = Path(ref)
-    if path.is_file():
-        return schema_from_file(settings, path)
-    return run_with_database(
-        settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref))
-    )
-
-
 @click.command("loso")
 @click.argument(
     "reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -290,6 +266,8 @@ def leave_one_set_out_command(reports: tuple[Path, ...], threshold: float) -> No
     """Leave one set out: for each `docextract eval` report (one per document family), calibrate on
     all the others and report that family as an unseen one would fare: accuracy, auto-accepted share,
     wrong among auto-accepted, ECE. A report's name is its file name without .json."""
+    from app.trust.evaluate import FieldOutcome, leave_one_set_out
+
     if len(reports) < 2:
         raise click.ClickException("leave-one-set-out needs reports of at least two sets.")
     sets = {

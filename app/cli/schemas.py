@@ -1,20 +1,21 @@
 """``docextract schemas``: list, show and add schemas in the registry."""
 
+# ruff: noqa: PLC0415 - commands import what they need when run: `--help` stays fast (app.cli)
+
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli.common import cli_settings, run_with_database
-from app.lib.errors import SchemaError
-from app.lib.problems import SCHEMA_EXISTS, Problem
-from app.registry.refs import parse_ref
-from app.registry.service import SchemaRegistry, SchemaVersion
-from app.registry.validation import schema_limits
-from app.schema.grammar import post_decoding_keywords
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.registry.service import SchemaVersion
 
 
 @click.group()
@@ -26,6 +27,8 @@ def schemas() -> None:
 @click.option("--all", "include_deprecated", is_flag=True, help="Include deprecated schemas.")
 def schemas_list(include_deprecated: bool) -> None:
     """List schemas with their latest version."""
+    from app.registry.service import SchemaRegistry
+    from app.registry.validation import schema_limits
 
     async def work(session: AsyncSession) -> list[SchemaVersion]:
         registry = SchemaRegistry(session, schema_limits(settings))
@@ -46,6 +49,10 @@ def schemas_list(include_deprecated: bool) -> None:
 @click.argument("ref")
 def schemas_show(ref: str) -> None:
     """Print a schema version (REF is `name` or `name@version`) as JSON."""
+    from app.registry.refs import parse_ref
+    from app.registry.service import SchemaRegistry
+    from app.registry.validation import schema_limits
+
     settings = cli_settings()
     version = run_with_database(
         settings, lambda s: SchemaRegistry(s, schema_limits(settings)).get(parse_ref(ref))
@@ -62,6 +69,12 @@ def schemas_add(file: Path, name: str | None, description: str | None) -> None:
 
     FILE holds a JSON Schema, or an object {"name", "description", "schema"} as POST /schemas takes.
     """
+    from app.lib.errors import SchemaError
+    from app.lib.problems import SCHEMA_EXISTS, Problem
+    from app.registry.service import SchemaRegistry
+    from app.registry.validation import schema_limits
+    from app.schema.grammar import post_decoding_keywords
+
     try:
         document = orjson.loads(file.read_bytes())
     except orjson.JSONDecodeError as exc:

@@ -52,8 +52,10 @@ async def analyze_document(
     layout_batch: int = 4,
     on_page: PageHook | None = None,
     on_open: Callable[[int], None] | None = None,
+    on_ocr: Callable[[int], None] | None = None,
 ) -> Analysis:
-    """``on_open`` learns how many pages were selected; ``on_page`` sees each page with its image
+    """``on_open`` learns how many pages were selected; ``on_ocr`` the number of a page about to be
+    OCRed (the slow step a progress display names); ``on_page`` sees each page with its image
     and regions before the image is let go (when it returns an awaitable, the next page waits for
     it: that is how a consumer holds the pipeline back)."""
     clock = {"ingest": 0.0, "ocr": 0.0, "layout": 0.0}
@@ -76,6 +78,8 @@ async def analyze_document(
                 break
             if page.kind != "born_digital" or (page.pictures and options.ocr_pictures):
                 if options.ocr and ocr is not None:
+                    if on_ocr is not None:
+                        on_ocr(page.number)
                     started = time.perf_counter()
                     if page.kind == "born_digital":
                         page.words += await picture_words(page, ocr)

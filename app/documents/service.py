@@ -76,6 +76,7 @@ class DocumentAnalyzer:
         options: AnalyzeOptions,
         on_page: PageHook | None = None,
         on_open: Callable[[int], None] | None = None,
+        on_ocr: Callable[[int], None] | None = None,
     ) -> Analysis:
         if not self.ocr_pictures:
             options = dataclasses.replace(options, ocr_pictures=False)
@@ -88,6 +89,7 @@ class DocumentAnalyzer:
             layout_batch=self.layout_batch,
             on_page=on_page,
             on_open=on_open,
+            on_ocr=on_ocr,
         )
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
-"""Structured logs: one JSON object per line, with the request id bound for the whole request.
+"""Structured logs: one JSON object per line, with the request id bound for the whole request;
+readable lines instead on a terminal (``auto``, the default), or either when forced.
 
 structlog renders our own events; stdlib records (uvicorn, SQLAlchemy, alembic) go through the
-same processors so the output is uniform.
+same processors so the output is uniform. Logs go to stderr: a command's stdout is its result.
 """
 
 from __future__ import annotations
@@ -36,7 +37,16 @@ def _traceback_without_locals() -> structlog.typing.ExceptionRenderer:
     return structlog.dev.RichTracebackFormatter(show_locals=False)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def resolved_format(fmt: str) -> str:
+    """``auto`` is ``console`` for a person at a terminal and ``json`` for anything reading stderr."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(sys.stderr, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    fmt = resolved_format(fmt)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

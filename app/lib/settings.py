@@ -39,7 +39,8 @@ class AppSettings(BaseSettings):
 
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: readable lines when stderr is a terminal, JSON lines otherwise (a log collector)."""
     retention_days: int = Field(default=30, ge=1, le=3650)
     """Extraction results and their stored documents are purged after this many days."""
 

@@ -51,7 +51,7 @@ from app.review_page.routes import review_router
 from app.server.middleware import close_if_body_unread, request_id_middleware, unread_body_middleware
 from app.server.openapi_ui import openapi_assets_router, swagger_render_plugin
 from app.server.retention import purge_all
-from app.server.startup import prepare
+from app.server.startup import prepare_app
 
 logger = structlog.get_logger(__name__)
 
@@ -195,7 +195,7 @@ class ApplicationCore(InitPluginProtocol):
         @asynccontextmanager
         async def lifespan(app: Litestar) -> AsyncIterator[None]:
             services: Services = app.state.services
-            await prepare(settings, services.database, services.sessions)
+            await prepare_app(settings, services.database, services.sessions)
             services.run_in_background("purge", purge_periodically(services.sessions))
             if settings.jobs.runner == "inprocess":  # with Redis, the workers deliver
                 services.run_in_background(DELIVERER, services.deliverer.run(settings.jobs.poll_s))

@@ -60,7 +60,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         "DOCEXTRACT_DATA_DIR": str(tmp_path),
         "DOCEXTRACT_LOG_LEVEL": "WARNING",
     }
-    first = _start(env, port)
+    first = _start({**env, "DOCEXTRACT_LOG_LEVEL": "INFO"}, port)
     try:
         _wait_ready(base, first)
     finally:
@@ -68,6 +68,9 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         output = first.communicate(timeout=30)[0]
     key = re.search(r"(dxk_\S+)", output)
     assert key, output
+    # Said once, though two workers start: serve prepares before they fork.
+    assert output.count("dxk_") == 1 and output.count("shown only now") == 1
+    assert output.count('"database_ready"') == 1 and output.count('"builtin_schemas"') == 1, output
     second = _start(env, port)
     try:
         _wait_ready(base, second)

@@ -14,13 +14,14 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.engine import create_engine
+from app.db.engine import create_engine, create_session_maker
 from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode, ensure_current, migration_state
 from app.jobs.runners import InProcessRunner
 from app.jobs.services import DELIVERER, Services
-from app.lib.settings import DatabaseSettings, RegistrySettings, Settings
+from app.lib.settings import AppSettings, DatabaseSettings, RegistrySettings, Settings
 from app.registry.builtins import default_builtin_dir
 from app.server.core import create_app
+from app.server.startup import PREPARED_ENV, prepare
 from tests.conftest import make_settings
 from tests.helpers import assert_problem, object_schema
 
@@ -205,3 +206,56 @@ async def test_openapi_documents_routes_examples_and_security(
     assert "422" in create["responses"] and "413" in create["responses"]
     assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert paths["/health"]["get"].get("security") == [{}]
+
+
+def _facts(err: str) -> list[str]:
+    """The events of the JSON log lines on stderr."""
+    return [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+
+
+async def test_first_start_frames_the_key_and_says_each_fact_once(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url, app=AppSettings(data_dir=tmp_path, log_level="INFO", log_format="json")
+    )
+    async with AsyncTestClient(create_app(settings)):
+        pass
+    out, err = capsys.readouterr()
+    lines = out.strip("\n").splitlines()
+    assert lines[0] == lines[-1] and set(lines[0]) == {"═"}  # framed, on stdout
+    assert sum("dxk_" in line for line in lines) == 1 and "shown only now" in out
+    assert "dxk_" not in err  # the secret never goes to the logs
+    facts = _facts(err)
+    for fact in ["database_ready", "builtin_schemas", "bootstrap_admin_key_issued"]:
+        assert facts.count(fact) == 1, facts
+
+    async with AsyncTestClient(create_app(settings)):  # a later start: no key, the facts once more
+        pass
+    out, err = capsys.readouterr()
+    assert out == "" and _facts(err).count("database_ready") == 1
+
+
+async def test_serve_prepares_once_for_all_its_workers(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``docextract serve`` prepares in its own process, then starts N workers (here two apps):
+    theirs only check the database, so nothing is said twice."""
+    settings = make_settings(
+        tmp_path, database_url, app=AppSettings(data_dir=tmp_path, log_level="INFO", log_format="json")
+    )
+    create_app(settings)  # configures logging as serve's process does
+    engine = create_engine(settings)
+    try:
+        await prepare(settings, engine, create_session_maker(engine))
+    finally:
+        await engine.dispose()
+    monkeypatch.setenv(PREPARED_ENV, "1")
+    for _ in range(2):
+        async with AsyncTestClient(create_app(settings)) as client:
+            assert (await client.get("/ready")).status_code == 200
+    out, err = capsys.readouterr()
+    assert out.count("dxk_") == 1 and out.count("shown only now") == 1
+    facts = _facts(err)
+    for fact in ["database_ready", "builtin_schemas", "bootstrap_admin_key_issued"]:
+        assert facts.count(fact) == 1, facts

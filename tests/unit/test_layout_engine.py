@@ -308,3 +308,24 @@ async def test_a_french_vat_table_headed_ht_gives_the_net_of_its_total_row(extra
     """ "HT" (hors taxe) heads the net column of French VAT tables; the "Total" row holds the sums."""
     data = (await extract(extractor, pdf(FRENCH_RATE_TABLE), invoice_schema()))["data"]
     assert (data["subtotal"], data["tax_total"], data["total"]) == (5864.71, 669.85, 6534.56)
+
+
+async def test_total_time_covers_every_phase_and_each_stage_is_told(tmp_path: Path) -> None:
+    """``total`` is the whole extraction, the trust layer included; a caller hears each stage."""
+    from tests.documents import invoice_pdf, scanned_pdf
+
+    settings = make_settings(tmp_path, None, ocr=OcrSettings(executor="thread"))
+    analyzer = DocumentAnalyzer(settings)
+    scanning = Extractor(LayoutEngine(), analyzer, max_tokens=4096, page_concurrency=4)
+    stages: list[tuple[str, int | None]] = []
+    try:
+        scanned = scanned_pdf(invoice_pdf()[0])
+        extraction = await scanning.extract(
+            scanned, version(invoice_schema()), on_stage=lambda name, page: stages.append((name, page))
+        )
+    finally:
+        analyzer.close()
+    assert stages == [("opening", None), ("ocr", 1), ("reading", 1), ("checking", None)]
+    timings = extraction.result["timings_ms"]
+    assert timings["total"] >= timings["trust"] and timings["total"] >= timings["ingest"]
+    assert timings["total"] >= timings["ingest"] + timings["ocr"] + timings["trust"] - 1  # rounding
