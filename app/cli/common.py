@@ -10,6 +10,7 @@ import click
 
 from app.db.engine import create_engine, create_session_maker
 from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode, ensure_current
+from app.lib import tracing
 from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import Problem
@@ -27,6 +28,7 @@ def cli_settings() -> Settings:
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.app.log_level, settings.app.log_format)
+    tracing.setup_tracing(settings.app.tracing)
     return settings
 
 
