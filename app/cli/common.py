@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 def cli_settings() -> Settings:
     """Load the settings (a bad value becomes a one-line error) and configure logging from them."""
+    from app.lib import tracing
     from app.lib.logging import configure_logging
     from app.lib.settings import ConfigurationError, load_settings
 
@@ -32,6 +33,7 @@ def cli_settings() -> Settings:
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.app.log_level, settings.app.log_format)
+    tracing.setup_tracing(settings.app.tracing)
     return settings
 
 

@@ -30,6 +30,7 @@ from app.extraction import einvoice
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
+from app.lib import tracing
 from app.lib.errors import EngineUnavailable, ExtractionError, SchemaError
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import (
@@ -119,11 +120,34 @@ class Extractor:
         """``document_id`` names the document for engines that need it (replay; default: its
         SHA-256); ``review`` replaces the schema's ``x-review`` (see ``ReviewPolicy.of``); ``memory``
         looks the sender up on the first page (sender memory: ``app.memory``)."""
+        with tracing.span("docextract.extract", schema=schema.ref, bytes=len(data)):
+            return await self._extract(
+                data, schema, pages, password, on_progress, on_stage, document_id, review, memory
+            )
+
+    async def _einvoice(self, data: bytes, password: str | None) -> tuple[einvoice.Found | None, float]:
+        """The document's e-invoice (``app.extraction.einvoice``) and the milliseconds it took."""
+        started = time.perf_counter()
+        with tracing.span("einvoice"):
+            found = await einvoice.find(data, self.analyzer.limits, password)
+        return found, (time.perf_counter() - started) * 1000
+
+    async def _extract(
+        self,
+        data: bytes,
+        schema: SchemaVersion,
+        pages: str | None,
+        password: str | None,
+        on_progress: ProgressHook | None,
+        on_stage: StageHook,
+        document_id: str | None,
+        review: ReviewPolicy | None,
+        memory: MemoryLookup | None,
+    ) -> Extraction:
         compiled = _usable(schema)
         on_stage("opening", None)
         started = time.perf_counter()
-        found = await einvoice.find(data, self.analyzer.limits, password)
-        einvoice_ms = (time.perf_counter() - started) * 1000
+        found, einvoice_ms = await self._einvoice(data, password)
         engine = self._engine_for(found)
         prompt, grammar_schema = prompt_for(compiled.skeleton), compiled.decoding_schema
         slots = asyncio.Semaphore(self.page_concurrency)
@@ -156,7 +180,8 @@ class Extractor:
                     page_map=page_map,
                     memory=hints,
                 )
-                return await engine.generate(request)
+                with tracing.span("engine.page", page=number, engine=engine.name):
+                    return await engine.generate(request)
             finally:
                 slots.release()
                 progress["done"] += 1
@@ -176,18 +201,19 @@ class Extractor:
             tasks[page.number] = asyncio.create_task(generate(engine, image, page.number, page_map, hints))
 
         try:
-            analysis = (
-                await self.analyzer.analyze(
-                    data,
-                    AnalyzeOptions(pages=pages, password=password, ocr=True, layout=False),  # words ground
-                    on_page=send,
-                    on_open=opened,
-                    on_ocr=lambda number: on_stage("ocr", number),
+            with tracing.span("pages"):  # ingest, OCR and the engine's pages, which overlap
+                analysis = (
+                    await self.analyzer.analyze(
+                        data,
+                        AnalyzeOptions(pages=pages, password=password, ocr=True, layout=False),  # ground
+                        on_page=send,
+                        on_open=opened,
+                        on_ocr=lambda number: on_stage("ocr", number),
+                    )
+                    if found is None or found.pages
+                    else Analysis(DocumentMap(page_count=0), "xml")  # an XML upload: no pages
                 )
-                if found is None or found.pages
-                else Analysis(DocumentMap(page_count=0), "xml")  # an XML upload: no pages
-            )
-            outputs = dict(zip(tasks, await asyncio.gather(*tasks.values()), strict=True))
+                outputs = dict(zip(tasks, await asyncio.gather(*tasks.values()), strict=True))
         except EngineError as exc:
             raise _engine_problem(exc) from exc
         finally:
@@ -195,12 +221,20 @@ class Extractor:
                 task.cancel()
         on_stage("checking", None)
         trust_started = time.perf_counter()
-        policy = review or compiled.review
         # Validation, normalisation and grounding take CPU (and patterns from the schema): in a
         # thread, so one document never stalls the event loop that serves every other request.
-        result = await asyncio.to_thread(
-            self._result, schema, compiled, engine, outputs, analysis.map, policy, sender.recalled, found
-        )
+        with tracing.span("trust"):
+            result = await asyncio.to_thread(
+                self._result,
+                schema,
+                compiled,
+                engine,
+                outputs,
+                analysis.map,
+                review or compiled.review,
+                sender.recalled,
+                found,
+            )
         trust_ms = (time.perf_counter() - trust_started) * 1000
         total_ms = (time.perf_counter() - started) * 1000  # everything, the trust layer included
         result["timings_ms"] = {

@@ -14,6 +14,8 @@ import sys
 import orjson
 import structlog
 
+from app.lib.tracing import add_trace_ids
+
 
 def _orjson_dumps(obj: object, default: object = None) -> str:
     return orjson.dumps(obj, default=default).decode()  # type: ignore[arg-type]
@@ -53,6 +55,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
+        add_trace_ids,
     ]
     renderer: structlog.types.Processor
     if fmt == "json":

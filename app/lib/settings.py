@@ -41,6 +41,8 @@ class AppSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     """``auto``: readable lines when stderr is a terminal, JSON lines otherwise (a log collector)."""
+    tracing: Literal["off", "otlp", "console"] = "off"
+    """OpenTelemetry spans (the ``otel`` extra): ``otlp`` exports to ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
     retention_days: int = Field(default=30, ge=1, le=3650)
     """Extraction results and their stored documents are purged after this many days."""
 

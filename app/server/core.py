@@ -35,6 +35,7 @@ from app.api.system import SystemController
 from app.api.webhooks import WebhookController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from app.jobs.services import DELIVERER, Services
+from app.lib import tracing
 from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import (
@@ -119,6 +120,12 @@ class ApplicationCore(InitPluginProtocol):
                 DocumentProblems(PUBLIC_PATHS),
             ]
         )
+        if (provider := tracing.provider()) is not None:  # a span per request, the route as its name
+            from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin  # noqa: PLC0415
+
+            app_config.plugins.append(
+                OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=provider, exclude=["/health"]))
+            )
 
     def _configure_controllers(self, app_config: AppConfig) -> None:
         app_config.route_handlers.extend(
@@ -213,6 +220,7 @@ def create_app(settings: Settings | None = None, **kwargs: Any) -> Litestar:
     """Build the ASGI app; ``settings`` default to the environment (``DOCEXTRACT_*``)."""
     settings = settings or get_settings()
     configure_logging(settings.app.log_level, settings.app.log_format)
+    tracing.setup_tracing(settings.app.tracing)
     # Litestar reads the body limit from its constructor only, not from plugins' app config.
     kwargs.setdefault("request_max_body_size", settings.server.max_request_bytes)
     return Litestar(plugins=[ApplicationCore(settings)], **kwargs)
