@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +17,7 @@ from app.cli.common import cli_settings, run_with_database
 from app.db.engine import create_session_maker
 from app.db.migrate import DatabaseBehind, DatabaseNewerThanCode
 from app.jobs.worker import run_worker
+from app.lib import metrics
 from app.lib.settings import ConfigurationError
 from app.regions.factory import build_region_detector
 from app.server.startup import prepare
@@ -33,16 +39,38 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         await prepare(settings, engine, create_session_maker(engine))
 
     run_with_database(settings, once, migrate=False)
-    uvicorn.run(
-        "app.server.core:create_app",
-        factory=True,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        workers=workers or settings.server.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    workers = workers or settings.server.workers
+    with ExitStack() as stack:
+        if workers > 1:
+            stack.enter_context(shared_metrics(settings.metrics.dir))
+        uvicorn.run(
+            "app.server.core:create_app",
+            factory=True,
+            host=host or settings.server.host,
+            port=port or settings.server.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+        )
+
+
+@contextmanager
+def shared_metrics(directory: Path | None) -> Iterator[Path]:
+    """The worker processes of one server write their metrics to one directory, so ``/metrics``
+    (served by any of them) adds them all up. It is emptied first: values a previous run left
+    would count again. Set here, before uvicorn spawns the workers, because prometheus-client
+    reads it once at import; a directory of our own (unset) is removed when the server stops."""
+    if directory is None:
+        with tempfile.TemporaryDirectory(prefix="docextract-metrics-") as made:
+            os.environ[metrics.MULTIPROCESS_ENV] = made
+            yield Path(made)
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[metrics.MULTIPROCESS_ENV] = str(directory)
+    yield directory
 
 
 @click.command()

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from app.extraction import einvoice
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
+from app.lib import metrics
 from app.lib.errors import EngineUnavailable, ExtractionError, SchemaError
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import (
@@ -124,6 +125,7 @@ class Extractor:
         slots = asyncio.Semaphore(self.page_concurrency)
         tasks: dict[int, asyncio.Task[EngineResult]] = {}
         progress = {"done": 0, "total": 0}
+        engine_span = _Span()
 
         def opened(total: int) -> None:
             progress["total"] = total
@@ -151,7 +153,7 @@ class Extractor:
                     page_map=page_map,
                     memory=hints,
                 )
-                return await engine.generate(request)
+                return await engine_span.timed(engine.generate(request))
             finally:
                 slots.release()
                 progress["done"] += 1
@@ -198,10 +200,12 @@ class Extractor:
         result["timings_ms"] = {
             **({"einvoice": round(einvoice_ms, 1)} if found is not None else {}),
             **analysis.timings_ms,
+            **engine_span.timings_ms(),
             "trust": round(trust_ms, 1),
             "total": round(total_ms, 1),
         }
         result["einvoice"] = found.report if found is not None else None
+        _observe(result, analysis)
         return Extraction(result, data, analysis.document_type)
 
     def _result(
@@ -285,6 +289,28 @@ class Extractor:
                 for n, o in sorted(outputs.items())
             ],
         }
+
+
+@dataclass
+class _Span:
+    """The engine's share of an extraction: from the first page sent to the last answer back (pages
+    go to the engine while later ones are still read, so the phases overlap)."""
+
+    first: float | None = None
+    last: float | None = None
+
+    async def timed(self, call: Awaitable[EngineResult]) -> EngineResult:
+        if self.first is None:
+            self.first = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.last = time.perf_counter()
+
+    def timings_ms(self) -> dict[str, float]:
+        if self.first is None or self.last is None:
+            return {}
+        return {"engine": round((self.last - self.first) * 1000, 1)}
 
 
 class _SenderMemory:
@@ -381,7 +407,21 @@ def validation_findings(compiled: CompiledSchema, data: Any) -> list[dict[str, s
     return findings
 
 
+def _observe(result: dict[str, Any], analysis: Analysis) -> None:
+    """Count one extracted document in the metrics: the one place both the synchronous route and the
+    job runners pass through."""
+    for page in analysis.map.pages:
+        metrics.PAGES.labels(analysis.document_type, page.kind).inc()
+    metrics.EXTRACTIONS.labels(result["status"], result["model"]["engine"]).inc()
+    if result["confidence"] is not None:
+        metrics.CONFIDENCE.observe(result["confidence"])
+    for stage, ms in result["timings_ms"].items():
+        if stage in metrics.STAGES:
+            metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+
+
 def _engine_problem(exc: EngineError) -> ExtractionError:
+    metrics.ENGINE_ERRORS.labels(exc.category).inc()
     if exc.category == "schema_not_supported":
         return ExtractionError(
             SCHEMA_NOT_SUPPORTED, f"The engine cannot compile this schema's grammar: {exc}"
