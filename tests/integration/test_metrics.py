@@ -1,19 +1,25 @@
 """``GET /metrics`` moves with the work: an extraction through the real app (the layout engine, no
 model) counts its pages, its stages, its result and its request (by route template); a review counts
-its decision; the job queue is read from the database when scraped. (An engine that keeps failing:
+its decision; the job queue is read from the database when scraped; the Grafana dashboard and the
+alert rules in deploy/ use only metrics the service serves. (An engine that keeps failing:
 ``test_extract_api.test_engine_down_is_503_with_retry_after``.)"""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
 
+from app.api.metrics import prometheus_config
 from app.db.models import JobRecord, utcnow
 from app.lib.settings import EngineSettings, JobSettings, OcrSettings, Settings
 from tests.conftest import make_settings
@@ -21,6 +27,8 @@ from tests.documents import invoice_pdf
 from tests.helpers import metric, metric_samples
 
 Client = AsyncTestClient[Litestar]
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -108,3 +116,42 @@ async def test_the_queue_is_read_from_the_database_when_scraped(client: Client, 
     assert metric(queued, "docextract_jobs", status="queued") == 2
     assert metric(queued, "docextract_jobs", status="running") == 0
     assert 3600 <= metric(queued, "docextract_jobs_oldest_queued_age_seconds") < 3600 + 60
+
+
+async def served_names(client: Client) -> set[str]:
+    """Every sample name ``/metrics`` can serve, also of metrics nothing has observed yet (their
+    HELP and TYPE lines are served all the same)."""
+    assert (await client.get("/health")).status_code == 200  # the request metrics exist from the first one
+    text = (await client.get("/metrics")).text
+    served = {
+        family.name + suffix
+        for family in text_string_to_metric_families(text)
+        for suffix in SUFFIXES.get(family.type, [""])
+    }
+    # Litestar's middleware makes its error counter at the first 5xx, and only then serves it.
+    return served | {f"{prometheus_config().prefix}_requests_error_total"}
+
+
+def docextract_metrics(expr: str) -> set[str]:
+    return set(re.findall(r"\bdocextract_[a-z_]+", expr))
+
+
+async def test_the_grafana_dashboard_queries_only_served_metrics(client: Client) -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "docextract.json").read_text())
+    assert dashboard["uid"] == "docextract" and isinstance(dashboard["schemaVersion"], int)
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    exprs = [target["expr"] for panel in panels for target in panel["targets"]]
+    assert all(panel["targets"] and panel["gridPos"] for panel in panels)
+    used = set().union(*(docextract_metrics(expr) for expr in exprs))
+    assert used - await served_names(client) == set()
+    assert {"docextract_pages_total", "docextract_stage_seconds_bucket", "docextract_jobs"} <= used
+    assert any(expr.startswith("sum(sglang:num_queue_reqs") for expr in exprs)
+
+
+async def test_the_alert_rules_use_only_served_metrics(client: Client) -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used = set().union(*(docextract_metrics(expr) for expr in exprs))
+    assert used, "the rules watch docextract's own metrics"
+    assert used - await served_names(client) == set()
