@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -93,3 +94,10 @@ def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
     """The sum of the samples called ``name`` whose labels include ``labels`` (0 when none)."""
     wanted = set(labels.items())
     return sum(value for (sample, have), value in samples.items() if sample == name and wanted <= have)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

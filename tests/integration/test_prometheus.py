@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from tests.documents import invoice_pdf
-from tests.helpers import metric, metric_samples
+from tests.helpers import free_port, metric, metric_samples
 
 pytestmark = pytest.mark.slow  # two processes of the API and a Prometheus server
 
@@ -38,12 +37,6 @@ def binary(path: Path, package: str) -> Path:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def eventually(check: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
