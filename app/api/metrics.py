@@ -29,7 +29,7 @@ REQUEST_BUCKETS: list[str | float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 
 def prometheus_config() -> PrometheusConfig:
-    """Requests counted by route template (``/jobs/{job_id:str}``), never by raw path: one series
+    """Requests counted by route template (``/jobs/{job_id}``), never by raw path: one series
     per route, whatever ids clients send."""
     return PrometheusConfig(
         app_name="docextract", prefix="docextract_http", group_path=True, buckets=REQUEST_BUCKETS
