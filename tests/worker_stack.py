@@ -43,10 +43,14 @@ class Stack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     root: Path = Path()
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        """``env``: more DOCEXTRACT_* variables for this worker."""
         log = (self.root / f"worker-{len(self.workers)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "app", "worker"],
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.workers.append(process)
         return process

@@ -34,6 +34,7 @@ from app.extraction.review import MAX_CORRECTIONS, Correction, apply_review
 from app.extraction.store import load_extraction, reasons_column
 from app.jobs.services import Services
 from app.jobs.views import absolute
+from app.lib import metrics
 from app.lib.problems import (
     BAD_REQUEST,
     DOCUMENT_ENCRYPTED,
@@ -461,6 +462,7 @@ class ExtractionsController(Controller):
                 retention=record.expires_at - utcnow(),
             )
         await db_session.commit()
+        metrics.REVIEWS.labels(data.decision or "none").inc()
         if deliveries:
             services.deliverer.kick()
         if data.decision == "approve":

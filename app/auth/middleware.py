@@ -14,9 +14,18 @@ from app.auth.keys import ANONYMOUS_ADMIN, ApiKeys, Principal, Scope
 from app.auth.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, BrowserSessions, csrf_matches
 from app.lib.problems import CSRF_TOKEN_INVALID, FORBIDDEN, UNAUTHENTICATED, Problem
 
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/openapi", "^/problems", "^/review/?$", "^/review/static/"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/ready$",
+    "^/metrics$",
+    "^/openapi",
+    "^/problems",
+    "^/review/?$",
+    "^/review/static/",
+]
 """Paths served without a key: the review page and its assets are public (they hold no data; the
-page signs in through ``POST /review/session``, which opts out of the middleware by itself)."""
+page signs in through ``POST /review/session``, which opts out of the middleware by itself), and so
+is ``/metrics`` for Prometheus (counts and timings, no ids or data; keep it internal at the proxy)."""
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="docextract"'}
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -37,16 +41,40 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     run_with_database(settings, once, migrate=False)
     os.environ[PREPARED_ENV] = "1"  # the app in this process and each worker: no second prepare
-    uvicorn.run(
-        "app.server.core:create_app",
-        factory=True,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        workers=workers or settings.server.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    workers = workers or settings.server.workers
+    with ExitStack() as stack:
+        if workers > 1:
+            stack.enter_context(shared_metrics(settings.metrics.dir))
+        uvicorn.run(
+            "app.server.core:create_app",
+            factory=True,
+            host=host or settings.server.host,
+            port=port or settings.server.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+        )
+
+
+@contextmanager
+def shared_metrics(directory: Path | None) -> Iterator[Path]:
+    """The worker processes of one server write their metrics to one directory, so ``/metrics``
+    (served by any of them) adds them all up. It is emptied first: values a previous run left
+    would count again. Set here, before uvicorn spawns the workers, because prometheus-client
+    reads it once at import; a directory of our own (unset) is removed when the server stops."""
+    from app.lib import metrics
+
+    if directory is None:
+        with tempfile.TemporaryDirectory(prefix="docextract-metrics-") as made:
+            os.environ[metrics.MULTIPROCESS_ENV] = made
+            yield Path(made)
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[metrics.MULTIPROCESS_ENV] = str(directory)
+    yield directory
 
 
 @click.command()

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from app.extraction import einvoice
 from app.extraction.merge import PageOutput, merge_pages
 from app.extraction.prompt import prompt_for
 from app.extraction.spans import SpanError, leaf_spans, token_evidence
-from app.lib import tracing
+from app.lib import metrics, tracing
 from app.lib.errors import EngineUnavailable, ExtractionError, SchemaError
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import (
@@ -153,6 +153,7 @@ class Extractor:
         slots = asyncio.Semaphore(self.page_concurrency)
         tasks: dict[int, asyncio.Task[EngineResult]] = {}
         progress = {"done": 0, "total": 0}
+        engine_span = _Span()
 
         def opened(total: int) -> None:
             progress["total"] = total
@@ -181,7 +182,7 @@ class Extractor:
                     memory=hints,
                 )
                 with tracing.span("engine.page", page=number, engine=engine.name):
-                    return await engine.generate(request)
+                    return await engine_span.timed(engine.generate(request))
             finally:
                 slots.release()
                 progress["done"] += 1
@@ -237,14 +238,13 @@ class Extractor:
             )
         trust_ms = (time.perf_counter() - trust_started) * 1000
         total_ms = (time.perf_counter() - started) * 1000  # everything, the trust layer included
-        result["timings_ms"] = {
-            **({"einvoice": round(einvoice_ms, 1)} if found is not None else {}),
+        phases = {
+            **({"einvoice": einvoice_ms} if found is not None else {}),
             **analysis.timings_ms,
-            "trust": round(trust_ms, 1),
-            "total": round(total_ms, 1),
+            **engine_span.timings_ms(),
+            "trust": trust_ms,
         }
-        result["einvoice"] = found.report if found is not None else None
-        return Extraction(result, data, analysis.document_type)
+        return _finished(result, data, analysis, phases, total_ms, found)
 
     def _result(
         self,
@@ -329,6 +329,28 @@ class Extractor:
         }
 
 
+@dataclass
+class _Span:
+    """The engine's share of an extraction: from the first page sent to the last answer back (pages
+    go to the engine while later ones are still read, so the phases overlap)."""
+
+    first: float | None = None
+    last: float | None = None
+
+    async def timed(self, call: Awaitable[EngineResult]) -> EngineResult:
+        if self.first is None:
+            self.first = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.last = time.perf_counter()
+
+    def timings_ms(self) -> dict[str, float]:
+        if self.first is None or self.last is None:
+            return {}
+        return {"engine": round((self.last - self.first) * 1000, 1)}
+
+
 class _SenderMemory:
     """The sender's profile, looked up on the first page before it is sent to the engine, and what
     it recalled on each page (the engine's hints, the trust layer's cross-check)."""
@@ -356,6 +378,22 @@ class _SenderMemory:
             return None
         self.recalled.update(hints)
         return hints
+
+
+def _finished(
+    result: dict[str, Any],
+    data: bytes,
+    analysis: Analysis,
+    phases: dict[str, float],
+    total_ms: float,
+    found: einvoice.Found | None,
+) -> Extraction:
+    """The result with its timings (ms per phase, then ``total``, which covers them all) and its
+    e-invoice report, counted in the metrics."""
+    result["timings_ms"] = {**{k: round(v, 1) for k, v in phases.items()}, "total": round(total_ms, 1)}
+    result["einvoice"] = found.report if found is not None else None
+    _observe(result, analysis)
+    return Extraction(result, data, analysis.document_type)
 
 
 def _usable(schema: SchemaVersion) -> CompiledSchema:
@@ -423,7 +461,21 @@ def validation_findings(compiled: CompiledSchema, data: Any) -> list[dict[str, s
     return findings
 
 
+def _observe(result: dict[str, Any], analysis: Analysis) -> None:
+    """Count one extracted document in the metrics: the one place both the synchronous route and the
+    job runners pass through."""
+    for page in analysis.map.pages:
+        metrics.PAGES.labels(analysis.document_type, page.kind).inc()
+    metrics.EXTRACTIONS.labels(result["status"], result["model"]["engine"]).inc()
+    if result["confidence"] is not None:
+        metrics.CONFIDENCE.observe(result["confidence"])
+    for stage, ms in result["timings_ms"].items():
+        if stage in metrics.STAGES:
+            metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+
+
 def _engine_problem(exc: EngineError) -> ExtractionError:
+    metrics.ENGINE_ERRORS.labels(exc.category).inc()
     if exc.category == "schema_not_supported":
         return ExtractionError(
             SCHEMA_NOT_SUPPORTED, f"The engine cannot compile this schema's grammar: {exc}"

@@ -308,6 +308,20 @@ class WebhookSettings(BaseSettings):
         return [ipaddress.ip_network(network, strict=False) for network in self.allow_networks]
 
 
+class MetricsSettings(BaseSettings):
+    """Prometheus metrics: ``GET /metrics`` on the API, and a port of its own for each worker."""
+
+    model_config = _config("METRICS_")
+
+    dir: Path | None = None
+    """Where ``docextract serve --workers N`` (N > 1) processes write their metrics so that
+    ``/metrics`` adds them up (prometheus-client's multiprocess mode); emptied at each start. Unset:
+    a temporary directory of that run. One process alone keeps its metrics in memory."""
+    worker_port: int | None = Field(default=None, ge=1, le=65535)
+    """``docextract worker`` serves its own ``/metrics`` on this port (on DOCEXTRACT_SERVER_HOST);
+    unset: none. Workers run on other hosts than the API, so each is scraped by itself."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every settings group. Build with ``load_settings()``; pass explicitly, never mutate."""
@@ -323,6 +337,7 @@ class Settings:
     engine: EngineSettings
     jobs: JobSettings
     webhooks: WebhookSettings
+    metrics: MetricsSettings
 
     @property
     def database_url(self) -> str:
@@ -348,6 +363,7 @@ _GROUP_PREFIXES: dict[type[BaseSettings], str] = {
     EngineSettings: "",
     JobSettings: "JOBS_",
     WebhookSettings: "WEBHOOKS_",
+    MetricsSettings: "METRICS_",
 }
 
 

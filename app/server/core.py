@@ -29,13 +29,14 @@ from app.api.extract import extraction_router
 from app.api.extractions import ExtractionsController
 from app.api.jobs import JobController
 from app.api.keys import KeyController
+from app.api.metrics import MetricsController, prometheus_config
 from app.api.schemas import SchemaController
 from app.api.senders import SenderController
 from app.api.system import SystemController
 from app.api.webhooks import WebhookController
 from app.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from app.jobs.services import DELIVERER, Services
-from app.lib import tracing
+from app.lib import metrics, tracing
 from app.lib.errors import DocextractError
 from app.lib.logging import configure_logging
 from app.lib.problems import (
@@ -131,6 +132,7 @@ class ApplicationCore(InitPluginProtocol):
         app_config.route_handlers.extend(
             [
                 SystemController,
+                MetricsController,
                 SchemaController,
                 KeyController,
                 WebhookController,
@@ -159,6 +161,9 @@ class ApplicationCore(InitPluginProtocol):
                 request_id_middleware,
                 unread_body_middleware,
                 DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+                # Innermost: it sees the status of every response a handler gives, errors included;
+                # a request the key check refuses never reaches it (outside, it would count as a 200).
+                prometheus_config().middleware,
             ]
         )
         # Sees every response, also those of the app-level exception handler (401s, 404 routes).
@@ -212,6 +217,7 @@ class ApplicationCore(InitPluginProtocol):
             finally:
                 await services.runner.stop()
                 await services.aclose()
+                metrics.process_exiting()
 
         app_config.lifespan.append(lifespan)
 

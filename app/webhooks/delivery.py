@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import __version__
 from app.db.models import WebhookAttemptRecord, WebhookDeliveryRecord, WebhookEndpointRecord, utcnow
-from app.lib import backoff
+from app.lib import backoff, metrics
 from app.lib.settings import WebhookSettings
 from app.webhooks.signing import sign
 from app.webhooks.ssrf import Address, UnsafeCallback, resolve_callback
@@ -280,6 +280,7 @@ class Deliverer:
                 )
                 logger.warning("webhook_endpoint_disabled", endpoint_id=endpoint_id, reason=GONE_REASON)
             await self._finish(session, delivery_id, lease_until, values)
+        metrics.WEBHOOK_DELIVERIES.labels(str(values.get("status", "retrying"))).inc()  # delivered, failed
         logger.info(
             "webhook_attempt",
             delivery_id=delivery_id,

@@ -24,7 +24,7 @@ from app.lib.settings import EngineSettings, IngestSettings
 from app.server.core import create_app
 from tests.conftest import make_settings
 from tests.fake_sglang import FakeSGLang, respond, status
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, metric, metric_samples
 
 Client = AsyncTestClient[Litestar]
 HEIGHTS = {1: 842, 2: 800, 3: 760}  # points: each page renders to a different pixel height
@@ -247,9 +247,13 @@ async def test_engine_down_is_503_with_retry_after(
     client: Client, headers: dict[str, str], fake: FakeSGLang
 ) -> None:
     fake.script(*[status(503)] * 10)
+    before = metric_samples((await client.get("/metrics")).text)
     response = await post(client, headers, "/extract/invoice?pages=1", three_page_pdf())
     problem = assert_problem(response, 503, "engine-unavailable")
     assert response.headers["retry-after"] and problem["retryable"] is True
+    after = metric_samples((await client.get("/metrics")).text)
+    for name in ("docextract_engine_retries_total", "docextract_engine_errors_total"):
+        assert metric(after, name, category="engine_unavailable") - metric(before, name) == 1, name
 
 
 @pytest.mark.slow

@@ -73,6 +73,7 @@ FILTERED_LISTS: dict[tuple[str, str], tuple[str, str]] = {
 EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/health"): "liveness, no data",
     ("GET", "/ready"): "readiness, no data",
+    ("GET", "/metrics"): "Prometheus metrics: counts and timings by route and status, no ids or data",
     ("GET", "/problems"): "the public catalogue of problem types",
     ("GET", "/problems/{slug:str}"): "the public catalogue of problem types",
     ("GET", "/openapi"): "the API description",

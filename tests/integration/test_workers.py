@@ -1,5 +1,6 @@
-"""``docextract worker`` processes on Redis and PostgreSQL: a worker killed with SIGKILL mid-job, and
-300 jobs through two workers, every webhook checked at a real loopback receiver."""
+"""``docextract worker`` processes on Redis and PostgreSQL: a worker killed with SIGKILL mid-job (the
+one that takes over serves its own metrics), and 300 jobs through two workers, every webhook checked
+at a real loopback receiver."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -18,6 +20,7 @@ from app.jobs import store
 from app.webhooks.signing import verify
 from tests.conftest import fresh_database, redis_available
 from tests.fake_sglang import FakeSGLang, delay
+from tests.helpers import free_port, metric, metric_samples
 from tests.jobs_harness import invoice_pdf
 from tests.webhook_receiver import eventually
 from tests.worker_stack import Stack, worker_stack
@@ -61,7 +64,8 @@ async def test_a_worker_killed_mid_job_does_not_lose_it(stack: Stack, fake: Fake
     await eventually(engine_busy, within_s=60)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
-    stack.start_worker()
+    metrics_port = free_port()
+    stack.start_worker(DOCEXTRACT_METRICS_WORKER_PORT=str(metrics_port))
 
     async def finished() -> bool:
         return (await job_row(stack, job_id)).status in store.FINISHED
@@ -80,6 +84,12 @@ async def test_a_worker_killed_mid_job_does_not_lose_it(stack: Stack, fake: Fake
         return bool(statuses) and "pending" not in statuses
 
     await eventually(outbox_settled, within_s=30)
+    # The worker that ran it serves its own metrics: the page it read, the webhook it delivered.
+    async with httpx.AsyncClient(timeout=5) as client:
+        served = metric_samples((await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text)
+    assert metric(served, "docextract_pages_total") == 1
+    assert metric(served, "docextract_extractions_total") == 1
+    assert metric(served, "docextract_webhook_deliveries_total", outcome="delivered") >= 1
     events = [e for e in stack.events() if e["type"] in EXTRACTION_EVENTS]
     assert len({e["id"] for e in events}) == 1
     event = events[0]

@@ -32,7 +32,7 @@ from app.engines.base import (
 )
 from app.engines.sglang.images import ImageFormat, encode_image
 from app.engines.sglang.tokens import align_tokens, protocol_error
-from app.lib import backoff
+from app.lib import backoff, metrics
 
 logger = structlog.get_logger(__name__)
 
@@ -186,6 +186,7 @@ class SGLangEngine(Engine):
                 retry_after,
                 RETRY_AFTER_CAP_S,
             )
+            metrics.ENGINE_RETRIES.labels(last.category).inc()
             logger.warning(
                 "sglang_retry",
                 attempt=attempt + 1,
