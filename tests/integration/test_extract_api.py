@@ -253,7 +253,8 @@ async def test_engine_down_is_503_with_retry_after(
     assert response.headers["retry-after"] and problem["retryable"] is True
     after = metric_samples((await client.get("/metrics")).text)
     for name in ("docextract_engine_retries_total", "docextract_engine_errors_total"):
-        assert metric(after, name, category="engine_unavailable") - metric(before, name) == 1, name
+        category = {"category": "engine_unavailable"}
+        assert metric(after, name, **category) - metric(before, name, **category) == 1, name
 
 
 @pytest.mark.slow
