@@ -19,8 +19,9 @@ import pytest
 
 from app.lib.settings import EngineSettings
 from app.server.core import create_app
-from tests.browser.conftest import screenshot, served, unavailable
+from tests.browser.conftest import screenshot, unavailable
 from tests.conftest import make_settings
+from tests.helpers import served
 
 if TYPE_CHECKING:
     from playwright.sync_api import Route

@@ -33,9 +33,10 @@ from app.auth.keys import ApiKeys, Scope
 from app.lib.settings import EngineSettings, JobSettings, WebhookSettings
 from app.server.core import create_app
 from app.webhooks.signing import verify
-from tests.browser.conftest import screenshot, served, unavailable
+from tests.browser.conftest import screenshot, unavailable
 from tests.conftest import make_settings
 from tests.documents import invoice_pdf
+from tests.helpers import served
 from tests.webhook_receiver import Receiver
 
 if TYPE_CHECKING:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +30,7 @@ from docextract import (
 from tests.conftest import make_settings
 from tests.documents import invoice_pdf
 from tests.einvoice_factory import german_sample, invoice_data, ubl_xml
+from tests.helpers import served
 from tests.webhook_receiver import Receiver
 
 
@@ -62,21 +61,8 @@ def live(tmp_path: Path) -> Iterator[Live]:
         jobs=JobSettings(poll_s=0.2),
         webhooks=WebhookSettings(allow_networks=["127.0.0.0/8"], retry_base_s=0.2),
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Live(f"http://127.0.0.1:{port}", asyncio.run(erp_key(url)))
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with served(create_app(settings)) as base:
+        yield Live(base, asyncio.run(erp_key(url)))
 
 
 def test_the_sync_client_extracts_reads_and_exports(live: Live, tmp_path: Path) -> None:
