@@ -636,11 +636,14 @@ def invoice_page_pdf(sample: SampleInvoice, page_text: Mapping[str, str] | None 
         (360, 108, f"Order {shown['po_ref']}" if shown["po_ref"] else ""),
         (60, 140, f"Bill to: {shown['buyer']}"),
         (60, 156, shown["buyer_address"]),
-        (60, 200, "Description  Qty  Unit price  VAT  Amount"),
     ]
+    columns = (60, 260, 320, 400, 460)  # a table as invoices print one: each column at its own x
+    for x, title in zip(columns, ("Description", "Qty", "Unit price", "VAT", "Amount"), strict=True):
+        rows.append((x, 200, title))
     y = 216.0
     for line in sample.lines:
-        rows.append((60, y, f"{line.name}  {line.quantity}  {line.unit_price}  {line.vat_rate}%  {line.net}"))
+        cells = (line.name, str(line.quantity), str(line.unit_price), f"{line.vat_rate}%", str(line.net))
+        rows += [(x, y, cell) for x, cell in zip(columns, cells, strict=True)]
         y += 16
     y += 16
     rows += [
