@@ -183,7 +183,11 @@ class ExtractionController(Controller):
         )
 
         async def run_now() -> Response[ExtractionResult]:
-            memory = memory_lookup(request.user.memory_owner, version.name, session=db_session)
+            memory = (
+                memory_lookup(request.user.memory_owner, version.name, session=db_session)
+                if settings.app.sender_memory
+                else None
+            )
             extraction = await extractor.extract(
                 data, version, pages=pages, password=password, review=review, memory=memory
             )

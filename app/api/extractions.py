@@ -465,7 +465,7 @@ class ExtractionsController(Controller):
         metrics.REVIEWS.labels(data.decision or "none").inc()
         if deliveries:
             services.deliverer.kick()
-        if data.decision == "approve":
+        if data.decision == "approve" and services.settings.app.sender_memory:
             services.after_response(_learn(services, record, result))
         logger.info(
             "extraction_reviewed",

@@ -187,7 +187,9 @@ class JobExecutor:
                 password=password,
                 on_progress=on_progress,
                 review=review,
-                memory=memory_lookup(memory_owner, version.name, sessions=self.sessions),
+                memory=memory_lookup(memory_owner, version.name, sessions=self.sessions)
+                if self.settings.app.sender_memory
+                else None,
             )
         )
         try:

@@ -45,6 +45,10 @@ class AppSettings(BaseSettings):
     """OpenTelemetry spans (the ``otel`` extra): ``otlp`` exports to ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
     retention_days: int = Field(default=30, ge=1, le=3650)
     """Extraction results and their stored documents are purged after this many days."""
+    sender_memory: bool = True
+    """Learn where each sender prints its fields from approved reviews, and use it on the sender's
+    next documents (``app.memory``); ``false``: neither learn nor look up (memories already learnt
+    are kept, and used again when it is turned back on)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -13,9 +13,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.keys import ApiKeys, Scope
-from app.lib.settings import EngineSettings, OcrSettings, Settings
+from app.lib.settings import AppSettings, EngineSettings, OcrSettings, Settings
 from app.memory import store
 from app.memory.service import memory_owner_of
+from app.server.core import create_app
 from tests.conftest import make_settings
 from tests.unit.test_sender_memory import FIRST, SCHEMA, SECOND
 from tests.webhook_receiver import eventually
@@ -144,3 +145,42 @@ async def test_an_approved_review_teaches_the_next_extraction_of_the_sender(
     unknown = (await client.post("/extract/memo", content=SECOND, headers=other)).json()
     assert unknown["data"]["total"] != 207.5  # never shared across keys or teams
     assert unknown["fields"]["/total"]["components"]["source"] == "engine"
+
+
+async def test_with_sender_memory_off_the_same_database_is_neither_read_nor_taught(
+    client: AsyncTestClient[Litestar], db: Sessions, settings: Settings, tmp_path: Path
+) -> None:
+    """One database, two deployments: the one with ``DOCEXTRACT_SENDER_MEMORY=false`` does not use
+    the memory the other learnt, and its approvals teach nothing."""
+    async with db() as session:
+        keys = ApiKeys(session)
+        admin = {"Authorization": f"Bearer {(await keys.create('admin', [Scope.ADMIN])).key}"}
+        erp = {"Authorization": f"Bearer {(await keys.create('erp', [Scope.EXTRACT], team='ap')).key}"}
+    assert (await client.post("/schemas", json={"name": "memo", "schema": SCHEMA}, headers=admin)).is_success
+    off = make_settings(
+        tmp_path / "off",
+        settings.database.url,
+        app=AppSettings(data_dir=tmp_path / "off", log_level="WARNING", sender_memory=False),
+        engine=EngineSettings(engine="layout"),
+        ocr=OcrSettings(enabled=False),
+    )
+    review = {"corrections": [{"pointer": "/total", "value": "119.00"}], "decision": "approve"}
+    async with AsyncTestClient(create_app(off)) as forgetful:
+        first = (await forgetful.post("/extract/memo", content=FIRST, headers=erp)).json()
+        assert (
+            await forgetful.post(f"/extractions/{first['id']}/review", json=review, headers=erp)
+        ).is_success
+        taught = (await client.post("/extract/memo", content=FIRST, headers=erp)).json()
+        assert (await client.post(f"/extractions/{taught['id']}/review", json=review, headers=erp)).is_success
+
+        async def learnt() -> Any:
+            return (await client.get("/senders", headers=erp)).json()["items"]
+
+        await eventually(learnt, within_s=30)
+        [sender] = await learnt()
+        assert sender["documents"] == 1  # only the approval made with memory on taught it
+        recalled = (await client.post("/extract/memo", content=SECOND, headers=erp)).json()
+        assert recalled["fields"]["/total"]["components"]["source"] == "sender_memory"
+        ignored = (await forgetful.post("/extract/memo", content=SECOND, headers=erp)).json()
+        assert ignored["fields"]["/total"]["components"]["source"] == "engine"
+        assert ignored["data"]["total"] != 207.5
