@@ -638,12 +638,12 @@ def invoice_page_pdf(sample: SampleInvoice, page_text: Mapping[str, str] | None 
         (60, 156, shown["buyer_address"]),
     ]
     columns = (60, 260, 320, 400, 460)  # a table as invoices print one: each column at its own x
-    for x, title in zip(columns, ("Description", "Qty", "Unit price", "VAT", "Amount"), strict=True):
-        rows.append((x, 200, title))
+    for left, title in zip(columns, ("Description", "Qty", "Unit price", "VAT", "Amount"), strict=True):
+        rows.append((left, 200, title))
     y = 216.0
     for line in sample.lines:
         cells = (line.name, str(line.quantity), str(line.unit_price), f"{line.vat_rate}%", str(line.net))
-        rows += [(x, y, cell) for x, cell in zip(columns, cells, strict=True)]
+        rows += [(left, y, cell) for left, cell in zip(columns, cells, strict=True)]
         y += 16
     y += 16
     rows += [
