@@ -20,6 +20,7 @@ from app.einvoice.identifiers import identifier_problem
 from app.einvoice.mapping import SchemaMap, schema_map
 from app.einvoice.model import ADDRESS_GROUPS, ADDRESS_PARTS, EInvoice, Syntax, Terms, Value
 from app.einvoice.xml import parse_xml
+from app.lib.jsonpointer import get, pointer
 from app.schema.compiled import CompiledSchema
 
 CENT = Decimal("0.01")
@@ -66,7 +67,7 @@ def from_data(data: dict[str, Any], mapping: SchemaMap) -> EInvoice:
     """The invoice the extraction's ``data`` describes (values only: no XML paths)."""
     invoice = EInvoice("CII")
     for path, codes in mapping.fields.items():
-        value = _get(data, path)
+        value = get(data, pointer(path))
         if value is None or value == "":
             continue
         code = codes[0]
@@ -75,7 +76,7 @@ def from_data(data: dict[str, Any], mapping: SchemaMap) -> EInvoice:
         else:
             invoice.terms[code] = _value(value)
     for path, table in mapping.tables.items():
-        rows = _get(data, path)
+        rows = get(data, pointer(path))
         if not isinstance(rows, list):
             continue
         target = invoice.lines if table.group == "BG-25" else invoice.vat_breakdown
@@ -84,7 +85,7 @@ def from_data(data: dict[str, Any], mapping: SchemaMap) -> EInvoice:
                 continue
             terms: Terms = {}
             for column, codes in table.columns.items():
-                value = _get(row, column)
+                value = get(row, pointer(column))
                 if value is not None and value != "":
                     terms[codes[0]] = _value(value)
             if terms:
@@ -207,14 +208,6 @@ def _vat_row(taxable: Decimal, tax: Decimal, rate: Decimal) -> Terms:
         "BT-118": _value("S" if rate > 0 else "Z"),
         "BT-119": _amount(rate),
     }
-
-
-def _get(data: Any, path: tuple[str, ...]) -> Any:
-    for name in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(name)
-    return data
 
 
 def _value(value: Any) -> Value:

@@ -27,7 +27,7 @@ from app.einvoice.read import read_root
 from app.einvoice.xml import EInvoiceXmlError, parse_xml
 from app.extraction.models import EInvoiceReport
 from app.lib.errors import DocumentError
-from app.lib.jsonpointer import PointerNotFound, escape, resolve
+from app.lib.jsonpointer import escape, get
 from app.lib.jsonpointer import pointer as to_pointer
 from app.lib.problems import EINVOICE_INVALID
 from app.schema.compiled import CompiledSchema
@@ -187,7 +187,7 @@ def settle(trust: Assessment, found: Found, page_data: Any, *, has_pages: bool) 
         entry = trust.fields.get(pointer)
         if entry is None:
             continue
-        page_value = _at(page_data, pointer)
+        page_value = get(page_data, pointer)
         printed = bool(entry["evidence"])
         kind = entry["normalized"]["kind"]
         if (
@@ -233,13 +233,6 @@ def settle(trust: Assessment, found: Found, page_data: Any, *, has_pages: bool) 
     present = [f["confidence"] for f in trust.fields.values() if f["confidence"] is not None]
     trust.confidence = round(min(present), 4) if present else None
     return reasons
-
-
-def _at(data: Any, pointer: str) -> Any:
-    try:
-        return resolve(data, pointer)
-    except PointerNotFound:
-        return None
 
 
 def _values_of(invoice: EInvoice) -> list[str]:

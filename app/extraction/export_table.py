@@ -31,6 +31,7 @@ from typing import Any, Literal
 import orjson
 
 from app.lib.errors import RequestError
+from app.lib.jsonpointer import get, pointer
 from app.lib.problems import INVALID_EXPORT_OPTION, NO_LINE_ITEMS, ErrorItem
 from app.schema.compiled import CompiledSchema
 from app.schema.kinds import ITEM
@@ -306,7 +307,7 @@ def json_rows(table: Table, document: BatchDocument) -> list[dict[str, Any]]:
 
 
 def _lines(data: Any, array: tuple[str, ...]) -> list[tuple[int | None, Any]]:
-    items = _at(data, array)
+    items = get(data, pointer(array))
     if not isinstance(items, list) or not items:
         return [(None, None)]
     return [(number, item) for number, item in enumerate(items, start=1)]
@@ -315,22 +316,14 @@ def _lines(data: Any, array: tuple[str, ...]) -> list[tuple[int | None, Any]]:
 def _without(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     """``data`` without the value at ``path`` (a copy; ``data`` is left as it is)."""
     header = copy.deepcopy(data)
-    parent: Any = _at(header, path[:-1])
+    parent: Any = get(header, pointer(path[:-1]))
     if isinstance(parent, dict):
         parent.pop(path[-1], None)
     return header
 
 
-def _at(value: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _cell(data: Any, item: Any, column: Column, options: ExportOptions) -> str:
-    value = _at(item if column.item else data, column.path)
+    value = get(item if column.item else data, pointer(column.path))
     if column.shape == "count":
         if isinstance(value, list):
             return str(len(value))

@@ -36,6 +36,14 @@ def resolve(document: Any, pointer: str) -> Any:
     return target
 
 
+def get(document: Any, pointer: str) -> Any:
+    """The value ``pointer`` names in ``document``, or None when it names none."""
+    try:
+        return resolve(document, pointer)
+    except PointerNotFound:
+        return None
+
+
 def assign(document: Any, pointer: str, value: Any) -> None:
     """Replace the value ``pointer`` names (it must exist) in ``document``."""
     parent_pointer, _, last = pointer.rpartition("/")

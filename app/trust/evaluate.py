@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from app.lib.jsonpointer import PointerNotFound, escape, resolve
+from app.lib.jsonpointer import escape, get
 from app.schema.compiled import compile_schema
 from app.schema.kinds import kind_for
 from app.trust.confidence import expected_calibration_error, fit_isotonic
@@ -184,7 +184,7 @@ def record(
     for pointer, true_value in truth_leaves(truth):
         if true_value is None:
             continue
-        value = _get(data, pointer)
+        value = get(data, pointer)
         entry = result["fields"].get(pointer, {})
         name = field_name(pointer)
         outcomes.append(
@@ -226,13 +226,6 @@ def flagged_pointers(result: dict[str, Any]) -> set[str] | None:
         else:
             return None
     return flagged
-
-
-def _get(data: Any, pointer: str) -> Any:
-    try:
-        return resolve(data, pointer)
-    except PointerNotFound:
-        return None
 
 
 def reliability_diagram(outcomes: list[FieldOutcome], path: Path, bins: int = 10) -> None:
