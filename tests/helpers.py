@@ -15,7 +15,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.db.models import ApiKeyRecord, SchemaRecord, SchemaVersionRecord
 from app.lib.jsonpointer import escape
@@ -124,3 +125,19 @@ def served(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def key_for(database_url: str, *scopes: Any) -> str:
+    """A new API key in the database of an app that runs elsewhere (a served one): its own
+    engine, not the app's pool."""
+    from app.auth.keys import ApiKeys
+
+    async def issue() -> str:
+        engine = create_async_engine(database_url, poolclass=NullPool)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+                return (await ApiKeys(session).create("test", list(scopes))).key
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(issue())

@@ -8,28 +8,23 @@ pulled from it (what it read plus what the kernel buffers hold: a few MiB, far b
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import Receive, ReceiveMessage, Scope, Send
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from app.api.documents import MULTIPART_OVERHEAD
 from app.auth.keys import Scope as KeyScope
 from app.lib.settings import IngestSettings, JobSettings
 from app.server.core import create_app
-from tests.conftest import issue_key, make_settings
+from tests.conftest import make_settings
 from tests.documents import invoice_pdf
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, key_for
+from tests.helpers import served as serving
 
 DOCUMENT_LIMIT = 256 * 1024
 BATCH_LIMIT = 16 * 1024 * 1024
@@ -84,27 +79,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         jobs=JobSettings(max_batch_bytes=BATCH_LIMIT),
     )
     app = CountingApp(create_app(settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-
-    async def new_key() -> str:
-        engine = create_async_engine(url, poolclass=NullPool)
-        try:
-            return await issue_key(async_sessionmaker(engine), KeyScope.EXTRACT)
-        finally:
-            await engine.dispose()
-
-    try:
-        yield Served(f"http://127.0.0.1:{port}", asyncio.run(new_key()), app)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving(app) as base:
+        yield Served(base, key_for(url, KeyScope.EXTRACT), app)
 
 
 @dataclass

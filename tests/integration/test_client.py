@@ -4,7 +4,6 @@ submit with a callback, verify the signed delivery, fetch the result."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -12,10 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
-from app.auth.keys import ApiKeys, Scope
+from app.auth.keys import Scope
 from app.lib.settings import EngineSettings, JobSettings, OcrSettings, WebhookSettings
 from app.server.core import create_app
 from docextract import (
@@ -30,7 +27,7 @@ from docextract import (
 from tests.conftest import make_settings
 from tests.documents import invoice_pdf
 from tests.einvoice_factory import german_sample, invoice_data, ubl_xml
-from tests.helpers import served
+from tests.helpers import key_for, served
 from tests.webhook_receiver import Receiver
 
 
@@ -38,15 +35,6 @@ from tests.webhook_receiver import Receiver
 class Live:
     base: str
     key: str
-
-
-async def erp_key(url: str) -> str:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-            return (await ApiKeys(session).create("erp", [Scope.EXTRACT])).key
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -62,7 +50,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         webhooks=WebhookSettings(allow_networks=["127.0.0.0/8"], retry_base_s=0.2),
     )
     with served(create_app(settings)) as base:
-        yield Live(base, asyncio.run(erp_key(url)))
+        yield Live(base, key_for(url, Scope.EXTRACT))
 
 
 def test_the_sync_client_extracts_reads_and_exports(live: Live, tmp_path: Path) -> None:
