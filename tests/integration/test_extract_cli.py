@@ -11,7 +11,10 @@ from click.testing import CliRunner
 
 from app.cli import documents as cli_documents
 from app.cli import main
+from app.einvoice import ubl, xsd
+from app.einvoice.xml import parse_xml
 from tests.documents import invoice_pdf
+from tests.einvoice_factory import facturx_pdf, german_sample
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "invoice.json"
 
@@ -136,3 +139,19 @@ def test_a_registered_schema_by_name(tmp_path: Path) -> None:
     assert all("event" in json.loads(line) for line in err.splitlines())  # not a terminal: JSON logs
     schema = json.loads(out)["schema"]
     assert (schema["name"], schema["version"]) == ("invoice", 1)
+
+
+def test_an_e_invoice_is_exported_as_ubl_on_stdout(tmp_path: Path) -> None:
+    """The issue's own command: ``docextract extract invoice.pdf --schema invoice --export ubl``."""
+    sample = german_sample()
+    pdf = tmp_path / "rechnung.pdf"
+    pdf.write_bytes(facturx_pdf(sample))
+    code, out, err = run(tmp_path, str(pdf), "--schema", "invoice", "--export", "ubl", level="WARNING")
+    assert code == 0, err
+    assert err.strip() == "succeeded"  # the status on stderr, the document alone on stdout
+    root = parse_xml(out.encode())
+    assert xsd.validate(root) == []
+    invoice = ubl.read(root)
+    assert invoice.terms["BT-1"].value == sample.number
+    assert invoice.terms["BT-112"].value == str(sample.grand_total)
+    assert len(invoice.lines) == len(sample.lines)
